@@ -1,0 +1,103 @@
+//! Command-line definition.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// dfma: benchmark and verify the kernels of the DFMA architecture.
+#[derive(Parser, Debug)]
+#[command(name = "dfma", version, about)]
+pub struct Cli {
+    /// wgpu adapter to use: index or name substring (default: DFMA_WGPU_ADAPTER, else the best).
+    #[arg(long, global = true)]
+    pub adapter: Option<String>,
+    /// CUDA device ordinal.
+    #[arg(long, global = true, default_value_t = 0)]
+    pub cuda_device: usize,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run bench suites on every available backend.
+    Bench(BenchArgs),
+    /// List every backend, its devices and driver versions, and why any is unavailable.
+    Devices,
+    /// List ops and their registered kernels.
+    List,
+    /// Run one op on .npy files.
+    Op(OpArgs),
+    /// Quantize an f32 .npy matrix into GGML blocks (a u8 .npy of the raw block bytes).
+    Quantize(QuantizeArgs),
+    /// PTX tools.
+    Ptx {
+        #[command(subcommand)]
+        command: PtxCommand,
+    },
+}
+
+/// `dfma ptx` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum PtxCommand {
+    /// Assemble every kernels/ptx file with ptxas for sm_80, sm_86, sm_89, sm_90; fail on errors,
+    /// spills or missing SASS patterns.
+    Check,
+}
+
+/// `dfma bench` options.
+#[derive(Parser, Debug)]
+pub struct BenchArgs {
+    /// Suite: an op name, or `all`.
+    #[arg(long, default_value = "all")]
+    pub suite: String,
+    /// Only this backend (repeatable). Default: every available backend except `reference`.
+    #[arg(long)]
+    pub backend: Vec<String>,
+    /// Only this op (repeatable).
+    #[arg(long)]
+    pub op: Vec<String>,
+    /// Write the full report (every sample) as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Minimum samples per case.
+    #[arg(long, default_value_t = 10)]
+    pub min_samples: usize,
+    /// Minimum measured seconds per case.
+    #[arg(long, default_value_t = 0.5)]
+    pub min_seconds: f64,
+    /// Stop sampling a case after this many seconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub max_seconds: f64,
+}
+
+/// `dfma op` options.
+#[derive(Parser, Debug)]
+pub struct OpArgs {
+    /// Op name, e.g. q8_0_gemv.
+    pub name: String,
+    /// Backend to run on.
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    /// Kernel variant (default: the first registered for the backend).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Input tensor: NAME=FILE.npy (one per op input).
+    #[arg(long = "in", value_name = "NAME=FILE")]
+    pub inputs: Vec<String>,
+    /// Output tensor: NAME=FILE.npy (one per op output).
+    #[arg(long = "out", value_name = "NAME=FILE")]
+    pub outputs: Vec<String>,
+}
+
+/// `dfma quantize` options.
+#[derive(Parser, Debug)]
+pub struct QuantizeArgs {
+    /// Format: q8_0.
+    pub format: String,
+    /// f32 .npy, shape [rows, cols] with cols a multiple of 32 (or 1-D).
+    pub input: PathBuf,
+    /// Output: u8 .npy, shape [rows, cols/32*34].
+    pub output: PathBuf,
+}

@@ -1,0 +1,35 @@
+//! One module per subcommand.
+
+mod bench;
+mod devices;
+mod list;
+mod op;
+mod ptx;
+mod quantize;
+
+use anyhow::Result;
+use dfma_kernels::{BackendKind, BackendOptions};
+
+use crate::cli::{Cli, Command, PtxCommand};
+use crate::error::bad_input;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let opts = BackendOptions { wgpu_adapter: cli.adapter.clone(), cuda_device: cli.cuda_device };
+    match cli.command {
+        Command::Bench(args) => bench::run(&args, &opts),
+        Command::Devices => devices::run(&opts),
+        Command::List => list::run(),
+        Command::Op(args) => op::run(&args, &opts),
+        Command::Quantize(args) => quantize::run(&args),
+        Command::Ptx { command: PtxCommand::Check } => ptx::check(),
+    }
+}
+
+/// Parses a backend name, or a bad-input error listing the valid ones.
+pub fn parse_backend(name: &str) -> Result<BackendKind> {
+    BackendKind::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = BackendKind::ALL.iter().map(|k| k.name()).collect();
+        bad_input(format!("--backend {name}: unknown backend (have {})", names.join(", ")))
+    })
+}

@@ -1,0 +1,24 @@
+//! `dfma`: run bench suites, list devices, check PTX, and run any op on .npy files.
+//!
+//! Exit codes: 0 success, 1 a failure (a check failed, a driver error), 2 bad input
+//! (unknown flag, wrong shape or dtype, unreadable file).
+
+mod calibrate;
+mod cli;
+mod cmd;
+mod error;
+mod npy;
+mod stats;
+
+use clap::Parser;
+
+use crate::error::BadInput;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    if let Err(e) = cmd::run(cli) {
+        eprintln!("error: {e:#}");
+        let code = if e.downcast_ref::<BadInput>().is_some() { 2 } else { 1 };
+        std::process::exit(code);
+    }
+}

@@ -1,0 +1,135 @@
+//! The backend traits: a backend prepares a kernel on inputs once, then launches it any number
+//! of times. Tests poison, launch once and read; benches launch many times between syncs.
+
+use std::fmt;
+
+use dfma_reference::{Dims, Tensor};
+
+use crate::registry::KernelSpec;
+
+/// The backends dfma knows. Every one exists in every build; one that cannot run here says why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BackendKind {
+    /// The plain CPU reference (f64 accumulation).
+    Reference,
+    /// Fast CPU kernels (rayon + SIMD).
+    Cpu,
+    /// WGSL kernels through wgpu on any adapter (Vulkan, Metal, DX12; lavapipe on a CPU).
+    Wgpu,
+    /// PTX kernels through the CUDA driver API (cudarc).
+    Cuda,
+    /// The same PTX text interpreted on the CPU.
+    Ptxvm,
+}
+
+impl BackendKind {
+    /// Every backend, in report order.
+    pub const ALL: [BackendKind; 5] =
+        [BackendKind::Reference, BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda, BackendKind::Ptxvm];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Reference => "reference",
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+            BackendKind::Ptxvm => "ptxvm",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a backend runs on, for reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Device or adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)".
+    pub name: String,
+    /// Driver and API versions, as the backend reports them.
+    pub driver: String,
+    /// Extra facts (device type, compute capability, cores).
+    pub details: Vec<(String, String)>,
+}
+
+/// A backend error. `Unavailable` is not a failure of a kernel: the backend cannot run here.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The backend cannot run on this machine; the reason says why.
+    #[error("not available: {0}")]
+    Unavailable(String),
+    /// The kernel is not registered for this backend.
+    #[error("{kernel} does not run on {backend}")]
+    WrongBackend {
+        /// Kernel id.
+        kernel: String,
+        /// Backend asked to run it.
+        backend: BackendKind,
+    },
+    /// The driver or runtime failed.
+    #[error("{backend}: {message}")]
+    Driver {
+        /// Backend that failed.
+        backend: BackendKind,
+        /// What failed, in one line.
+        message: String,
+    },
+}
+
+impl Error {
+    /// A driver error of `backend`.
+    pub fn driver(backend: BackendKind, message: impl fmt::Display) -> Self {
+        Error::Driver { backend, message: message.to_string() }
+    }
+}
+
+/// A backend: opened once per device, prepares kernels on inputs.
+pub trait Backend: Send + Sync {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+    /// The device it runs on.
+    fn device(&self) -> &DeviceInfo;
+    /// Uploads `inputs` (already validated by the op: `dims` came from `op.dims_of(inputs)`)
+    /// in the kernel's device layout and allocates outputs.
+    fn prepare<'a>(
+        &'a self,
+        kernel: &'static KernelSpec,
+        dims: &Dims,
+        inputs: &[Tensor],
+    ) -> Result<Box<dyn Prepared + 'a>, Error>;
+}
+
+/// A kernel bound to device-resident inputs and outputs.
+pub trait Prepared {
+    /// Fills every output with poison (NaN for floats) so unwritten elements cannot pass.
+    fn poison_outputs(&mut self) -> Result<(), Error>;
+    /// Enqueues one launch (host backends run it to completion).
+    fn launch(&mut self) -> Result<(), Error>;
+    /// Waits until every enqueued launch has finished.
+    fn synchronize(&mut self) -> Result<(), Error>;
+    /// Copies the outputs back to the host.
+    fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error>;
+}
+
+/// Prepares, poisons, launches once, synchronizes and reads back: one checked execution.
+pub fn run_once(
+    backend: &dyn Backend,
+    kernel: &'static KernelSpec,
+    dims: &Dims,
+    inputs: &[Tensor],
+) -> Result<Vec<Tensor>, Error> {
+    let mut p = backend.prepare(kernel, dims, inputs)?;
+    p.poison_outputs()?;
+    p.launch()?;
+    p.synchronize()?;
+    p.read_outputs()
+}

@@ -1,0 +1,90 @@
+//! A PTX kernel bound to device buffers on one stream.
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use dfma_reference::{DType, Dims, Tensor};
+
+use super::err;
+use crate::backend::{Error, Prepared};
+use crate::registry::{GpuKernel, Grid, KernelSpec};
+
+pub(super) struct CudaPrepared {
+    stream: Arc<CudaStream>,
+    function: CudaFunction,
+    inputs: Vec<CudaSlice<u8>>,
+    outputs: Vec<(CudaSlice<u8>, DType, Vec<usize>)>,
+    params: Vec<u32>,
+    grid: Grid,
+}
+
+impl CudaPrepared {
+    pub(super) fn new(
+        stream: Arc<CudaStream>,
+        kernel: &'static KernelSpec,
+        k: &GpuKernel,
+        function: CudaFunction,
+        dims: &Dims,
+        inputs: &[Tensor],
+    ) -> Result<Self, Error> {
+        let mut bufs = Vec::new();
+        for bytes in (k.buffers)(dims, inputs) {
+            // Pad so vector loads of the last element stay inside the allocation.
+            let mut padded = bytes;
+            padded.resize(padded.len().next_multiple_of(16).max(16), 0);
+            bufs.push(stream.clone_htod(&padded).map_err(err)?);
+        }
+        let mut outputs = Vec::new();
+        for (spec, shape) in kernel.op.outputs().iter().zip(kernel.op.output_shapes(dims)) {
+            let poison = Tensor::poisoned(spec.dtype, shape.clone());
+            outputs.push((stream.clone_htod(poison.as_bytes()).map_err(err)?, spec.dtype, shape));
+        }
+        Ok(Self { stream, function, inputs: bufs, outputs, params: dims.as_u32_params(), grid: (k.grid)(dims) })
+    }
+}
+
+impl Prepared for CudaPrepared {
+    fn poison_outputs(&mut self) -> Result<(), Error> {
+        for (buf, dtype, shape) in &mut self.outputs {
+            let poison = Tensor::poisoned(*dtype, shape.clone());
+            self.stream.memcpy_htod(poison.as_bytes(), buf).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    fn launch(&mut self) -> Result<(), Error> {
+        let mut b = self.stream.launch_builder(&self.function);
+        for i in &self.inputs {
+            b.arg(i);
+        }
+        for (o, _, _) in &mut self.outputs {
+            b.arg(o);
+        }
+        for p in &self.params {
+            b.arg(p);
+        }
+        let g = self.grid;
+        let cfg = LaunchConfig {
+            grid_dim: (g.blocks[0], g.blocks[1], g.blocks[2]),
+            block_dim: (g.threads[0], g.threads[1], g.threads[2]),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the argument list follows the registry's calling convention (buffers, outputs,
+        // dims as u32), which every PTX entry declares in that order; buffers are sized from dims.
+        unsafe { b.launch(cfg) }.map_err(err)?;
+        Ok(())
+    }
+
+    fn synchronize(&mut self) -> Result<(), Error> {
+        self.stream.synchronize().map_err(err)
+    }
+
+    fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error> {
+        let mut out = Vec::new();
+        for (buf, dtype, shape) in &self.outputs {
+            let bytes = self.stream.clone_dtoh(buf).map_err(err)?;
+            out.push(Tensor::from_bytes(*dtype, shape.clone(), &bytes).expect("readback length matches shape"));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,121 @@
+//! The `reference` and `cpu` backends: kernels that run on the host, in place.
+
+use dfma_reference::{Dims, Tensor};
+
+use crate::backend::{Backend, BackendKind, DeviceInfo, Error, Prepared};
+use crate::registry::{KernelImpl, KernelSpec};
+
+/// A host backend (`reference` or `cpu`).
+pub struct HostBackend {
+    kind: BackendKind,
+    device: DeviceInfo,
+}
+
+impl HostBackend {
+    /// Opens the host backend of `kind` (`Reference` or `Cpu`).
+    pub fn new(kind: BackendKind) -> Self {
+        assert!(matches!(kind, BackendKind::Reference | BackendKind::Cpu), "{kind} is not a host backend");
+        let threads = rayon::current_num_threads();
+        let simd = simd_features();
+        let device = DeviceInfo {
+            name: cpu_model_name().unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+            driver: format!("rust {}", std::env::consts::ARCH),
+            details: vec![("threads".into(), threads.to_string()), ("simd".into(), simd)],
+        };
+        Self { kind, device }
+    }
+}
+
+impl Backend for HostBackend {
+    fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    fn device(&self) -> &DeviceInfo {
+        &self.device
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        kernel: &'static KernelSpec,
+        dims: &Dims,
+        inputs: &[Tensor],
+    ) -> Result<Box<dyn Prepared + 'a>, Error> {
+        if !kernel.backends().contains(&self.kind) {
+            return Err(Error::WrongBackend { kernel: kernel.id(), backend: self.kind });
+        }
+        let outputs = kernel
+            .op
+            .outputs()
+            .iter()
+            .zip(kernel.op.output_shapes(dims))
+            .map(|(spec, shape)| Tensor::poisoned(spec.dtype, shape))
+            .collect();
+        Ok(Box::new(HostPrepared { kernel, dims: dims.clone(), inputs: inputs.to_vec(), outputs }))
+    }
+}
+
+struct HostPrepared {
+    kernel: &'static KernelSpec,
+    dims: Dims,
+    inputs: Vec<Tensor>,
+    outputs: Vec<Tensor>,
+}
+
+impl Prepared for HostPrepared {
+    fn poison_outputs(&mut self) -> Result<(), Error> {
+        for o in &mut self.outputs {
+            *o = Tensor::poisoned(o.dtype(), o.shape.clone());
+        }
+        Ok(())
+    }
+
+    fn launch(&mut self) -> Result<(), Error> {
+        match self.kernel.imp {
+            KernelImpl::Reference => {
+                let out = self.kernel.op.reference(&self.dims, &self.inputs);
+                for (dst, src) in self.outputs.iter_mut().zip(out) {
+                    *dst = src;
+                }
+            }
+            KernelImpl::Cpu(f) => f(&self.dims, &self.inputs, &mut self.outputs),
+            KernelImpl::Ptx(_) | KernelImpl::Wgsl(_) => unreachable!("checked in prepare"),
+        }
+        Ok(())
+    }
+
+    fn synchronize(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error> {
+        Ok(self.outputs.clone())
+    }
+}
+
+/// The CPU's model name from `/proc/cpuinfo` (Linux), if readable.
+fn cpu_model_name() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+}
+
+fn simd_features() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut f = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx2") {
+            f.push("avx2");
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            f.push("fma");
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            f.push("avx512f");
+        }
+        if f.is_empty() { "sse2".into() } else { f.join(",") }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "portable".into()
+    }
+}

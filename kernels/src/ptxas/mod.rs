@@ -1,0 +1,175 @@
+//! `dfma ptx check`: assembles every PTX file with NVIDIA's `ptxas` for each target architecture,
+//! reports registers, shared memory, stack and spills per kernel, and checks the SASS
+//! (through `cuobjdump`) for the instructions each kernel is meant to use.
+//!
+//! No GPU is needed: ptxas, cuobjdump and nvdisasm come from NVIDIA's PyPI wheels.
+
+mod resources;
+mod toolchain;
+
+use std::path::Path;
+use std::process::Command;
+
+pub use resources::{KernelResources, parse_resources};
+pub use toolchain::{Toolchain, find_tool};
+
+use crate::registry::{KERNELS, KernelImpl};
+use crate::sources::SourceFile;
+
+/// The architectures every PTX file must assemble for.
+pub const ARCHS: [&str; 4] = ["sm_80", "sm_86", "sm_89", "sm_90"];
+
+/// One SASS assertion: `pattern` must occur in `kernel`'s SASS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SassCheck {
+    /// Entry point.
+    pub kernel: String,
+    /// Required substring, e.g. `LDG.E.128`.
+    pub pattern: String,
+    /// How many SASS lines of the kernel contain it.
+    pub count: usize,
+}
+
+/// The result of assembling one file for one architecture.
+#[derive(Clone, Debug)]
+pub struct FileArchReport {
+    /// PTX file name.
+    pub file: String,
+    /// Target, e.g. `sm_90`.
+    pub arch: String,
+    /// Per-kernel resources from `ptxas -v`.
+    pub kernels: Vec<KernelResources>,
+    /// SASS assertions and what was found.
+    pub sass: Vec<SassCheck>,
+    /// Problems that fail the check: assembly errors, spills, missing SASS patterns.
+    pub failures: Vec<String>,
+}
+
+impl FileArchReport {
+    /// True when the file assembled with no spill and every SASS pattern was found.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// SASS patterns the registry requires of the kernels in `file`.
+fn sass_expectations(file: &str) -> Vec<(&'static str, &'static str)> {
+    KERNELS
+        .iter()
+        .filter_map(|k| match k.imp {
+            KernelImpl::Ptx(g) if g.source.file == file => Some(g),
+            _ => None,
+        })
+        .flat_map(|g| g.sass_must_contain.iter().map(move |p| (g.entry, *p)))
+        .collect()
+}
+
+/// Splits `cuobjdump -sass` output into (function name, its text).
+fn sass_by_function(sass: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in sass.lines() {
+        if let Some(name) = line.trim().strip_prefix("Function : ") {
+            out.push((name.trim().to_string(), String::new()));
+        } else if let Some((_, text)) = out.last_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out
+}
+
+/// Assembles `src` for `arch` in `dir` and checks it.
+pub fn check_file(tools: &Toolchain, src: &SourceFile, arch: &str, dir: &Path) -> FileArchReport {
+    let mut report =
+        FileArchReport { file: src.file.into(), arch: arch.into(), kernels: vec![], sass: vec![], failures: vec![] };
+    let ptx_path = dir.join(src.file);
+    let cubin = dir.join(format!("{}.{arch}.cubin", src.file));
+    if let Err(e) = std::fs::write(&ptx_path, src.text) {
+        report.failures.push(format!("cannot write {}: {e}", ptx_path.display()));
+        return report;
+    }
+    let out = Command::new(&tools.ptxas)
+        .arg(format!("-arch={arch}"))
+        .args(["-v", "--warn-on-spills", "-o"])
+        .arg(&cubin)
+        .arg(&ptx_path)
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            report.failures.push(format!("cannot run {}: {e}", tools.ptxas.display()));
+            return report;
+        }
+    };
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        let first = log.lines().find(|l| l.contains("error")).unwrap_or(log.trim());
+        report.failures.push(format!("ptxas failed: {first}"));
+        return report;
+    }
+    report.kernels = parse_resources(&log);
+    for k in &report.kernels {
+        if k.spill_store_bytes > 0 || k.spill_load_bytes > 0 {
+            report.failures.push(format!(
+                "{} spills ({} bytes stored, {} loaded)",
+                k.name, k.spill_store_bytes, k.spill_load_bytes
+            ));
+        }
+    }
+    let expectations = sass_expectations(src.file);
+    if expectations.is_empty() {
+        return report;
+    }
+    let sass = match Command::new(&tools.cuobjdump).arg("-sass").arg(&cubin).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            report.failures.push(format!("cuobjdump failed: {}", String::from_utf8_lossy(&o.stderr).trim()));
+            return report;
+        }
+        Err(e) => {
+            report.failures.push(format!("cannot run {}: {e}", tools.cuobjdump.display()));
+            return report;
+        }
+    };
+    let functions = sass_by_function(&sass);
+    for (kernel, pattern) in expectations {
+        let count = functions
+            .iter()
+            .filter(|(name, _)| name == kernel)
+            .map(|(_, text)| text.lines().filter(|l| l.contains(pattern)).count())
+            .sum();
+        if count == 0 {
+            report.failures.push(format!("{kernel}: SASS has no {pattern}"));
+        }
+        report.sass.push(SassCheck { kernel: kernel.into(), pattern: pattern.into(), count });
+    }
+    report
+}
+
+/// Assembles every embedded PTX file for every architecture in [`ARCHS`].
+pub fn check_all(tools: &Toolchain) -> std::io::Result<Vec<FileArchReport>> {
+    let dir = tempfile::tempdir()?;
+    Ok(crate::sources::PTX_FILES
+        .iter()
+        .flat_map(|src| ARCHS.iter().map(move |arch| (src, arch)))
+        .map(|(src, arch)| check_file(tools, src, arch, dir.path()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sass_is_split_per_function() {
+        let sass = "\n\tcode for sm_80\n\t\tFunction : a\n  LDG.E.128 R0\n\t\tFunction : b\n  LDG.E R1\n";
+        let f = sass_by_function(sass);
+        assert_eq!(f.len(), 2);
+        assert!(f[0].1.contains("LDG.E.128") && !f[1].1.contains("LDG.E.128"));
+    }
+
+    #[test]
+    fn q8_0_gemv_requires_128_bit_loads() {
+        assert!(sass_expectations("q8_0_gemv.ptx").contains(&("q8_0_gemv", "LDG.E.128")));
+    }
+}

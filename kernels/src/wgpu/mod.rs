@@ -1,0 +1,110 @@
+//! The `wgpu` backend: WGSL kernels on any adapter wgpu finds (Vulkan, Metal, DX12), including
+//! Mesa's lavapipe ("llvmpipe") on a machine without a GPU.
+//!
+//! Adapter choice: `DFMA_WGPU_ADAPTER` (or `--adapter`) selects by index or by a case-insensitive
+//! substring of the name; otherwise a discrete GPU, then an integrated one, then anything else.
+
+mod adapters;
+mod prepared;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use dfma_reference::{Dims, Tensor};
+
+pub use adapters::{AdapterSummary, list_adapters};
+
+use crate::backend::{Backend, BackendKind, DeviceInfo, Error, Prepared};
+use crate::registry::{GpuKernel, KernelImpl, KernelSpec};
+
+/// Environment variable naming the adapter to use (index or name substring).
+pub const ADAPTER_ENV: &str = "DFMA_WGPU_ADAPTER";
+
+/// An open wgpu device and its compiled pipelines.
+pub struct WgpuBackend {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: DeviceInfo,
+    pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
+}
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::driver(BackendKind::Wgpu, e)
+}
+
+impl WgpuBackend {
+    /// Opens the adapter chosen by `preference` (else `DFMA_WGPU_ADAPTER`, else the best one).
+    pub fn open(preference: Option<&str>) -> Result<Self, Error> {
+        let env = std::env::var(ADAPTER_ENV).ok();
+        let preference = preference.or(env.as_deref());
+        let (adapter, summary) = adapters::select(preference)?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("dfma"),
+            required_features: wgpu::Features::empty(),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Unavailable(format!("{}: request_device failed: {e}", summary.name)))?;
+        let limits = adapter.limits();
+        let info = DeviceInfo {
+            name: summary.name.clone(),
+            driver: summary.driver.clone(),
+            details: vec![
+                ("api".into(), summary.backend.clone()),
+                ("type".into(), summary.device_type.clone()),
+                ("max_storage_binding_bytes".into(), limits.max_storage_buffer_binding_size.to_string()),
+            ],
+        };
+        Ok(Self { device, queue, info, pipelines: Mutex::new(HashMap::new()) })
+    }
+
+    /// The compute pipeline of `k`, compiled once per device.
+    fn pipeline(&self, k: &GpuKernel) -> Result<Arc<wgpu::ComputePipeline>, Error> {
+        let mut cache = self.pipelines.lock().expect("pipeline cache poisoned");
+        if let Some(p) = cache.get(k.source.file) {
+            return Ok(p.clone());
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(k.source.file),
+            source: wgpu::ShaderSource::Wgsl(k.source.text.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(k.entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(k.entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(err(format!("{} ({}): {e}", k.source.file, k.entry)));
+        }
+        let p = Arc::new(pipeline);
+        cache.insert(k.source.file, p.clone());
+        Ok(p)
+    }
+}
+
+impl Backend for WgpuBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wgpu
+    }
+
+    fn device(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        kernel: &'static KernelSpec,
+        dims: &Dims,
+        inputs: &[Tensor],
+    ) -> Result<Box<dyn Prepared + 'a>, Error> {
+        let KernelImpl::Wgsl(k) = &kernel.imp else {
+            return Err(Error::WrongBackend { kernel: kernel.id(), backend: BackendKind::Wgpu });
+        };
+        let pipeline = self.pipeline(k)?;
+        Ok(Box::new(prepared::WgpuPrepared::new(self, kernel, k, pipeline, dims, inputs)?))
+    }
+}

@@ -1,0 +1,156 @@
+//! A WGSL kernel bound to device buffers: inputs in the kernel's layout, poisonable outputs and
+//! a uniform of the op's dims.
+
+use std::sync::Arc;
+
+use dfma_reference::{DType, Dims, Tensor};
+use wgpu::util::DeviceExt;
+
+use super::{WgpuBackend, err};
+use crate::backend::{Error, Prepared};
+use crate::registry::{GpuKernel, Grid, KernelSpec};
+
+pub(super) struct WgpuPrepared<'a> {
+    backend: &'a WgpuBackend,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    outputs: Vec<(wgpu::Buffer, DType, Vec<usize>)>,
+    grid: Grid,
+}
+
+fn padded_to_4(bytes: &[u8]) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    v.resize(bytes.len().next_multiple_of(4).max(4), 0);
+    v
+}
+
+fn poison_bytes(dtype: DType, n: usize) -> Vec<u8> {
+    padded_to_4(Tensor::poisoned(dtype, vec![n]).as_bytes())
+}
+
+impl<'a> WgpuPrepared<'a> {
+    pub(super) fn new(
+        backend: &'a WgpuBackend,
+        kernel: &'static KernelSpec,
+        k: &GpuKernel,
+        pipeline: Arc<wgpu::ComputePipeline>,
+        dims: &Dims,
+        inputs: &[Tensor],
+    ) -> Result<Self, Error> {
+        let device = &backend.device;
+        let max_binding = device.limits().max_storage_buffer_binding_size;
+        let check_size = |what: &str, len: usize| -> Result<(), Error> {
+            if len as u64 > u64::from(max_binding) {
+                return Err(err(format!("{what} needs {len} bytes, over this adapter's storage binding limit of {max_binding}")));
+            }
+            Ok(())
+        };
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut buffers = Vec::new();
+        for (i, bytes) in (k.buffers)(dims, inputs).iter().enumerate() {
+            check_size(&format!("{} input buffer {i}", kernel.id()), bytes.len())?;
+            buffers.push(device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("dfma input"),
+                contents: &padded_to_4(bytes),
+                usage: wgpu::BufferUsages::STORAGE,
+            }));
+        }
+        let mut outputs = Vec::new();
+        for (spec, shape) in kernel.op.outputs().iter().zip(kernel.op.output_shapes(dims)) {
+            let n: usize = shape.iter().product();
+            let contents = poison_bytes(spec.dtype, n);
+            check_size(&format!("{} output {}", kernel.id(), spec.name), contents.len())?;
+            let buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(spec.name),
+                contents: &contents,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            });
+            outputs.push((buf, spec.dtype, shape));
+        }
+        let mut params = dims.as_u32_params();
+        params.resize(params.len().next_multiple_of(4), 0);
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("dfma dims"),
+            contents: bytemuck::cast_slice(&params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .chain(outputs.iter().map(|(b, _, _)| b))
+            .chain(std::iter::once(&uniform))
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(k.entry),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(err(format!("{}: binding buffers failed: {e}", kernel.id())));
+        }
+        Ok(Self { backend, pipeline, bind_group, outputs, grid: (k.grid)(dims) })
+    }
+}
+
+impl Prepared for WgpuPrepared<'_> {
+    fn poison_outputs(&mut self) -> Result<(), Error> {
+        for (buf, dtype, shape) in &self.outputs {
+            let n = shape.iter().product();
+            self.backend.queue.write_buffer(buf, 0, &poison_bytes(*dtype, n));
+        }
+        Ok(())
+    }
+
+    fn launch(&mut self) -> Result<(), Error> {
+        let device = &self.backend.device;
+        let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("dfma launch") });
+        {
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("dfma"), timestamp_writes: None });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &self.bind_group, &[]);
+            let [x, y, z] = self.grid.blocks;
+            pass.dispatch_workgroups(x, y, z);
+        }
+        self.backend.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    fn synchronize(&mut self) -> Result<(), Error> {
+        self.backend.device.poll(wgpu::PollType::wait_indefinitely()).map_err(err)?;
+        Ok(())
+    }
+
+    fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error> {
+        let device = &self.backend.device;
+        let mut out = Vec::new();
+        for (buf, dtype, shape) in &self.outputs {
+            let n: usize = shape.iter().product();
+            let bytes = n * dtype.size_bytes();
+            let size = bytes.next_multiple_of(4).max(4) as u64;
+            let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("dfma readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+            enc.copy_buffer_to_buffer(buf, 0, &staging, 0, size);
+            self.backend.queue.submit([enc.finish()]);
+            let slice = staging.slice(..);
+            let (tx, rx) = std::sync::mpsc::channel();
+            slice.map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            device.poll(wgpu::PollType::wait_indefinitely()).map_err(err)?;
+            rx.recv().map_err(err)?.map_err(err)?;
+            let data = slice.get_mapped_range().map_err(err)?;
+            let t = Tensor::from_bytes(*dtype, shape.clone(), &data[..bytes]).expect("readback length matches shape");
+            drop(data);
+            staging.unmap();
+            out.push(t);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,103 @@
+//! Comparing a kernel's output with the reference: relative L2 and max-abs error, NaN never passes.
+
+use std::fmt;
+
+/// Pass bar for one output: both bounds must hold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tolerance {
+    /// Bound on ‖out − ref‖₂ / ‖ref‖₂.
+    pub rel_l2: f64,
+    /// Bound on maxᵢ |outᵢ − refᵢ|, scaled by max(1, maxᵢ |refᵢ|) so it is meaningful for any magnitude.
+    pub max_abs_scaled: f64,
+}
+
+/// Result of comparing an output with its reference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    /// ‖out − ref‖₂ / ‖ref‖₂ (NaN when any output is not finite).
+    pub rel_l2: f64,
+    /// maxᵢ |outᵢ − refᵢ|.
+    pub max_abs: f64,
+    /// max(1, maxᵢ |refᵢ|), the scale of `max_abs`'s bound.
+    pub abs_scale: f64,
+    /// First index whose value is not finite or exceeds the max-abs bound, with (out, ref).
+    pub first_bad: Option<(usize, f32, f32)>,
+    /// Whether both bounds hold and every output is finite.
+    pub passed: bool,
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rel_l2={:.3e} max_abs={:.3e}", self.rel_l2, self.max_abs)?;
+        if let Some((i, out, reference)) = self.first_bad {
+            write!(f, " first bad index {i}: got {out}, expected {reference}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares `out` with `reference` under `tol`. A length mismatch, NaN or infinity fails.
+pub fn compare_f32(out: &[f32], reference: &[f32], tol: Tolerance) -> Comparison {
+    if out.len() != reference.len() {
+        return Comparison {
+            rel_l2: f64::NAN,
+            max_abs: f64::NAN,
+            abs_scale: f64::NAN,
+            first_bad: None,
+            passed: false,
+        };
+    }
+    let abs_scale = reference.iter().fold(1.0f64, |m, &r| m.max(f64::from(r).abs()));
+    let abs_bound = tol.max_abs_scaled * abs_scale;
+    let (mut diff2, mut ref2, mut max_abs) = (0.0f64, 0.0f64, 0.0f64);
+    let mut first_bad = None;
+    for (i, (&o, &r)) in out.iter().zip(reference).enumerate() {
+        let d = (f64::from(o) - f64::from(r)).abs();
+        if !o.is_finite() || !(d <= abs_bound) {
+            first_bad.get_or_insert((i, o, r));
+        }
+        diff2 += d * d;
+        ref2 += f64::from(r) * f64::from(r);
+        // NaN must propagate into max_abs, which `f64::max` would drop.
+        max_abs = if d.is_nan() || d > max_abs { d } else { max_abs };
+    }
+    let rel_l2 = if ref2 > 0.0 { (diff2 / ref2).sqrt() } else { diff2.sqrt() };
+    let passed = first_bad.is_none() && rel_l2 <= tol.rel_l2;
+    Comparison { rel_l2, max_abs, abs_scale, first_bad, passed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOL: Tolerance = Tolerance { rel_l2: 1e-6, max_abs_scaled: 1e-6 };
+
+    #[test]
+    fn identical_outputs_pass() {
+        assert!(compare_f32(&[1.0, -2.0, 3.5], &[1.0, -2.0, 3.5], TOL).passed);
+    }
+
+    #[test]
+    fn a_single_nan_fails_and_is_named() {
+        let c = compare_f32(&[1.0, f32::NAN, 3.0], &[1.0, 2.0, 3.0], TOL);
+        assert!(!c.passed);
+        assert_eq!(c.first_bad.map(|b| b.0), Some(1));
+        assert!(c.rel_l2.is_nan() && c.max_abs.is_nan());
+    }
+
+    #[test]
+    fn a_small_relative_error_above_the_bound_fails() {
+        let c = compare_f32(&[1.0, 2.0, 3.001], &[1.0, 2.0, 3.0], TOL);
+        assert!(!c.passed);
+    }
+
+    #[test]
+    fn a_length_mismatch_fails() {
+        assert!(!compare_f32(&[1.0], &[1.0, 2.0], TOL).passed);
+    }
+
+    #[test]
+    fn infinity_fails() {
+        assert!(!compare_f32(&[f32::INFINITY], &[1.0], TOL).passed);
+    }
+}

@@ -1,0 +1,4 @@
+//! Fast CPU kernels: rayon across rows, SIMD within a row (AVX2+FMA where the CPU has it,
+//! portable code that the compiler vectorizes elsewhere).
+
+pub mod q8_0_gemv;

@@ -1,0 +1,182 @@
+//! Fast CPU `q8_0_gemv` on GGML Q8_0 bytes as they are (no repacking).
+//!
+//! Each rayon task owns a band of rows. A row is read once: per block, the 32 int8 codes are
+//! widened to f32 once and reused for every activation column, so weight traffic does not
+//! grow with the batch. Activations stay in f32 (no requantization), so the result matches
+//! the reference to f32 rounding.
+
+use half::f16;
+use rayon::prelude::*;
+
+use crate::quant::q8_0::{BLOCK_BYTES, BLOCK_WEIGHTS};
+
+/// Rows one rayon task computes: big enough to amortize scheduling, small enough to balance.
+const ROWS_PER_TASK: usize = 16;
+
+/// y[j·rows + r] = Σ_c W[r][c]·x[j·cols + c] for `batch` ∈ 1..=8 columns.
+///
+/// `w` holds `rows` rows of `cols/32` Q8_0 blocks; `y` has `batch·rows` elements.
+pub fn q8_0_gemv(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, batch: usize) {
+    let row_bytes = cols / BLOCK_WEIGHTS * BLOCK_BYTES;
+    assert_eq!(w.len(), rows * row_bytes, "q8_0_gemv: w length");
+    assert_eq!(x.len(), batch * cols, "q8_0_gemv: x length");
+    assert_eq!(y.len(), batch * rows, "q8_0_gemv: y length");
+    match batch {
+        1 => run::<1>(w, x, y, rows, cols),
+        2 => run::<2>(w, x, y, rows, cols),
+        3 => run::<3>(w, x, y, rows, cols),
+        4 => run::<4>(w, x, y, rows, cols),
+        5 => run::<5>(w, x, y, rows, cols),
+        6 => run::<6>(w, x, y, rows, cols),
+        7 => run::<7>(w, x, y, rows, cols),
+        8 => run::<8>(w, x, y, rows, cols),
+        _ => panic!("q8_0_gemv: batch {batch} outside 1..=8"),
+    }
+}
+
+fn run<const B: usize>(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize) {
+    let row_bytes = cols / BLOCK_WEIGHTS * BLOCK_BYTES;
+    let row_dot = select_row_dot::<B>();
+    if B == 1 {
+        // y is exactly one column: tasks write their own rows in place.
+        y.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(t, ys)| {
+            for (i, yr) in ys.iter_mut().enumerate() {
+                let r = t * ROWS_PER_TASK + i;
+                *yr = row_dot(&w[r * row_bytes..(r + 1) * row_bytes], x, cols)[0];
+            }
+        });
+        return;
+    }
+    // Several columns: compute [rows][B] then transpose into y's [B][rows].
+    let mut by_row = vec![0.0f32; rows * B];
+    by_row.par_chunks_mut(ROWS_PER_TASK * B).enumerate().for_each(|(t, out)| {
+        for (i, o) in out.chunks_exact_mut(B).enumerate() {
+            let r = t * ROWS_PER_TASK + i;
+            o.copy_from_slice(&row_dot(&w[r * row_bytes..(r + 1) * row_bytes], x, cols));
+        }
+    });
+    for r in 0..rows {
+        for j in 0..B {
+            y[j * rows + r] = by_row[r * B + j];
+        }
+    }
+}
+
+type RowDot<const B: usize> = fn(&[u8], &[f32], usize) -> [f32; B];
+
+fn select_row_dot<const B: usize>() -> RowDot<B> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        return avx2::row_dot::<B>;
+    }
+    row_dot_portable::<B>
+}
+
+/// One row against `B` columns, portable: per block an f32 partial per column, then `acc += d·partial`.
+fn row_dot_portable<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+    let mut acc = [0.0f32; B];
+    for (b, blk) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+        let d = f16::from_le_bytes([blk[0], blk[1]]).to_f32();
+        let mut q = [0.0f32; BLOCK_WEIGHTS];
+        for (qf, &qb) in q.iter_mut().zip(&blk[2..]) {
+            *qf = f32::from(qb as i8);
+        }
+        for (j, a) in acc.iter_mut().enumerate() {
+            let xb = &x[j * cols + b * BLOCK_WEIGHTS..][..BLOCK_WEIGHTS];
+            let mut lanes = [0.0f32; 8];
+            for (qc, xc) in q.chunks_exact(8).zip(xb.chunks_exact(8)) {
+                for l in 0..8 {
+                    lanes[l] = qc[l].mul_add(xc[l], lanes[l]);
+                }
+            }
+            *a = d.mul_add(lanes.iter().sum::<f32>(), *a);
+        }
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK_BYTES, BLOCK_WEIGHTS};
+
+    /// Safe entry: only selected after `avx2` and `fma` were detected at run time.
+    pub(super) fn row_dot<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+        // SAFETY: `select_row_dot` returns this function only when the CPU has AVX2 and FMA.
+        unsafe { row_dot_avx2::<B>(row, x, cols) }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn row_dot_avx2<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+        let blocks = row.len() / BLOCK_BYTES;
+        debug_assert!(blocks * BLOCK_WEIGHTS <= cols && x.len() >= (B - 1) * cols + cols);
+        let mut acc = [_mm256_setzero_ps(); B];
+        let rp = row.as_ptr();
+        let xp = x.as_ptr();
+        for b in 0..blocks {
+            // SAFETY: block b spans bytes [b·34, b·34+34) of `row`, and x[j·cols + b·32 .. +32]
+            // lies inside `x` for j < B (checked by the caller's length asserts).
+            unsafe {
+                let bp = rp.add(b * BLOCK_BYTES);
+                let d_bits = u16::from_le_bytes([*bp, *bp.add(1)]);
+                let d = _mm256_set1_ps(half::f16::from_bits(d_bits).to_f32());
+                let q_lo = _mm_loadu_si128(bp.add(2).cast());
+                let q_hi = _mm_loadu_si128(bp.add(18).cast());
+                let q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q_lo));
+                let q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(q_lo)));
+                let q2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q_hi));
+                let q3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(q_hi)));
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let xb = xp.add(j * cols + b * BLOCK_WEIGHTS);
+                    let mut t = _mm256_mul_ps(q0, _mm256_loadu_ps(xb));
+                    t = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xb.add(8)), t);
+                    t = _mm256_fmadd_ps(q2, _mm256_loadu_ps(xb.add(16)), t);
+                    t = _mm256_fmadd_ps(q3, _mm256_loadu_ps(xb.add(24)), t);
+                    *a = _mm256_fmadd_ps(d, t, *a);
+                }
+            }
+        }
+        let mut out = [0.0f32; B];
+        for (o, a) in out.iter_mut().zip(acc) {
+            let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
+            *o = _mm_cvtss_f32(s);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::compare_f32;
+    use crate::op::Op;
+    use crate::ops::q8_0_gemv::{Q8_0Gemv, dims};
+    use crate::seed::rng_for;
+
+    #[test]
+    fn the_portable_and_simd_paths_agree_with_the_reference() {
+        let d = dims(19, 96, 3);
+        let inputs = Q8_0Gemv.random_inputs(&d, &mut rng_for(7, 0));
+        let want = Q8_0Gemv.reference(&d, &inputs);
+        let (w, x) = (inputs[0].as_u8().unwrap(), inputs[1].as_f32().unwrap());
+        let row_bytes = 96 / 32 * 34;
+        let portable: Vec<f32> = (0..19)
+            .map(|r| row_dot_portable::<3>(&w[r * row_bytes..(r + 1) * row_bytes], x, 96))
+            .flat_map(|v| v.into_iter())
+            .collect();
+        let mut fast = vec![f32::NAN; 3 * 19];
+        q8_0_gemv(w, x, &mut fast, 19, 96, 3);
+        let mut portable_t = vec![0.0; 3 * 19];
+        for r in 0..19 {
+            for j in 0..3 {
+                portable_t[j * 19 + r] = portable[r * 3 + j];
+            }
+        }
+        let want = want[0].as_f32().unwrap();
+        assert!(compare_f32(&portable_t, want, Q8_0Gemv.tolerance()).passed);
+        assert!(compare_f32(&fast, want, Q8_0Gemv.tolerance()).passed);
+    }
+}

@@ -1,0 +1,16 @@
+//! Every op dfma defines. Adding an op: a module here with a unit struct implementing [`Op`],
+//! and one line in [`all`].
+
+use crate::op::Op;
+
+pub mod q8_0_gemv;
+
+/// Every registered op, in a stable order.
+pub fn all() -> &'static [&'static dyn Op] {
+    &[&q8_0_gemv::Q8_0Gemv]
+}
+
+/// The op called `name`.
+pub fn by_name(name: &str) -> Option<&'static dyn Op> {
+    all().iter().copied().find(|op| op.name() == name)
+}

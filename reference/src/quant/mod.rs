@@ -1,0 +1,3 @@
+//! Quantized weight formats, byte-identical to GGML's reference quantizers.
+
+pub mod q8_0;

@@ -1,0 +1,85 @@
+//! The test matrix: every registered (op, backend, variant) × the op's test shapes, on fresh
+//! random inputs (seed printed; `DFMA_SEED` reproduces), outputs poisoned with NaN before the
+//! launch, compared with the reference under the op's tolerance. A backend that cannot run here
+//! prints "not run: <reason>"; under `CI=true`, wgpu must run.
+
+use std::process::ExitCode;
+
+use dfma_kernels::registry::for_backend;
+use dfma_kernels::{BackendKind, BackendOptions, open, run_once};
+use dfma_reference::compare::compare_f32;
+use dfma_reference::seed::{rng_for, seed_from_env};
+use dfma_tests::in_ci;
+
+/// Backends CI must be able to run.
+const REQUIRED_IN_CI: &[BackendKind] = &[BackendKind::Reference, BackendKind::Cpu, BackendKind::Wgpu];
+
+fn main() -> ExitCode {
+    let seed = match seed_from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("test matrix: seed {seed} (DFMA_SEED={seed} reproduces)");
+    let mut failures = Vec::new();
+    let mut passed = 0;
+    for kind in BackendKind::ALL {
+        let backend = match open(kind, &BackendOptions::default()) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("{kind:<9} not run: {}", e.to_string().trim_start_matches("not available: "));
+                if in_ci() && REQUIRED_IN_CI.contains(&kind) {
+                    failures.push(format!("{kind} is required under CI=true: {e}"));
+                }
+                continue;
+            }
+        };
+        println!("{kind:<9} on {} ({})", backend.device().name, backend.device().driver);
+        for (stream, kernel) in for_backend(kind).enumerate() {
+            let op = kernel.op;
+            for (i, dims) in op.test_dims().into_iter().enumerate() {
+                let inputs = op.random_inputs(&dims, &mut rng_for(seed, (stream * 1000 + i) as u64));
+                let want = op.reference(&dims, &inputs);
+                let label = format!("{kind:<9} {:<32} {dims}", kernel.id());
+                match run_once(backend.as_ref(), kernel, &dims, &inputs) {
+                    Ok(got) => {
+                        let mut ok = got.len() == want.len();
+                        let mut detail = String::new();
+                        for ((g, w), spec) in got.iter().zip(&want).zip(op.outputs()) {
+                            let (Some(g), Some(w)) = (g.as_f32(), w.as_f32()) else {
+                                ok = false;
+                                detail.push_str("non-f32 output compared");
+                                continue;
+                            };
+                            let c = compare_f32(g, w, op.tolerance());
+                            ok &= c.passed;
+                            detail.push_str(&format!("{}: {c} ", spec.name));
+                        }
+                        if ok {
+                            passed += 1;
+                            println!("{label:<80} PASS {detail}");
+                        } else {
+                            println!("{label:<80} FAIL {detail}");
+                            failures.push(format!("{label}: {detail}"));
+                        }
+                    }
+                    Err(e) => {
+                        println!("{label:<80} FAIL {e}");
+                        failures.push(format!("{label}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    println!("test matrix: {passed} passed, {} failed (seed {seed})", failures.len());
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for f in &failures {
+            eprintln!("FAILED {f}");
+        }
+        ExitCode::FAILURE
+    }
+}
