@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use npyz::WriterBuilder;
 use dfma_reference::{DType, Tensor};
+use npyz::WriterBuilder;
 
 use crate::error::bad_input;
 

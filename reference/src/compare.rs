@@ -39,13 +39,7 @@ impl fmt::Display for Comparison {
 /// Compares `out` with `reference` under `tol`. A length mismatch, NaN or infinity fails.
 pub fn compare_f32(out: &[f32], reference: &[f32], tol: Tolerance) -> Comparison {
     if out.len() != reference.len() {
-        return Comparison {
-            rel_l2: f64::NAN,
-            max_abs: f64::NAN,
-            abs_scale: f64::NAN,
-            first_bad: None,
-            passed: false,
-        };
+        return Comparison { rel_l2: f64::NAN, max_abs: f64::NAN, abs_scale: f64::NAN, first_bad: None, passed: false };
     }
     let abs_scale = reference.iter().fold(1.0f64, |m, &r| m.max(f64::from(r).abs()));
     let abs_bound = tol.max_abs_scaled * abs_scale;
@@ -53,7 +47,7 @@ pub fn compare_f32(out: &[f32], reference: &[f32], tol: Tolerance) -> Comparison
     let mut first_bad = None;
     for (i, (&o, &r)) in out.iter().zip(reference).enumerate() {
         let d = (f64::from(o) - f64::from(r)).abs();
-        if !o.is_finite() || !(d <= abs_bound) {
+        if !o.is_finite() || d.is_nan() || d > abs_bound {
             first_bad.get_or_insert((i, o, r));
         }
         diff2 += d * d;

@@ -129,10 +129,9 @@ impl Tensor {
             return None;
         }
         Some(match dtype {
-            DType::F32 => Self::f32(
-                shape,
-                bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            ),
+            DType::F32 => {
+                Self::f32(shape, bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            }
             DType::U8 => Self::u8(shape, bytes.to_vec()),
         })
     }

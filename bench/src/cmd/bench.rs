@@ -272,7 +272,8 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         r
     });
     let flush = if host { flush_buffer() } else { Vec::new() };
-    let sampling = Sampling { min_samples: args.min_samples, min_seconds: args.min_seconds, max_seconds: args.max_seconds };
+    let sampling =
+        Sampling { min_samples: args.min_samples, min_seconds: args.min_seconds, max_seconds: args.max_seconds };
     let mut cases = Vec::new();
     let mut stream = 0u64;
     let mut wrong = 0;
@@ -281,18 +282,9 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
             for kernel in for_backend(b.kind()).filter(|k| k.op.name() == op.name()) {
                 for dims in op.bench_dims() {
                     stream += 1;
-                    let case = bench_case(
-                        b.as_ref(),
-                        kernel,
-                        *op,
-                        &dims,
-                        seed,
-                        stream,
-                        &sampling,
-                        &flush,
-                        roofline.as_ref(),
-                    )
-                    .with_context(|| format!("{} on {} at {dims}", kernel.id(), b.kind()))?;
+                    let case =
+                        bench_case(b.as_ref(), kernel, *op, &dims, seed, stream, &sampling, &flush, roofline.as_ref())
+                            .with_context(|| format!("{} on {} at {dims}", kernel.id(), b.kind()))?;
                     print_case(&case);
                     wrong += usize::from(!case.correct);
                     cases.push(case);

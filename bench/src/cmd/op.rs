@@ -18,8 +18,7 @@ use crate::npy;
 fn named_paths(flag: &str, args: &[String], allowed: &[&str]) -> Result<HashMap<String, PathBuf>> {
     let mut out = HashMap::new();
     for a in args {
-        let (name, path) =
-            a.split_once('=').ok_or_else(|| bad_input(format!("{flag} {a}: expected NAME=FILE.npy")))?;
+        let (name, path) = a.split_once('=').ok_or_else(|| bad_input(format!("{flag} {a}: expected NAME=FILE.npy")))?;
         if !allowed.contains(&name) {
             return Err(bad_input(format!("{flag} {a}: this op has no tensor {name} (has {})", allowed.join(", "))));
         }

@@ -14,7 +14,14 @@ pub fn check() -> Result<()> {
         for k in &r.kernels {
             println!(
                 "{:<20} {:<6} {:<16} registers {:>3}  smem {:>6} B  stack {:>4} B  spills {}/{} B",
-                r.file, r.arch, k.name, k.registers, k.shared_bytes, k.stack_bytes, k.spill_store_bytes, k.spill_load_bytes
+                r.file,
+                r.arch,
+                k.name,
+                k.registers,
+                k.shared_bytes,
+                k.stack_bytes,
+                k.spill_store_bytes,
+                k.spill_load_bytes
             );
         }
         for s in &r.sass {

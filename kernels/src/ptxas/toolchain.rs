@@ -48,12 +48,16 @@ fn candidate_dirs() -> Vec<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")));
     let mut site_roots: Vec<PathBuf> = cache.into_iter().map(|c| c.join("dfma").join("cuda-tools")).collect();
-    if let Ok(o) = Command::new("python3").args(["-c", "import site,sys; print('\\n'.join(site.getsitepackages()+[site.getusersitepackages()]))"]).output() {
+    if let Ok(o) = Command::new("python3")
+        .args(["-c", "import site,sys; print('\\n'.join(site.getsitepackages()+[site.getusersitepackages()]))"])
+        .output()
+    {
         site_roots.extend(String::from_utf8_lossy(&o.stdout).lines().map(PathBuf::from));
     }
     for root in site_roots {
         if let Ok(entries) = std::fs::read_dir(root.join("nvidia")) {
-            let mut found: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).filter(|p| p.is_dir()).collect();
+            let mut found: Vec<PathBuf> =
+                entries.flatten().map(|e| e.path().join("bin")).filter(|p| p.is_dir()).collect();
             found.sort();
             dirs.extend(found);
         }

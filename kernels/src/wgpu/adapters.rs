@@ -25,7 +25,12 @@ fn instance() -> wgpu::Instance {
 
 fn summarize(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
     let i = a.get_info();
-    let driver = [i.driver.as_str(), i.driver_info.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" ");
+    let driver = [i.driver.as_str(), i.driver_info.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
     AdapterSummary {
         index,
         name: i.name,
@@ -59,19 +64,21 @@ pub(super) fn select(preference: Option<&str>) -> Result<(wgpu::Adapter, Adapter
     let adapters = enumerate();
     if adapters.is_empty() {
         return Err(Error::Unavailable(
-            "wgpu found no adapter (no Vulkan/Metal/DX12 driver; on Debian: apt-get install mesa-vulkan-drivers)".into(),
+            "wgpu found no adapter (no Vulkan/Metal/DX12 driver; on Debian: apt-get install mesa-vulkan-drivers)"
+                .into(),
         ));
     }
     let chosen = match preference.map(str::trim).filter(|p| !p.is_empty()) {
         Some(p) => {
             let by_index = p.parse::<usize>().ok().filter(|&i| i < adapters.len());
             let needle = p.to_lowercase();
-            by_index.or_else(|| adapters.iter().position(|a| a.get_info().name.to_lowercase().contains(&needle))).ok_or_else(
-                || {
-                    let names: Vec<String> = adapters.iter().enumerate().map(|(i, a)| format!("{i}: {}", a.get_info().name)).collect();
+            by_index
+                .or_else(|| adapters.iter().position(|a| a.get_info().name.to_lowercase().contains(&needle)))
+                .ok_or_else(|| {
+                    let names: Vec<String> =
+                        adapters.iter().enumerate().map(|(i, a)| format!("{i}: {}", a.get_info().name)).collect();
                     Error::Unavailable(format!("no wgpu adapter matches {p:?} (have {})", names.join("; ")))
-                },
-            )?
+                })?
         }
         None => (0..adapters.len()).min_by_key(|&i| rank(adapters[i].get_info().device_type)).expect("non-empty"),
     };

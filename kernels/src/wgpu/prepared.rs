@@ -40,8 +40,10 @@ impl<'a> WgpuPrepared<'a> {
         let device = &backend.device;
         let max_binding = device.limits().max_storage_buffer_binding_size;
         let check_size = |what: &str, len: usize| -> Result<(), Error> {
-            if len as u64 > u64::from(max_binding) {
-                return Err(err(format!("{what} needs {len} bytes, over this adapter's storage binding limit of {max_binding}")));
+            if len as u64 > max_binding {
+                return Err(err(format!(
+                    "{what} needs {len} bytes, over this adapter's storage binding limit of {max_binding}"
+                )));
             }
             Ok(())
         };

@@ -111,10 +111,7 @@ impl Op for Q8_0Gemv {
             w.extend((0..cols).map(|_| row_scale * rng.random_range(-1.0f32..1.0)));
         }
         let x: Vec<f32> = (0..batch * cols).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        vec![
-            Tensor::u8(vec![rows, cols / 32 * 34], q8_0::quantize(&w, cols)),
-            Tensor::f32(vec![batch, cols], x),
-        ]
+        vec![Tensor::u8(vec![rows, cols / 32 * 34], q8_0::quantize(&w, cols)), Tensor::f32(vec![batch, cols], x)]
     }
 
     fn test_dims(&self) -> Vec<Dims> {
@@ -144,14 +141,16 @@ mod tests {
 
     #[test]
     fn the_reference_matches_a_hand_computed_product() {
-        // Two rows of one block: row 0 = 1..32 scaled by 1/127·32, row 1 = all −1.
+        // Two rows of one block: row 0 = 1..32, row 1 = all −1; x alternates 1 and −0.5.
         let w0: Vec<f32> = (1..=32).map(|i| i as f32).collect();
         let w1 = vec![-1.0f32; 32];
         let w = q8_0::quantize(&[w0.clone(), w1].concat(), 32);
         let deq = q8_0::dequantize(&w);
         let x: Vec<f32> = (0..32).map(|i| if i % 2 == 0 { 1.0 } else { -0.5 }).collect();
         let want0: f64 = deq[..32].iter().zip(&x).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
-        let want1: f64 = -(16.0 - 8.0);
+        // Row 1 is all −1: d = f16(1/127), q = −127, so w = −127·f16(1/127) (not exactly −1).
+        let d1 = f64::from(half::f16::from_f32(1.0 / 127.0).to_f32());
+        let want1 = -(16.0 - 8.0) * 127.0 * d1;
         let inputs = [Tensor::u8(vec![2, 34], w), Tensor::f32(vec![1, 32], x)];
         let d = Q8_0Gemv.dims_of(&inputs).unwrap();
         let y = Q8_0Gemv.reference(&d, &inputs);

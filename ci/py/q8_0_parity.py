@@ -1,0 +1,50 @@
+"""Checks dfma's Q8_0 against the `gguf` package (llama.cpp's Python quantizer).
+
+usage: q8_0_parity.py quantize IN.npy OUT.npy
+           OUT (dfma quantize q8_0) must equal gguf's Q8_0 bytes of IN, byte for byte.
+       q8_0_parity.py gemv W.npy X.npy Y.npy
+           Y (dfma op q8_0_gemv) must match x @ dequantize(W).T in float64, W dequantized by gguf.
+Prints one line; exits 1 on a mismatch.
+"""
+import sys
+
+import numpy as np
+from gguf import GGMLQuantizationType, quants
+
+
+def quantize(inp, out):
+    x = np.load(inp)
+    want = quants.quantize(x.astype(np.float32), GGMLQuantizationType.Q8_0)
+    got = np.load(out)
+    if got.dtype != np.uint8 or got.shape != want.shape:
+        print(f"FAIL shape/dtype: dfma {got.dtype}{got.shape}, gguf {want.dtype}{want.shape}")
+        return 1
+    diff = np.flatnonzero(got.reshape(-1) != want.reshape(-1))
+    if diff.size:
+        i = int(diff[0])
+        print(f"FAIL {diff.size} bytes differ; first at byte {i}: dfma {got.reshape(-1)[i]}, gguf {want.reshape(-1)[i]}")
+        return 1
+    print(f"PASS {got.size} bytes identical to gguf {x.shape} -> {got.shape}")
+    return 0
+
+
+def gemv(w_path, x_path, y_path):
+    w_bytes = np.load(w_path)
+    x = np.load(x_path).astype(np.float64)
+    y = np.load(y_path).astype(np.float64)
+    w = quants.dequantize(w_bytes, GGMLQuantizationType.Q8_0).astype(np.float64)
+    want = np.atleast_2d(x) @ w.T
+    if y.shape != want.shape or not np.all(np.isfinite(y)):
+        print(f"FAIL y shape {y.shape} (want {want.shape}) or non-finite values")
+        return 1
+    rel = np.linalg.norm(y - want) / np.linalg.norm(want)
+    max_abs = np.max(np.abs(y - want))
+    scale = max(1.0, np.max(np.abs(want)))
+    ok = rel <= 1e-5 and max_abs <= 1e-5 * scale
+    print(f"{'PASS' if ok else 'FAIL'} rel_l2={rel:.3e} max_abs={max_abs:.3e} against numpy float64")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    mode, *paths = sys.argv[1:]
+    sys.exit({"quantize": quantize, "gemv": gemv}[mode](*paths))
