@@ -38,11 +38,23 @@ fn run<const B: usize>(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: us
     let row_bytes = cols / BLOCK_WEIGHTS * BLOCK_BYTES;
     let row_dot = select_row_dot::<B>();
     if B == 1 {
-        // y is exactly one column: tasks write their own rows in place.
+        // y is exactly one column: tasks write their own rows in place, four rows at a time
+        // where SIMD allows (one load of x serves four rows; four independent streams).
+        let four = select_four_rows_dot();
         y.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(t, ys)| {
-            for (i, yr) in ys.iter_mut().enumerate() {
+            let row = |i: usize| {
                 let r = t * ROWS_PER_TASK + i;
-                *yr = row_dot(&w[r * row_bytes..(r + 1) * row_bytes], x, cols)[0];
+                &w[r * row_bytes..(r + 1) * row_bytes]
+            };
+            let mut i = 0;
+            if let Some(four) = four {
+                while i + 4 <= ys.len() {
+                    ys[i..i + 4].copy_from_slice(&four([row(i), row(i + 1), row(i + 2), row(i + 3)], x));
+                    i += 4;
+                }
+            }
+            for (k, yr) in ys.iter_mut().enumerate().skip(i) {
+                *yr = row_dot(row(k), x, cols)[0];
             }
         });
         return;
@@ -70,6 +82,16 @@ fn select_row_dot<const B: usize>() -> RowDot<B> {
         return avx2::row_dot::<B>;
     }
     row_dot_portable::<B>
+}
+
+type FourRowsDot = fn([&[u8]; 4], &[f32]) -> [f32; 4];
+
+fn select_four_rows_dot() -> Option<FourRowsDot> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        return Some(avx2::four_rows_dot);
+    }
+    None
 }
 
 /// One row against `B` columns, portable: per block an f32 partial per column, then `acc += d·partial`.
@@ -107,6 +129,78 @@ mod avx2 {
         unsafe { row_dot_avx2::<B>(row, x, cols) }
     }
 
+    /// Safe entry: only selected after `avx2` and `fma` were detected at run time.
+    pub(super) fn four_rows_dot(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
+        for r in &rows[1..] {
+            assert_eq!(r.len(), rows[0].len(), "rows of one matrix have one length");
+        }
+        assert!(x.len() >= rows[0].len() / BLOCK_BYTES * BLOCK_WEIGHTS, "x shorter than a row");
+        // SAFETY: AVX2 and FMA were detected; lengths are checked above.
+        unsafe { four_rows_dot_avx2(rows, x) }
+    }
+
+    /// Widens 32 int8 codes at `p` to four f32 vectors.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn widen(p: *const u8) -> [__m256; 4] {
+        // SAFETY: the caller guarantees 32 readable bytes at `p`.
+        let (lo, hi) = unsafe { (_mm_loadu_si128(p.cast()), _mm_loadu_si128(p.add(16).cast())) };
+        [
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)),
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(lo))),
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)),
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(hi))),
+        ]
+    }
+
+    /// The f16 scale at `p`, broadcast.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn scale(p: *const u8) -> __m256 {
+        // SAFETY: the caller guarantees 2 readable bytes at `p`.
+        let bits = unsafe { u16::from_le_bytes([*p, *p.add(1)]) };
+        _mm256_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits)))))
+    }
+
+    /// Horizontal sum of eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum(a: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
+        _mm_cvtss_f32(s)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn four_rows_dot_avx2(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
+        let blocks = rows[0].len() / BLOCK_BYTES;
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for b in 0..blocks {
+            // SAFETY: block b lies inside every row and x[b·32 .. b·32+32] inside x (checked by
+            // the safe entry).
+            unsafe {
+                let xb = x.as_ptr().add(b * BLOCK_WEIGHTS);
+                let xs = [
+                    _mm256_loadu_ps(xb),
+                    _mm256_loadu_ps(xb.add(8)),
+                    _mm256_loadu_ps(xb.add(16)),
+                    _mm256_loadu_ps(xb.add(24)),
+                ];
+                for (a, row) in acc.iter_mut().zip(rows) {
+                    let bp = row.as_ptr().add(b * BLOCK_BYTES);
+                    let q = widen(bp.add(2));
+                    let mut t = _mm256_mul_ps(q[0], xs[0]);
+                    t = _mm256_fmadd_ps(q[1], xs[1], t);
+                    t = _mm256_fmadd_ps(q[2], xs[2], t);
+                    t = _mm256_fmadd_ps(q[3], xs[3], t);
+                    *a = _mm256_fmadd_ps(scale(bp), t, *a);
+                }
+            }
+        }
+        acc.map(|a| hsum(a))
+    }
+
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn row_dot_avx2<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
         let blocks = row.len() / BLOCK_BYTES;
@@ -119,14 +213,8 @@ mod avx2 {
             // lies inside `x` for j < B (checked by the caller's length asserts).
             unsafe {
                 let bp = rp.add(b * BLOCK_BYTES);
-                let d_bits = u16::from_le_bytes([*bp, *bp.add(1)]);
-                let d = _mm256_set1_ps(half::f16::from_bits(d_bits).to_f32());
-                let q_lo = _mm_loadu_si128(bp.add(2).cast());
-                let q_hi = _mm_loadu_si128(bp.add(18).cast());
-                let q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q_lo));
-                let q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(q_lo)));
-                let q2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q_hi));
-                let q3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(q_hi)));
+                let d = scale(bp);
+                let [q0, q1, q2, q3] = widen(bp.add(2));
                 for (j, a) in acc.iter_mut().enumerate() {
                     let xb = xp.add(j * cols + b * BLOCK_WEIGHTS);
                     let mut t = _mm256_mul_ps(q0, _mm256_loadu_ps(xb));
@@ -137,14 +225,7 @@ mod avx2 {
                 }
             }
         }
-        let mut out = [0.0f32; B];
-        for (o, a) in out.iter_mut().zip(acc) {
-            let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
-            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-            let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
-            *o = _mm_cvtss_f32(s);
-        }
-        out
+        acc.map(|a| hsum(a))
     }
 }
 

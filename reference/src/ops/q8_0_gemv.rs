@@ -115,7 +115,7 @@ impl Op for Q8_0Gemv {
     }
 
     fn test_dims(&self) -> Vec<Dims> {
-        vec![dims(1, 32, 1), dims(7, 96, 5), dims(33, 160, 8), dims(33, 160, 1), dims(4096, 4096, 1)]
+        vec![dims(1, 32, 1), dims(7, 96, 5), dims(7, 96, 1), dims(33, 160, 8), dims(33, 160, 1), dims(4096, 4096, 1)]
     }
 
     fn bench_dims(&self) -> Vec<Dims> {
