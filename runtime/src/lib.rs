@@ -2,7 +2,9 @@
 //! meters and the energy-adaptive scheduler.
 //!
 //! It sits above `dfma-kernels` (every matrix product goes through the op registry) and below
-//! the `dfma` command. The model runtime, meters and scheduler land here with their issues;
-//! today the crate only fixes its place in the dependency graph.
+//! the `dfma` command. [`energy`] holds the energy meters `dfma bench` reports joules with; the
+//! model runtime and scheduler land here with their issues.
 
 pub use dfma_kernels as kernels;
+
+pub mod energy;
