@@ -39,6 +39,15 @@ pub fn parse_tdp_w(value: &str) -> Result<f64, EnergyError> {
     }
 }
 
+/// Checks a TDP given as a number: finite and above zero.
+fn check_tdp_w(tdp_w: f64, what: &str) -> Result<f64, EnergyError> {
+    if tdp_w.is_finite() && tdp_w > 0.0 {
+        Ok(tdp_w)
+    } else {
+        Err(EnergyError::Invalid(format!("{what} TDP {tdp_w} W: expected watts above zero")))
+    }
+}
+
 /// Cumulative CPU time from `/proc/stat`, in USER_HZ ticks summed over all CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuTimes {
@@ -104,7 +113,7 @@ impl CpuEstimateMeter {
         let times = parse_proc_stat(&read_trimmed(reader.as_ref(), stat_path)?, stat_path)?;
         let env = std::env::var(CPU_TDP_ENV).ok();
         let (tdp_w, origin) = match (tdp_w, env) {
-            (Some(w), _) => (parse_tdp_w(&w.to_string())?, "given".to_string()),
+            (Some(w), _) => (check_tdp_w(w, "CPU")?, "given".to_string()),
             (None, Some(value)) => (parse_tdp_w(&value)?, format!("from {CPU_TDP_ENV}")),
             (None, None) => (
                 DEFAULT_CPU_TDP_PER_CPU_W * times.cpus as f64,
@@ -197,8 +206,7 @@ pub struct GpuEstimateMeter {
 impl GpuEstimateMeter {
     /// A meter for the GPU called `domain` (e.g. "gpu0") with a TDP of `tdp_w` watts.
     pub fn new(domain: &str, tdp_w: f64) -> Result<Self, EnergyError> {
-        let tdp_w = parse_tdp_w(&tdp_w.to_string())
-            .map_err(|_| EnergyError::Invalid(format!("GPU TDP {tdp_w} W: expected watts above zero")))?;
+        let tdp_w = check_tdp_w(tdp_w, "GPU")?;
         Ok(GpuEstimateMeter {
             name: format!("estimate:{domain}"),
             tdp_w,

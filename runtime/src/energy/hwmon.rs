@@ -107,7 +107,13 @@ impl HwmonMeter {
         sample_period: Duration,
         reader: Arc<dyn SysfsReader>,
     ) -> Result<HwmonScan, EnergyError> {
-        let entries = std::fs::read_dir(root).map_err(|e| io_error(root, e))?;
+        let entries = std::fs::read_dir(root).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => EnergyError::Unavailable(format!(
+                "{} does not exist (no hwmon sensors visible in this VM or container)",
+                root.display()
+            )),
+            _ => io_error(root, e),
+        })?;
         let mut dirs: Vec<(u32, PathBuf)> = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_error(root, e))?;

@@ -11,6 +11,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::error::EnergyError;
+use super::nvml::GpuClocks;
 
 /// Whether a meter measures energy or estimates it.
 ///
@@ -124,6 +125,12 @@ pub trait EnergyMeter: Send + Sync {
     fn update_period_s(&self) -> f64;
     /// Reads the cumulative energy of every domain now.
     fn read(&self) -> Result<EnergyReading, EnergyError>;
+
+    /// The GPU's current clocks and throttle reasons, for reports next to the energy; `None`
+    /// for meters that cannot see them (every meter except NVML's).
+    fn gpu_clocks(&self) -> Option<GpuClocks> {
+        None
+    }
 }
 
 impl fmt::Debug for dyn EnergyMeter + '_ {

@@ -141,7 +141,8 @@ impl NvmlMeter {
     }
 
     /// The current SM and memory clocks and throttle reasons, or `None` when NVML can give
-    /// none of them (each field is `None` on its own when only that query fails).
+    /// none of them (each field is `None` on its own when only that query fails). Also
+    /// reachable through [`EnergyMeter::gpu_clocks`].
     pub fn clocks(&self) -> Option<GpuClocks> {
         let device = self.nvml.device_by_index(self.index).ok()?;
         let clocks = GpuClocks {

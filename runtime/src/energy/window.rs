@@ -36,7 +36,10 @@ pub struct DomainWindow {
 }
 
 /// The energy of one meter over one window, with how it was obtained.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Serializes (for JSON reports) with its fields plus the derived `energy_j` (null when a
+/// counter did not move), `power_w`, `counter_moved` and `status` (the [`fmt::Display`] line).
+#[derive(Debug, Clone, PartialEq)]
 pub struct WindowEnergy {
     /// The meter's name.
     pub meter: String,
@@ -120,6 +123,38 @@ impl fmt::Display for WindowEnergy {
                 self.kind, self.window_s, self.meter, self.method
             ),
         }
+    }
+}
+
+impl Serialize for WindowEnergy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            meter: &'a str,
+            kind: MeterKind,
+            #[serde(flatten)]
+            method: &'a Method,
+            window_s: f64,
+            energy_j: Option<f64>,
+            power_w: Option<f64>,
+            counter_moved: bool,
+            update_period_s: f64,
+            domains: &'a [DomainWindow],
+            status: String,
+        }
+        Json {
+            meter: &self.meter,
+            kind: self.kind,
+            method: &self.method,
+            window_s: self.window_s,
+            energy_j: self.energy_j(),
+            power_w: self.power_w(),
+            counter_moved: self.counter_moved(),
+            update_period_s: self.update_period_s,
+            domains: &self.domains,
+            status: self.to_string(),
+        }
+        .serialize(serializer)
     }
 }
 

@@ -109,3 +109,10 @@ fn scanning_keeps_gpus_skips_other_chips_and_reports_broken_gpus() {
     assert_eq!(scan.failures.len(), 1);
     assert!(scan.failures[0].to_string().contains("hwmon2/energy1_input"), "{:?}", scan.failures);
 }
+
+#[test]
+fn a_machine_without_hwmon_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = HwmonMeter::scan(&dir.path().join("hwmon"), PERIOD).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}

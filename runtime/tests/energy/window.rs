@@ -135,3 +135,35 @@ fn the_recommended_window_is_ten_update_periods_but_never_under_200_ms() {
     let rapl = RaplMeter::probe(dir.path()).unwrap();
     assert_eq!(recommended_min_window(&rapl), Duration::from_millis(200));
 }
+
+#[test]
+fn a_window_whose_counter_did_not_move_serializes_null_energy_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    powercap(dir.path(), 5_000_000, 6_000_000, 1_000_000_000);
+    let meter = RaplMeter::probe(dir.path()).unwrap();
+    let result = EnergyWindow::start(&meter).unwrap().stop().unwrap();
+    let json: serde_json::Value = serde_json::to_value(&result).unwrap();
+    assert_eq!(json["kind"], "measured");
+    assert_eq!(json["method"], "energy_counter");
+    assert!(json["energy_j"].is_null(), "{json}");
+    assert!(json["power_w"].is_null(), "{json}");
+    assert_eq!(json["counter_moved"], false);
+    assert!(json["status"].as_str().unwrap().contains("window too short: counter did not move"));
+    assert_eq!(json["domains"][0]["domain"], "package-0");
+}
+
+#[test]
+fn a_moving_window_serializes_its_total_and_mean_power() {
+    let meter = Scripted { domains: vec!["gpu0".to_string()], values: vec![1.0, 4.0].into() };
+    let result = EnergyWindow::start(&meter).unwrap().stop().unwrap();
+    let json: serde_json::Value = serde_json::to_value(&result).unwrap();
+    assert_eq!(json["energy_j"], 3.0);
+    assert_eq!(json["counter_moved"], true);
+    assert!(json["power_w"].as_f64().unwrap() > 0.0, "{json}");
+}
+
+#[test]
+fn meters_other_than_nvml_have_no_gpu_clocks() {
+    let meter = Scripted { domains: vec!["gpu0".to_string()], values: vec![].into() };
+    assert_eq!(meter.gpu_clocks(), None);
+}
