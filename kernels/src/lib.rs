@@ -4,7 +4,7 @@
 //!   backends it runs on. Tests and benches are generated from it.
 //! - [`backend`]: the small [`backend::Backend`] / [`backend::Prepared`] traits every backend
 //!   implements; [`open`] opens one by kind and says why when it cannot.
-//! - `host`, `wgpu`, `cuda`: the backends. Kernel sources live in `kernels/ptx` and
+//! - `host`, `wgpu`, `cuda`, [`ptxvm`] (the PTX interpreter): the backends. Kernel sources live in `kernels/ptx` and
 //!   `kernels/wgsl` and are embedded at build time.
 //! - [`ptxas`]: assembles every PTX file with NVIDIA's `ptxas` and checks its resources and SASS.
 
@@ -14,6 +14,7 @@ pub mod host;
 pub mod layout;
 pub mod open;
 pub mod ptxas;
+pub mod ptxvm;
 pub mod registry;
 pub mod sources;
 pub mod wgpu;

@@ -3,6 +3,7 @@
 use crate::backend::{Backend, BackendKind, Error};
 use crate::cuda::CudaBackend;
 use crate::host::HostBackend;
+use crate::ptxvm::PtxvmBackend;
 use crate::wgpu::WgpuBackend;
 
 /// Device selection for [`open`].
@@ -20,8 +21,6 @@ pub fn open(kind: BackendKind, opts: &BackendOptions) -> Result<Box<dyn Backend>
         BackendKind::Reference | BackendKind::Cpu => Box::new(HostBackend::new(kind)),
         BackendKind::Wgpu => Box::new(WgpuBackend::open(opts.wgpu_adapter.as_deref())?),
         BackendKind::Cuda => Box::new(CudaBackend::open(opts.cuda_device)?),
-        BackendKind::Ptxvm => {
-            return Err(Error::Unavailable("the PTX interpreter is not part of this build yet".into()));
-        }
+        BackendKind::Ptxvm => Box::new(PtxvmBackend::new()),
     })
 }

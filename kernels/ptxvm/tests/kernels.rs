@@ -1,0 +1,136 @@
+//! Whole kernels through the interpreter: the shipped q8_0_gemv against a plain CPU product,
+//! and small known-answer kernels for warp collectives and divergence.
+
+use dfma_ptxvm::{Arg, Class, LaunchConfig, Memory, Module, launch};
+
+const Q8_0_GEMV: &str = include_str!("../../ptx/q8_0_gemv.ptx");
+
+/// A tiny deterministic generator (tests must not depend on the reference crate).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+    fn unit(&mut self) -> f32 {
+        self.next() as f32 / (1u64 << 31) as f32 - 1.0
+    }
+}
+
+fn words(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+#[test]
+fn q8_0_gemv_matches_a_plain_product_with_the_kernels_own_summation_order() {
+    let (rows, cols, batch) = (37usize, 192usize, 3usize);
+    let nb = cols / 32;
+    let mut g = Lcg(7);
+    let scales: Vec<half::f16> = (0..rows * nb).map(|_| half::f16::from_f32(g.unit() * 0.1)).collect();
+    let codes: Vec<i8> = (0..rows * cols).map(|_| (g.next() % 255) as i8).collect();
+    let x: Vec<f32> = (0..batch * cols).map(|_| g.unit()).collect();
+    let m = Module::load("q8_0_gemv.ptx", Q8_0_GEMV).unwrap();
+    let mut mem = Memory::new(&m);
+    let s_bytes: Vec<u8> = scales.iter().flat_map(|s| s.to_bits().to_le_bytes()).collect();
+    let c_bytes: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
+    let x_bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let (ps, pc, px) = (mem.alloc(&s_bytes), mem.alloc(&c_bytes), mem.alloc(&x_bytes));
+    let py = mem.alloc(&vec![0xff; 4 * rows * batch]);
+    let args = [ps, pc, px, py].map(Arg::U64).into_iter().chain([rows, cols, batch].map(|v| Arg::U32(v as u32)));
+    let cfg = LaunchConfig::new([rows.div_ceil(4) as u32, 1, 1], [128, 1, 1]);
+    let rep = launch(&m, &mem, "q8_0_gemv", cfg, &args.collect::<Vec<_>>()).unwrap();
+    let y: Vec<f32> = words(&mem.read(py).unwrap()).into_iter().map(f32::from_bits).collect();
+    // The kernel's exact order: lane l sums half-blocks l, l+32, ... (16 fmas each, then d * s),
+    // then a butterfly over lanes 16, 8, 4, 2, 1.
+    for j in 0..batch {
+        for r in 0..rows {
+            let mut lane_sum = [0f32; 32];
+            for (lane, acc) in lane_sum.iter_mut().enumerate() {
+                let mut c = lane;
+                while c < 2 * nb {
+                    let mut s = 0f32;
+                    for k in 0..16 {
+                        let q = f32::from(codes[r * cols + 16 * c + k]);
+                        let xv = x[j * cols + 16 * c + k];
+                        s = if k == 0 { q * xv } else { q.mul_add(xv, s) };
+                    }
+                    *acc = scales[r * nb + c / 2].to_f32().mul_add(s, *acc);
+                    c += 32;
+                }
+            }
+            for off in [16, 8, 4, 2, 1] {
+                let prev = lane_sum;
+                for l in 0..32 {
+                    lane_sum[l] = prev[l] + prev[l ^ off];
+                }
+            }
+            assert_eq!(y[j * rows + r].to_bits(), lane_sum[0].to_bits(), "y[{j}][{r}]");
+        }
+    }
+    let c = &rep.counters;
+    assert_eq!(c.blocks, rows.div_ceil(4) as u64);
+    // Per row and column two branches split a warp: the half-block loop (12 half-blocks for 32
+    // lanes: lanes 12.. leave at once) and `@%p4 bra NEXT_COLUMN` (only lane 0 stores).
+    assert_eq!(c.divergent_branches, (2 * rows * batch) as u64);
+    assert!(c.warp_insts[Class::WarpCollective as usize] == (rows * batch * 5) as u64);
+    assert_eq!(c.global_by_pc.iter().map(|s| s.requests).sum::<u64>(), c.global.requests);
+}
+
+const COLLECTIVES: &str = r#"
+.version 8.0
+.target sm_80
+.address_size 64
+// Lanes 0..15 shuffle down by 3 within their half (clamp 15); lanes 16..31 take a ballot of
+// odd lanes among themselves, then everyone votes.
+.visible .entry halves(.param .u64 p_out)
+{
+    .reg .pred %p<4>;
+    .reg .b32 %r<12>;
+    .reg .b64 %rd<4>;
+    ld.param.u64 %rd1, [p_out];
+    mov.u32 %r1, %laneid;
+    mul.wide.u32 %rd2, %r1, 8;
+    add.s64 %rd3, %rd1, %rd2;
+    setp.ge.u32 %p1, %r1, 16;
+    @%p1 bra HIGH;
+    mul.lo.u32 %r2, %r1, 10;
+    shfl.sync.down.b32 %r3|%p2, %r2, 3, 15, 0x0000ffff;
+    selp.u32 %r4, 1, 0, %p2;
+    bra.uni DONE;
+HIGH:
+    and.b32 %r5, %r1, 1;
+    setp.eq.u32 %p3, %r5, 1;
+    vote.sync.ballot.b32 %r3, %p3, 0xffff0000;
+    mov.u32 %r4, 7;
+DONE:
+    activemask.b32 %r6;
+    vote.sync.all.pred %p2, %p1, 0xffffffff;
+    selp.u32 %r7, 1, 0, %p2;
+    add.u32 %r4, %r4, %r7;
+    st.global.v2.u32 [%rd3], {%r3, %r4};
+    st.global.u32 [%rd1+256], %r6;
+    ret;
+}
+"#;
+
+#[test]
+fn shuffles_and_votes_with_partial_masks_give_the_isa_answers() {
+    let m = Module::load("collectives.ptx", COLLECTIVES).unwrap();
+    let mut mem = Memory::new(&m);
+    let out = mem.alloc(&[0u8; 260]);
+    let rep = launch(&m, &mem, "halves", LaunchConfig::new([1, 1, 1], [32, 1, 1]), &[Arg::U64(out)]).unwrap();
+    let w = words(&mem.read(out).unwrap());
+    for lane in 0..16u32 {
+        let (val, valid) = (w[2 * lane as usize], w[2 * lane as usize + 1]);
+        if lane + 3 <= 15 {
+            assert_eq!((val, valid), (10 * (lane + 3), 1), "lane {lane}");
+        } else {
+            assert_eq!((val, valid), (10 * lane, 0), "lane {lane} keeps its own value past the clamp");
+        }
+    }
+    for lane in 16..32usize {
+        assert_eq!((w[2 * lane], w[2 * lane + 1]), (0xaaaa_0000, 7), "lane {lane}");
+    }
+    assert_eq!(w[64], u32::MAX, "the warp reconverged before activemask");
+    assert_eq!(rep.counters.divergent_branches, 1);
+}
