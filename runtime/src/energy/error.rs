@@ -1,7 +1,7 @@
 //! Why an energy meter could not be opened or read.
 //!
 //! Every variant names what failed (a file path, a library call) so that a report line such as
-//! "no RAPL: <reason>" tells the user what to fix without a debugger.
+//! `no RAPL: <reason>` tells the user what to fix without a debugger.
 
 use std::io;
 use std::path::PathBuf;

@@ -35,7 +35,7 @@ enum Source {
 }
 
 /// One GPU's hwmon energy counter or power reading, as a meter with one domain named
-/// "<driver>-hwmonN" (e.g. "amdgpu-hwmon2").
+/// `<driver>-hwmonN` (e.g. "amdgpu-hwmon2").
 #[derive(Debug)]
 pub struct HwmonMeter {
     name: String,

@@ -87,8 +87,8 @@ impl AvailableMeters {
     }
 
     /// One line for the terminal, e.g.
-    /// "energy: estimated (no RAPL: …; no NVML: …; no hwmon: …)" or
-    /// "energy: measured by rapl [package-0, dram-0], nvml:gpu0 (…) [gpu0] (no hwmon: …)".
+    /// `energy: estimated (no RAPL: …; no NVML: …; no hwmon: …)` or
+    /// `energy: measured by rapl [package-0, dram-0], nvml:gpu0 (…) [gpu0] (no hwmon: …)`.
     pub fn summary(&self) -> String {
         let measured: Vec<String> = self
             .meters

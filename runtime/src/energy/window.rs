@@ -95,6 +95,23 @@ impl WindowEnergy {
         (self.window_s > 0.0).then(|| energy_j / self.window_s)
     }
 
+    /// Joules per launch (or per op) when the window spans `launches` of them; `None` when
+    /// the energy is unknown or `launches` is zero.
+    pub fn energy_per_launch_j(&self, launches: u64) -> Option<f64> {
+        let energy_j = self.energy_j()?;
+        (launches > 0).then(|| energy_j / launches as f64)
+    }
+
+    /// The energy above idle: this window's joules minus `idle`'s mean power × this window's
+    /// length. `None` when either is unknown or `idle` comes from another meter. Not clamped:
+    /// a negative value means the idle figure was noisy or the load was below idle.
+    pub fn energy_above_idle_j(&self, idle: &WindowEnergy) -> Option<f64> {
+        if idle.meter != self.meter {
+            return None;
+        }
+        Some(self.energy_j()? - idle.power_w()? * self.window_s)
+    }
+
     /// The window's edge uncertainty relative to its length (update period / window);
     /// `None` for a zero-length window. Above ~0.1 the figure is rough.
     pub fn relative_timing_uncertainty(&self) -> Option<f64> {

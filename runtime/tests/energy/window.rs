@@ -167,3 +167,35 @@ fn meters_other_than_nvml_have_no_gpu_clocks() {
     let meter = Scripted { domains: vec!["gpu0".to_string()], values: vec![].into() };
     assert_eq!(meter.gpu_clocks(), None);
 }
+
+#[test]
+fn energy_per_launch_divides_the_window_by_the_launch_count() {
+    let meter = Scripted { domains: vec!["gpu0".to_string()], values: vec![1.0, 4.0].into() };
+    let result = EnergyWindow::start(&meter).unwrap().stop().unwrap();
+    assert_eq!(result.energy_per_launch_j(1000), Some(0.003));
+    assert_eq!(result.energy_per_launch_j(0), None);
+}
+
+#[test]
+fn energy_above_idle_subtracts_idle_power_over_the_same_length_without_clamping() {
+    let meter = Scripted { domains: vec!["gpu0".to_string()], values: vec![].into() };
+    let window = |window_s: f64, energy_j: f64| WindowEnergy {
+        meter: meter.name().to_string(),
+        kind: MeterKind::Measured,
+        method: Method::EnergyCounter,
+        window_s,
+        update_period_s: 0.001,
+        domains: vec![dfma_runtime::energy::DomainWindow {
+            domain: "gpu0".to_string(),
+            energy_j,
+            moved: energy_j > 0.0,
+        }],
+    };
+    let idle = window(0.2, 10.0); // 50 W
+    assert_eq!(window(2.0, 300.0).energy_above_idle_j(&idle), Some(200.0));
+    assert_eq!(window(2.0, 80.0).energy_above_idle_j(&idle), Some(-20.0));
+    let mut other = idle.clone();
+    other.meter = "rapl".to_string();
+    assert_eq!(window(2.0, 300.0).energy_above_idle_j(&other), None);
+    assert_eq!(window(2.0, 0.0).energy_above_idle_j(&idle), None);
+}
