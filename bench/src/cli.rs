@@ -29,6 +29,9 @@ pub enum Command {
     List,
     /// Run one op on .npy files.
     Op(OpArgs),
+    /// Run an op's PTX kernel once in the interpreter (ptxvm) on random inputs and print its
+    /// counters: instructions by class, coalescing, bank conflicts, divergence, speed.
+    Profile(ProfileArgs),
     /// Quantize an f32 .npy matrix into GGML blocks (a u8 .npy of the raw block bytes).
     Quantize(QuantizeArgs),
     /// PTX tools.
@@ -100,4 +103,29 @@ pub struct QuantizeArgs {
     pub input: PathBuf,
     /// Output: u8 .npy, shape [rows, cols/32*34].
     pub output: PathBuf,
+}
+
+/// `dfma profile` options.
+#[derive(Parser, Debug)]
+pub struct ProfileArgs {
+    /// Op name, e.g. q8_0_gemv.
+    pub op: String,
+    /// Backend: only ptxvm has counters.
+    #[arg(long, default_value = "ptxvm")]
+    pub backend: String,
+    /// Kernel variant (default: the first PTX kernel of the op).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Rows (ops that have them). Default: the op's largest test shape.
+    #[arg(long)]
+    pub rows: Option<usize>,
+    /// Columns.
+    #[arg(long)]
+    pub cols: Option<usize>,
+    /// Batch (activation columns).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Any other size: NAME=N (repeatable), e.g. --dim n=1048576.
+    #[arg(long, value_name = "NAME=N")]
+    pub dim: Vec<String>,
 }

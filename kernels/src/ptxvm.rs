@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use dfma_ptxvm::{Arg, LaunchConfig, LaunchReport, Memory, Module, launch};
+use dfma_ptxvm::{Arg, LaunchConfig, Memory, Module, launch};
+/// The interpreter's report types, for `dfma profile`.
+pub use dfma_ptxvm::{Class, Counters, GlobalStats, LaunchReport, program::Program};
 use dfma_reference::{DType, Dims, Tensor};
 
 use crate::backend::{Backend, BackendKind, DeviceInfo, Error, Prepared};
@@ -54,7 +56,12 @@ impl PtxvmBackend {
     }
 
     /// The concrete prepared kernel (for `dfma profile`, which needs the launch counters).
-    pub fn prepare_ptx(&self, kernel: &'static KernelSpec, dims: &Dims, inputs: &[Tensor]) -> Result<PtxvmPrepared, Error> {
+    pub fn prepare_ptx(
+        &self,
+        kernel: &'static KernelSpec,
+        dims: &Dims,
+        inputs: &[Tensor],
+    ) -> Result<PtxvmPrepared, Error> {
         let KernelImpl::Ptx(k) = &kernel.imp else {
             return Err(Error::WrongBackend { kernel: kernel.id(), backend: BackendKind::Ptxvm });
         };
@@ -94,7 +101,13 @@ pub struct PtxvmPrepared {
 }
 
 impl PtxvmPrepared {
-    fn new(module: Arc<Module>, kernel: &'static KernelSpec, k: &GpuKernel, dims: &Dims, inputs: &[Tensor]) -> Result<Self, Error> {
+    fn new(
+        module: Arc<Module>,
+        kernel: &'static KernelSpec,
+        k: &GpuKernel,
+        dims: &Dims,
+        inputs: &[Tensor],
+    ) -> Result<Self, Error> {
         let mut mem = Memory::new(&module);
         let mut args = Vec::new();
         for bytes in (k.buffers)(dims, inputs) {

@@ -4,6 +4,7 @@ mod bench;
 mod devices;
 mod list;
 mod op;
+mod profile;
 mod ptx;
 mod quantize;
 
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Devices => devices::run(&opts),
         Command::List => list::run(),
         Command::Op(args) => op::run(&args, &opts),
+        Command::Profile(args) => profile::run(&args),
         Command::Quantize(args) => quantize::run(&args),
         Command::Ptx { command: PtxCommand::Check } => ptx::check(),
     }

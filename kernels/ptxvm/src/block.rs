@@ -87,7 +87,9 @@ pub(crate) fn run_block(l: &Launch, s: &mut BlockScratch, ctaid: [u32; 3]) -> Re
     }
     // Nothing can move. Every thread must have exited.
     fn missing(warps: &[Warp], not: LaneState) -> Option<(&Warp, usize)> {
-        warps.iter().find_map(|w| (0..32).find(|&lane| w.valid >> lane & 1 == 1 && w.state[lane] != not).map(|lane| (w, lane)))
+        warps
+            .iter()
+            .find_map(|w| (0..32).find(|&lane| w.valid >> lane & 1 == 1 && w.state[lane] != not).map(|lane| (w, lane)))
     }
     for w in warps.iter() {
         for lane in 0..32 {
@@ -113,7 +115,9 @@ pub(crate) fn run_block(l: &Launch, s: &mut BlockScratch, ctaid: [u32; 3]) -> Re
                 }
                 LaneState::Coll => {
                     let mask = w.coll_mask[lane];
-                    let here = (0..32).filter(|&k| w.state[k] == LaneState::Coll && w.pc[k] == w.pc[lane]).fold(0u32, |m, k| m | 1 << k);
+                    let here = (0..32)
+                        .filter(|&k| w.state[k] == LaneState::Coll && w.pc[k] == w.pc[lane])
+                        .fold(0u32, |m, k| m | 1 << k);
                     let absent = mask & !here;
                     let first = absent.trailing_zeros() as usize;
                     return Err(ExecError::Collective {

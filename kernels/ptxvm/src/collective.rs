@@ -110,7 +110,11 @@ pub fn mma(kind: MmaKind, a: &[[u32; 4]; 32], b: &[[u32; 2]; 32], c: &[[u32; 4];
                     for k in 0..32 {
                         acc += am[row][k] * bm[k][col];
                     }
-                    d[lane][e] = if sat { acc.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 as u32 } else { acc as u32 };
+                    d[lane][e] = if sat {
+                        acc.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 as u32
+                    } else {
+                        acc as u32
+                    };
                 }
             }
         }

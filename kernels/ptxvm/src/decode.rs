@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use crate::ast::{self, Instr, Operand, Stmt, VarDecl};
 use crate::error::ParseError;
 use crate::inst::{
-    Addr, Alu, AtomOp, BoolOp, Class, Cmp, Copy, FOp, Inst, IntOp, Kind, MmaKind, MmaOperands, Reg, SReg, ShflMode, Space,
-    Src, VoteMode,
+    Addr, Alu, AtomOp, BoolOp, Class, Cmp, Copy, FOp, Inst, IntOp, Kind, MmaKind, MmaOperands, Reg, SReg, ShflMode,
+    Space, Src, VoteMode,
 };
 use crate::literal::{float_bits, parse_float, parse_int};
 use crate::memory::{GLOBAL_BASE, next_base};
@@ -144,7 +144,8 @@ pub fn decode(m: &ast::Module) -> Result<Program, ParseError> {
             nregs - 1
         };
         for r in &f.regs {
-            Ty::parse(&r.ty).ok_or_else(|| ParseError::new(file, r.line, format!("unsupported: register type {}", r.ty)))?;
+            Ty::parse(&r.ty)
+                .ok_or_else(|| ParseError::new(file, r.line, format!("unsupported: register type {}", r.ty)))?;
             match r.count {
                 Some(n) => {
                     for i in 0..n {
@@ -695,7 +696,9 @@ impl Ctx<'_> {
                     return Err(self.unsupported(i));
                 }
                 if dst.is_float() && src.is_float() && dst.bits() < src.bits() && rnd.is_none() {
-                    return Err(self.err(i, format!("{}: a narrowing float conversion needs a rounding mode", i.opcode)));
+                    return Err(
+                        self.err(i, format!("{}: a narrowing float conversion needs a rounding mode", i.opcode))
+                    );
                 }
                 inst.d[0] = self.reg(i, &ops[0])?;
                 if matches!(dst, Ty::F16x2 | Ty::Bf16x2) {
@@ -730,7 +733,8 @@ impl Ctx<'_> {
                     1
                 };
                 nops(2)?;
-                let (space, addr) = if name == "st" { self.addr(i, &ops[0], space)? } else { self.addr(i, &ops[1], space)? };
+                let (space, addr) =
+                    if name == "st" { self.addr(i, &ops[0], space)? } else { self.addr(i, &ops[1], space)? };
                 if name == "st" {
                     let ss = self.srcs_of(i, &ops[1], ty)?;
                     if ss.len() != usize::from(vec) {
@@ -929,10 +933,14 @@ impl Ctx<'_> {
         let copy = |caller: &Operand, callee: Slot, into_callee: bool| -> Result<Copy, ParseError> {
             let Operand::Name(n) = caller else { return Err(self.err(i, "call arguments must be names")) };
             match (self.syms.get(n), callee) {
-                (Some(Sym::Reg(r)), Slot::Reg(cr)) => Ok(if into_callee { Copy::Reg(*r, cr) } else { Copy::Reg(cr, *r) }),
-                (Some(Sym::Var(Space::FuncParam, at)), Slot::Frame(cat, size)) => {
-                    Ok(if into_callee { Copy::Param(*at as u32, cat, size) } else { Copy::Param(cat, *at as u32, size) })
+                (Some(Sym::Reg(r)), Slot::Reg(cr)) => {
+                    Ok(if into_callee { Copy::Reg(*r, cr) } else { Copy::Reg(cr, *r) })
                 }
+                (Some(Sym::Var(Space::FuncParam, at)), Slot::Frame(cat, size)) => Ok(if into_callee {
+                    Copy::Param(*at as u32, cat, size)
+                } else {
+                    Copy::Param(cat, *at as u32, size)
+                }),
                 _ => Err(self.err(i, format!("call argument {n} does not match the callee's parameter kind"))),
             }
         };
@@ -968,11 +976,70 @@ impl Ctx<'_> {
 
 /// Opcodes the decoder knows (with some modifier combinations).
 const KNOWN: &[&str] = &[
-    "add", "sub", "mul", "mad", "div", "rem", "min", "max", "abs", "neg", "fma", "rcp", "sqrt", "rsqrt", "ex2", "lg2",
-    "sin", "cos", "tanh", "not", "and", "or", "xor", "cnot", "shl", "shr", "popc", "clz", "brev", "bfind", "bfe", "bfi",
-    "prmt", "lop3", "mul24", "dp4a", "dp2a", "setp", "selp", "mov", "cvt", "cvta", "ld", "ldu", "st", "atom", "red",
-    "bra", "ret", "exit", "call", "bar", "barrier", "shfl", "vote", "activemask", "mma", "membar", "fence", "nanosleep",
-    "prefetch", "prefetchu", "pmevent", "trap",
+    "add",
+    "sub",
+    "mul",
+    "mad",
+    "div",
+    "rem",
+    "min",
+    "max",
+    "abs",
+    "neg",
+    "fma",
+    "rcp",
+    "sqrt",
+    "rsqrt",
+    "ex2",
+    "lg2",
+    "sin",
+    "cos",
+    "tanh",
+    "not",
+    "and",
+    "or",
+    "xor",
+    "cnot",
+    "shl",
+    "shr",
+    "popc",
+    "clz",
+    "brev",
+    "bfind",
+    "bfe",
+    "bfi",
+    "prmt",
+    "lop3",
+    "mul24",
+    "dp4a",
+    "dp2a",
+    "setp",
+    "selp",
+    "mov",
+    "cvt",
+    "cvta",
+    "ld",
+    "ldu",
+    "st",
+    "atom",
+    "red",
+    "bra",
+    "ret",
+    "exit",
+    "call",
+    "bar",
+    "barrier",
+    "shfl",
+    "vote",
+    "activemask",
+    "mma",
+    "membar",
+    "fence",
+    "nanosleep",
+    "prefetch",
+    "prefetchu",
+    "pmevent",
+    "trap",
 ];
 
 fn mem_class(space: Space, store: bool) -> Class {
@@ -1022,6 +1089,9 @@ mod tests {
     #[test]
     fn a_kernel_parameter_read_resolves_to_its_offset_in_the_parameter_space() {
         let p = dec("ld.param.u32 %r1, [p+4];\nret;").unwrap();
-        assert_eq!(p.code[0].kind, Kind::Ld { space: Space::Param, ty: Ty::U32, vec: 1, addr: Addr { base: Src::Imm(0), off: 4 } });
+        assert_eq!(
+            p.code[0].kind,
+            Kind::Ld { space: Space::Param, ty: Ty::U32, vec: 1, addr: Addr { base: Src::Imm(0), off: 4 } }
+        );
     }
 }

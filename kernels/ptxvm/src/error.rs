@@ -59,7 +59,7 @@ pub enum ExecError {
     #[error("{site}: {what}")]
     Memory {
         /// Where.
-        site: Site,
+        site: Box<Site>,
         /// e.g. "out-of-bounds global store of 4 bytes at 0x7000_0000_1000".
         what: String,
     },
@@ -67,7 +67,7 @@ pub enum ExecError {
     #[error("{site}: read of never-written shared memory: {what}")]
     UninitShared {
         /// Where.
-        site: Site,
+        site: Box<Site>,
         /// Address and size.
         what: String,
     },
@@ -75,7 +75,7 @@ pub enum ExecError {
     #[error("{site}: {what}")]
     Barrier {
         /// Where (a thread waiting at the barrier).
-        site: Site,
+        site: Box<Site>,
         /// Who arrived and who did not.
         what: String,
     },
@@ -84,7 +84,7 @@ pub enum ExecError {
     #[error("{site}: {what}")]
     Collective {
         /// Where.
-        site: Site,
+        site: Box<Site>,
         /// What is inconsistent.
         what: String,
     },
@@ -92,7 +92,7 @@ pub enum ExecError {
     #[error("{site}: {what}")]
     Fault {
         /// Where.
-        site: Site,
+        site: Box<Site>,
         /// What.
         what: String,
     },
@@ -133,7 +133,7 @@ pub enum Fault {
 
 impl Fault {
     /// The error at `site`.
-    pub fn at(self, site: Site) -> ExecError {
+    pub fn at(self, site: Box<Site>) -> ExecError {
         match self {
             Fault::Memory(what) => ExecError::Memory { site, what },
             Fault::UninitShared(what) => ExecError::UninitShared { site, what },

@@ -130,7 +130,13 @@ impl LaunchReport {
 }
 
 /// Runs `kernel` over the grid, blocks in parallel on the current rayon pool.
-pub fn launch(module: &Module, mem: &Memory, kernel: &str, cfg: LaunchConfig, args: &[Arg]) -> Result<LaunchReport, ExecError> {
+pub fn launch(
+    module: &Module,
+    mem: &Memory,
+    kernel: &str,
+    cfg: LaunchConfig,
+    args: &[Arg],
+) -> Result<LaunchReport, ExecError> {
     let prog = &module.prog;
     let launch_err = |what: String| ExecError::Launch { kernel: kernel.to_string(), what };
     let k = prog.kernel(kernel).ok_or_else(|| launch_err(format!("no .entry {kernel} in {}", prog.file)))?;
@@ -141,13 +147,21 @@ pub fn launch(module: &Module, mem: &Memory, kernel: &str, cfg: LaunchConfig, ar
     for (a, p) in args.iter().zip(&k.params) {
         let b = a.bytes();
         if b.len() != p.size as usize {
-            return Err(launch_err(format!("parameter {} takes {} bytes, the argument has {}", p.name, p.size, b.len())));
+            return Err(launch_err(format!(
+                "parameter {} takes {} bytes, the argument has {}",
+                p.name,
+                p.size,
+                b.len()
+            )));
         }
         params[p.offset as usize..p.offset as usize + b.len()].copy_from_slice(&b);
     }
     let threads = cfg.block.iter().map(|&x| u64::from(x)).product::<u64>();
     if threads == 0 || threads > 1024 || cfg.grid.contains(&0) {
-        return Err(launch_err(format!("bad geometry: grid {:?}, block {:?} (1..=1024 threads a block)", cfg.grid, cfg.block)));
+        return Err(launch_err(format!(
+            "bad geometry: grid {:?}, block {:?} (1..=1024 threads a block)",
+            cfg.grid, cfg.block
+        )));
     }
     let l = Launch {
         prog,
@@ -166,7 +180,11 @@ pub fn launch(module: &Module, mem: &Memory, kernel: &str, cfg: LaunchConfig, ar
         .try_fold(
             || BlockScratch::new(prog),
             |mut s, i| {
-                let ctaid = [(i % u64::from(gx)) as u32, ((i / u64::from(gx)) % u64::from(gy)) as u32, (i / (u64::from(gx) * u64::from(gy))) as u32];
+                let ctaid = [
+                    (i % u64::from(gx)) as u32,
+                    ((i / u64::from(gx)) % u64::from(gy)) as u32,
+                    (i / (u64::from(gx) * u64::from(gy))) as u32,
+                ];
                 run_block(&l, &mut s, ctaid)?;
                 Ok::<_, ExecError>(s)
             },

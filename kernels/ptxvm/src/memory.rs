@@ -302,7 +302,10 @@ impl Shared {
 pub fn load_bytes(mem: &[u8], off: u64, size: u32, space: &str) -> Result<u64, Fault> {
     let end = off.checked_add(u64::from(size)).filter(|&e| e <= mem.len() as u64);
     let Some(end) = end else {
-        return Err(Fault::Memory(format!("out-of-bounds {space} load of {size} bytes at offset {off:#x} (size {})", mem.len())));
+        return Err(Fault::Memory(format!(
+            "out-of-bounds {space} load of {size} bytes at offset {off:#x} (size {})",
+            mem.len()
+        )));
     };
     let mut v = [0u8; 8];
     v[..size as usize].copy_from_slice(&mem[off as usize..end as usize]);
@@ -313,7 +316,10 @@ pub fn load_bytes(mem: &[u8], off: u64, size: u32, space: &str) -> Result<u64, F
 pub fn store_bytes(mem: &mut [u8], off: u64, size: u32, v: u64, space: &str) -> Result<(), Fault> {
     let end = off.checked_add(u64::from(size)).filter(|&e| e <= mem.len() as u64);
     let Some(end) = end else {
-        return Err(Fault::Memory(format!("out-of-bounds {space} store of {size} bytes at offset {off:#x} (size {})", mem.len())));
+        return Err(Fault::Memory(format!(
+            "out-of-bounds {space} store of {size} bytes at offset {off:#x} (size {})",
+            mem.len()
+        )));
     };
     mem[off as usize..end as usize].copy_from_slice(&v.to_le_bytes()[..size as usize]);
     Ok(())

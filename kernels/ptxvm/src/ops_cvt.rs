@@ -136,12 +136,21 @@ fn directed_f64(s: f64, e: f64, r: Rnd) -> u64 {
         _ => false,
     };
     if up {
-        s.next_up().to_bits()
+        next_toward(s, true)
     } else if down {
-        s.next_down().to_bits()
+        next_toward(s, false)
     } else {
         s.to_bits()
     }
+}
+
+/// The neighbouring f64 toward +∞ (`up`) or −∞, as bits (f64::next_up needs Rust 1.86).
+fn next_toward(s: f64, up: bool) -> u64 {
+    let b = s.to_bits();
+    if s == 0.0 {
+        return if up { 1 } else { (1 << 63) | 1 };
+    }
+    if (s > 0.0) == up { b + 1 } else { b - 1 }
 }
 
 fn float_sat(dst: Ty, bits: u64, sat: bool) -> u64 {
@@ -189,7 +198,10 @@ mod tests {
         assert_eq!(eval(Ty::F32, Ty::S64, Some(Rnd::Rm), None, false, false, neg), f32b(-16777218.0));
         assert_eq!(eval(Ty::F32, Ty::S64, Some(Rnd::Rz), None, false, false, neg), f32b(-16777216.0));
         // u64::MAX → f64 with rz must not round up to 2^64.
-        assert_eq!(eval(Ty::F64, Ty::U64, Some(Rnd::Rz), None, false, false, u64::MAX), (2f64.powi(64)).next_down().to_bits());
+        assert_eq!(
+            eval(Ty::F64, Ty::U64, Some(Rnd::Rz), None, false, false, u64::MAX),
+            (2f64.powi(64)).next_down().to_bits()
+        );
     }
 
     #[test]
@@ -198,7 +210,10 @@ mod tests {
         assert_eq!(eval(Ty::F16, Ty::F32, Some(Rnd::Rn), None, false, false, x), 0x3c00);
         assert_eq!(eval(Ty::F16, Ty::F32, Some(Rnd::Rp), None, false, false, x), 0x3c01);
         assert_eq!(eval(Ty::F16, Ty::F32, Some(Rnd::Rn), None, false, true, f32b(7.0)), 0x3c00);
-        assert_eq!(eval(Ty::F32, Ty::F16, None, None, false, false, 0x3555), f32b(half::f16::from_bits(0x3555).to_f32()));
+        assert_eq!(
+            eval(Ty::F32, Ty::F16, None, None, false, false, 0x3555),
+            f32b(half::f16::from_bits(0x3555).to_f32())
+        );
         assert_eq!(eval(Ty::F32, Ty::F32, None, Some(Rnd::Rm), false, false, f32b(-0.5)), f32b(-1.0));
         assert_eq!(eval(Ty::F32, Ty::F32, Some(Rnd::Rn), None, true, false, 1), 0);
     }

@@ -61,7 +61,11 @@ fn minmax(x: f64, y: f64, max: bool) -> Option<f64> {
         _ => {
             if x == y {
                 // ±0: min prefers −0, max prefers +0.
-                let neg = if max { x.is_sign_negative() && y.is_sign_negative() } else { x.is_sign_negative() || y.is_sign_negative() };
+                let neg = if max {
+                    x.is_sign_negative() && y.is_sign_negative()
+                } else {
+                    x.is_sign_negative() || y.is_sign_negative()
+                };
                 Some(if neg { -x.abs() } else { x.abs() })
             } else if (x < y) != max {
                 Some(x)
@@ -115,7 +119,9 @@ pub fn f32_op(op: FOp, rnd: Rnd, ftz: bool, sat: bool, a: u32, b: u32, c: u32) -
             } else {
                 let q = xd.sqrt();
                 let res = (-q).mul_add(q, xd);
-                f32::from_bits(round_pair(Fmt::F32, q, res.signum() * f64::MIN_POSITIVE * f64::from(res != 0.0), rnd) as u32)
+                f32::from_bits(
+                    round_pair(Fmt::F32, q, res.signum() * f64::MIN_POSITIVE * f64::from(res != 0.0), rnd) as u32
+                )
             }
         }
         FOp::Rsqrt => (1.0 / xd.sqrt()) as f32,
@@ -272,7 +278,10 @@ mod tests {
         assert_eq!(eval(FOp::Add, Ty::F32, Rnd::Rn, false, false, sub, 0, 0), 1);
         assert_eq!(eval(FOp::Mul, Ty::F32, Rnd::Rn, false, true, f(3.0), f(2.0), 0), f(1.0));
         assert_eq!(eval(FOp::Add, Ty::F32, Rnd::Rn, false, true, f(f32::INFINITY), f(f32::NEG_INFINITY), 0), 0);
-        assert_eq!(eval(FOp::Add, Ty::F32, Rnd::Rn, false, false, f(f32::INFINITY), f(f32::NEG_INFINITY), 0), 0x7fff_ffff);
+        assert_eq!(
+            eval(FOp::Add, Ty::F32, Rnd::Rn, false, false, f(f32::INFINITY), f(f32::NEG_INFINITY), 0),
+            0x7fff_ffff
+        );
     }
 
     #[test]
@@ -294,6 +303,9 @@ mod tests {
         let t = eval(FOp::Fma, Ty::F16, Rnd::Rn, false, false, h(1.0), h(1.0 + 1.0 / 2048.0 * 0.0), h(1.0 / 2048.0));
         assert_eq!(t, h(1.0));
         let bf = |x: f32| half::bf16::from_f32(x).to_bits() as u64;
-        assert_eq!(eval(FOp::Mul, Ty::Bf16, Rnd::Rz, false, false, bf(1.0 + 1.0 / 128.0), bf(1.0 + 1.0 / 128.0), 0), bf(1.0 + 2.0 / 128.0));
+        assert_eq!(
+            eval(FOp::Mul, Ty::Bf16, Rnd::Rz, false, false, bf(1.0 + 1.0 / 128.0), bf(1.0 + 1.0 / 128.0), 0),
+            bf(1.0 + 2.0 / 128.0)
+        );
     }
 }

@@ -41,7 +41,8 @@ pub fn eval(op: IntOp, ty: Ty, a: u64, b: u64, c: u64, d: u64) -> u64 {
             ((lo | (hi << bits)).wrapping_add(c)) & mask(2 * bits)
         }
         IntOp::Mul24Lo => {
-            let (a24, b24) = if signed { (sx(a, 24), sx(b, 24)) } else { ((a & 0xff_ffff) as i64, (b & 0xff_ffff) as i64) };
+            let (a24, b24) =
+                if signed { (sx(a, 24), sx(b, 24)) } else { ((a & 0xff_ffff) as i64, (b & 0xff_ffff) as i64) };
             (a24.wrapping_mul(b24) as u64) & m
         }
         IntOp::Div => {
@@ -170,7 +171,11 @@ fn half(v: u32, i: u32, signed: bool) -> i64 {
 
 /// The full 2·bits product as (low bits, high bits).
 fn mul_full(a: u64, b: u64, bits: u32, signed: bool) -> (u64, u64) {
-    let p: u128 = if signed { (i128::from(sx(a, bits)) * i128::from(sx(b, bits))) as u128 } else { u128::from(a) * u128::from(b) };
+    let p: u128 = if signed {
+        (i128::from(sx(a, bits)) * i128::from(sx(b, bits))) as u128
+    } else {
+        u128::from(a) * u128::from(b)
+    };
     let m = mask(bits);
     ((p as u64) & m, ((p >> bits) as u64) & m)
 }

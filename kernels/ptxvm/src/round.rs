@@ -108,7 +108,11 @@ pub fn round_pair(fmt: Fmt, s: f64, e: f64, mode: Rnd) -> u64 {
         Rnd::Rp => hi,
         // Toward zero: the bracket end of smaller magnitude.
         Rnd::Rz => {
-            if s > 0.0 { lo } else { hi }
+            if s > 0.0 {
+                lo
+            } else {
+                hi
+            }
         }
         Rnd::Rn => {
             // r is nearest to s; only a tie in s that e breaks can change the answer.

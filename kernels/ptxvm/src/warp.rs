@@ -120,17 +120,17 @@ impl Warp {
         (0..32).filter(|&l| self.state[l] == s).fold(0, |m, l| m | 1 << l)
     }
 
-    pub fn site(&self, l: &Launch, b: &BlockState, pc: u32, lane: usize) -> Site {
+    pub fn site(&self, l: &Launch, b: &BlockState, pc: u32, lane: usize) -> Box<Site> {
         let t = self.id * 32 + lane as u32;
         let [nx, ny, _] = l.ntid;
-        Site {
+        Box::new(Site {
             kernel: l.kernel.name.clone(),
             file: l.prog.file.clone(),
             line: l.prog.code.get(pc as usize).map_or(0, |i| i.line),
             inst: l.prog.opcodes.get(pc as usize).cloned().unwrap_or_default(),
             thread: [t % nx, (t / nx) % ny, t / (nx * ny)],
             block: b.ctaid,
-        }
+        })
     }
 
     /// Runs until no lane can make progress without the block (all exited or waiting).
@@ -166,12 +166,23 @@ impl Warp {
     }
 
     /// Runs the lanes of `group`, all at `pc`, until they must be rescheduled.
-    fn run_group(&mut self, l: &Launch, b: &mut BlockState, mut pc: u32, mut group: u32, next_other: u32) -> Result<(), ExecError> {
+    fn run_group(
+        &mut self,
+        l: &Launch,
+        b: &mut BlockState,
+        mut pc: u32,
+        mut group: u32,
+        next_other: u32,
+    ) -> Result<(), ExecError> {
         let code = &l.prog.code;
         loop {
             let Some(inst) = code.get(pc as usize) else {
-                return Err(Fault::Other("ran past the end of the function (missing ret)".into())
-                    .at(self.site(l, b, pc.saturating_sub(1), lanes(group).next().unwrap_or(0))));
+                return Err(Fault::Other("ran past the end of the function (missing ret)".into()).at(self.site(
+                    l,
+                    b,
+                    pc.saturating_sub(1),
+                    lanes(group).next().unwrap_or(0),
+                )));
             };
             self.steps += 1;
             if self.steps > l.step_limit {
@@ -193,24 +204,14 @@ impl Warp {
             b.counters.issue(inst.class, exec.count_ones());
             match &inst.kind {
                 Kind::Alu(a) => {
-                    let d = inst.d[0] as usize * 32;
-                    let [s0, s1, s2, s3] = inst.s;
-                    for lane in lanes(exec) {
-                        let v = alu::eval(
-                            a,
-                            rd(&self.regs, s0, lane),
-                            rd(&self.regs, s1, lane),
-                            rd(&self.regs, s2, lane),
-                            rd(&self.regs, s3, lane),
-                        );
-                        self.regs[d + lane] = v;
-                    }
+                    alu::run_lanes(a, &mut self.regs, inst.d[0], inst.s, exec);
                     pc += 1;
                 }
                 Kind::Setp { cmp, ty, ftz, bop, two } => {
                     let neg_c = inst.s[3] == Src::Imm(1);
                     for lane in lanes(exec) {
-                        let t = compare(*cmp, *ty, *ftz, rd(&self.regs, inst.s[0], lane), rd(&self.regs, inst.s[1], lane));
+                        let t =
+                            compare(*cmp, *ty, *ftz, rd(&self.regs, inst.s[0], lane), rd(&self.regs, inst.s[1], lane));
                         let c = (rd(&self.regs, inst.s[2], lane) & 1 != 0) != neg_c;
                         let comb = |x: bool| match bop {
                             None => x,
@@ -285,7 +286,9 @@ impl Warp {
                         match self.stack[lane].pop() {
                             None => self.state[lane] = LaneState::Exited,
                             Some(ret) => {
-                                if let Some(Kind::Call { rets, .. }) = code.get(ret as usize - 1).map(|i: &Inst| &i.kind) {
+                                if let Some(Kind::Call { rets, .. }) =
+                                    code.get(ret as usize - 1).map(|i: &Inst| &i.kind)
+                                {
                                     self.copy(rets, lane);
                                 }
                                 self.pc[lane] = ret;
@@ -298,7 +301,9 @@ impl Warp {
                 Kind::Call { target, args, .. } => {
                     for lane in lanes(exec) {
                         if self.stack[lane].len() >= 64 {
-                            return Err(Fault::Other("call depth exceeds 64 (recursion?)".into()).at(self.site(l, b, pc, lane)));
+                            return Err(
+                                Fault::Other("call depth exceeds 64 (recursion?)".into()).at(self.site(l, b, pc, lane))
+                            );
                         }
                         self.copy(args, lane);
                         self.stack[lane].push(pc + 1);
@@ -316,7 +321,9 @@ impl Warp {
                         let id = rd(&self.regs, inst.s[0], lane);
                         let count = rd(&self.regs, inst.s[1], lane) as u32;
                         if id >= 16 {
-                            return Err(Fault::Other(format!("barrier {id} out of range 0..15")).at(self.site(l, b, pc, lane)));
+                            return Err(
+                                Fault::Other(format!("barrier {id} out of range 0..15")).at(self.site(l, b, pc, lane))
+                            );
                         }
                         let expected = if count == 0 { b.nthreads } else { count };
                         let i = id as usize;
@@ -325,7 +332,10 @@ impl Warp {
                         } else if b.bar_expected[i] != expected {
                             return Err(ExecError::Barrier {
                                 site: self.site(l, b, pc, lane),
-                                what: format!("barrier {id}: thread count {expected} differs from {} given by others", b.bar_expected[i]),
+                                what: format!(
+                                    "barrier {id}: thread count {expected} differs from {} given by others",
+                                    b.bar_expected[i]
+                                ),
                             });
                         }
                         b.bar_arrived[i] += 1;
@@ -466,7 +476,9 @@ impl Warp {
                         Space::Shared => b.shared.load(ea, esz),
                         Space::Local => memory::load_bytes(&self.local[lane * lb..(lane + 1) * lb], ea, esz, "local"),
                         Space::Param => memory::load_bytes(l.params, ea, esz, "param"),
-                        Space::FuncParam => memory::load_bytes(&self.frame[lane * fb..(lane + 1) * fb], ea, esz, "param"),
+                        Space::FuncParam => {
+                            memory::load_bytes(&self.frame[lane * fb..(lane + 1) * fb], ea, esz, "param")
+                        }
                         Space::Const => memory::load_bytes(&l.prog.const_bytes, ea, esz, "const"),
                         Space::Generic => Err(Fault::Memory("unresolved generic address".into())),
                     }
@@ -477,7 +489,9 @@ impl Warp {
                     match sp {
                         Space::Global => l.global.store(ea, esz, v),
                         Space::Shared => b.shared.store(ea, esz, v),
-                        Space::Local => memory::store_bytes(&mut self.local[lane * lb..(lane + 1) * lb], ea, esz, v, "local"),
+                        Space::Local => {
+                            memory::store_bytes(&mut self.local[lane * lb..(lane + 1) * lb], ea, esz, v, "local")
+                        }
                         Space::FuncParam => {
                             memory::store_bytes(&mut self.frame[lane * fb..(lane + 1) * fb], ea, esz, v, "param")
                         }
@@ -500,7 +514,10 @@ impl Warp {
             return Ok(());
         }
         let first = lanes(exec).next().unwrap_or(0);
-        let coll_err = |w: &Warp, b: &BlockState, lane: usize, what: String| ExecError::Collective { site: w.site(l, b, pc, lane), what };
+        let coll_err = |w: &Warp, b: &BlockState, lane: usize, what: String| ExecError::Collective {
+            site: w.site(l, b, pc, lane),
+            what,
+        };
         let mask_src = match &inst.kind {
             Kind::Shfl { .. } => Some(inst.s[3]),
             Kind::Vote { .. } => Some(inst.s[1]),
@@ -525,7 +542,12 @@ impl Warp {
                 ));
             }
             if m >> lane & 1 == 0 {
-                return Err(coll_err(self, b, lane, format!("lane {lane} executes it but is not in its member mask {m:#010x}")));
+                return Err(coll_err(
+                    self,
+                    b,
+                    lane,
+                    format!("lane {lane} executes it but is not in its member mask {m:#010x}"),
+                ));
             }
         }
         let mut waiting = 0u32;

@@ -19,7 +19,9 @@ fn an_out_of_bounds_store_is_reported_with_kernel_instruction_thread_and_block()
     assert_eq!((site.file.as_str(), site.line, site.inst.as_str()), ("oob_store.ptx", 15, "st.global.u32"));
     assert_eq!(site.thread, [63, 0, 0]);
     assert!(what.contains("out-of-bounds global store of 4 bytes"), "{what}");
-    assert!(e.to_string().starts_with("oob_store.ptx:15: `st.global.u32` in kernel oob_store, thread (63,0,0) of block ("));
+    assert!(
+        e.to_string().starts_with("oob_store.ptx:15: `st.global.u32` in kernel oob_store, thread (63,0,0) of block (")
+    );
 }
 
 #[test]
