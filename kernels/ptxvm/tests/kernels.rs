@@ -134,3 +134,100 @@ fn shuffles_and_votes_with_partial_masks_give_the_isa_answers() {
     assert_eq!(w[64], u32::MAX, "the warp reconverged before activemask");
     assert_eq!(rep.counters.divergent_branches, 1);
 }
+
+const CALLS_ATOMS_BARRIERS: &str = r#"
+.version 8.0
+.target sm_80
+.address_size 64
+.func (.param .b32 ret) twice_plus(.param .b32 a, .param .b32 b)
+{
+    .reg .b32 %t<4>;
+    ld.param.b32 %t1, [a];
+    ld.param.b32 %t2, [b];
+    mad.lo.s32 %t3, %t1, 2, %t2;
+    st.param.b32 [ret], %t3;
+    ret;
+}
+// Every thread computes 2*tid + 1 through a call, stores it to shared memory, syncs, reads its
+// neighbour's value and atomically adds it to out[0]; out[1] counts threads with atom.inc.
+.visible .entry k(.param .u64 p_out)
+{
+    .shared .align 4 .b32 tile[64];
+    .reg .b32 %r<12>;
+    .reg .b64 %rd<4>;
+    ld.param.u64 %rd1, [p_out];
+    mov.u32 %r1, %tid.x;
+    {
+        .param .b32 pa;
+        .param .b32 pb;
+        .param .b32 pr;
+        st.param.b32 [pa], %r1;
+        st.param.b32 [pb], 1;
+        call.uni (pr), twice_plus, (pa, pb);
+        ld.param.b32 %r2, [pr];
+    }
+    shl.b32 %r3, %r1, 2;
+    mov.u32 %r4, tile;
+    add.u32 %r5, %r4, %r3;
+    st.shared.u32 [%r5], %r2;
+    bar.sync 0;
+    add.u32 %r6, %r1, 1;
+    and.b32 %r6, %r6, 63;
+    shl.b32 %r7, %r6, 2;
+    add.u32 %r8, %r4, %r7;
+    ld.shared.u32 %r9, [%r8];
+    atom.global.add.u32 %r10, [%rd1], %r9;
+    atom.global.inc.u32 %r11, [%rd1+4], 1000;
+    ret;
+}
+"#;
+
+#[test]
+fn calls_pass_parameters_barriers_publish_shared_memory_and_atomics_sum_across_blocks() {
+    let m = Module::load("calls.ptx", CALLS_ATOMS_BARRIERS).unwrap();
+    let mut mem = Memory::new(&m);
+    let out = mem.alloc(&[0u8; 8]);
+    let rep = launch(&m, &mem, "k", LaunchConfig::new([3, 1, 1], [64, 1, 1]), &[Arg::U64(out)]).unwrap();
+    let w = words(&mem.read(out).unwrap());
+    // Each block sums 2t+1 over t in 0..64 = 64^2 = 4096.
+    assert_eq!(w, vec![3 * 4096, 3 * 64]);
+    assert_eq!(rep.counters.warp_insts[Class::Barrier as usize], 3 * 2);
+    assert_eq!(rep.counters.bank_conflicts, 0);
+}
+
+const MMA_S8: &str = r#"
+.version 8.0
+.target sm_80
+.address_size 64
+// D = A*B + C with A = all 1, B = all 2 (as s8), C = lane: every D element is 64 + lane.
+.visible .entry mma(.param .u64 p_out)
+{
+    .reg .b32 %r<16>;
+    .reg .b64 %rd<4>;
+    ld.param.u64 %rd1, [p_out];
+    mov.u32 %r1, 0x01010101;
+    mov.u32 %r2, 0x02020202;
+    mov.u32 %r3, %laneid;
+    mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%r4, %r5, %r6, %r7}, {%r1, %r1, %r1, %r1}, {%r2, %r2}, {%r3, %r3, %r3, %r3};
+    mul.wide.u32 %rd2, %r3, 16;
+    add.s64 %rd3, %rd1, %rd2;
+    st.global.v4.u32 [%rd3], {%r4, %r5, %r6, %r7};
+    ret;
+}
+"#;
+
+#[test]
+fn mma_sync_decodes_and_runs_as_a_warp_collective() {
+    let m = Module::load("mma.ptx", MMA_S8).unwrap();
+    let mut mem = Memory::new(&m);
+    let out = mem.alloc(&[0u8; 512]);
+    let rep = launch(&m, &mem, "mma", LaunchConfig::new([1, 1, 1], [32, 1, 1]), &[Arg::U64(out)]).unwrap();
+    let w = words(&mem.read(out).unwrap());
+    for lane in 0..32u32 {
+        assert_eq!(&w[4 * lane as usize..4 * lane as usize + 4], &[64 + lane; 4], "lane {lane}");
+    }
+    assert_eq!(rep.counters.warp_insts[Class::Mma as usize], 1);
+    // A partial block cannot run a full-warp mma: an error, not a wrong answer.
+    let e = launch(&m, &mem, "mma", LaunchConfig::new([1, 1, 1], [16, 1, 1]), &[Arg::U64(out)]).unwrap_err();
+    assert!(e.to_string().contains("mma.sync"), "{e}");
+}
