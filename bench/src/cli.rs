@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run bench suites on every available backend.
     Bench(BenchArgs),
+    /// Compare two bench reports: per-case ratio and a noise-aware verdict; exit 1 on a regression.
+    Compare(CompareArgs),
     /// List every backend, its devices and driver versions, and why any is unavailable.
     Devices,
     /// List ops and their registered kernels.
@@ -49,6 +51,47 @@ pub enum PtxCommand {
     Check,
 }
 
+/// Cache state of timed launches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CacheMode {
+    /// Caches flushed before every sample (a buffer larger than L2 / the LLC is touched).
+    Cold,
+    /// Launches back to back, inputs resident in cache where they fit.
+    Hot,
+}
+
+impl CacheMode {
+    /// Name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheMode::Cold => "cold",
+            CacheMode::Hot => "hot",
+        }
+    }
+}
+
+/// Which cache modes to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeChoice {
+    /// Cold only.
+    Cold,
+    /// Hot only.
+    Hot,
+    /// Both, cold first.
+    Both,
+}
+
+impl ModeChoice {
+    /// The modes to run.
+    pub fn modes(self) -> &'static [CacheMode] {
+        match self {
+            ModeChoice::Cold => &[CacheMode::Cold],
+            ModeChoice::Hot => &[CacheMode::Hot],
+            ModeChoice::Both => &[CacheMode::Cold, CacheMode::Hot],
+        }
+    }
+}
+
 /// `dfma bench` options.
 #[derive(Parser, Debug)]
 pub struct BenchArgs {
@@ -61,18 +104,45 @@ pub struct BenchArgs {
     /// Only this op (repeatable).
     #[arg(long)]
     pub op: Vec<String>,
-    /// Write the full report (every sample) as JSON.
+    /// Write the full report (every sample) as JSON (schema: bench/schema/report-v1.schema.json).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write one CSV row per case.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Write the report as Markdown.
+    #[arg(long)]
+    pub md: Option<PathBuf>,
+    /// Write the roofline chart as SVG.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    /// Cache mode of timed launches.
+    #[arg(long, value_enum, default_value = "cold")]
+    pub mode: ModeChoice,
     /// Minimum samples per case.
     #[arg(long, default_value_t = 10)]
     pub min_samples: usize,
+    /// Target relative standard deviation of the samples.
+    #[arg(long, default_value_t = 0.02)]
+    pub max_rel_stdev: f64,
     /// Minimum measured seconds per case.
     #[arg(long, default_value_t = 0.5)]
     pub min_seconds: f64,
     /// Stop sampling a case after this many seconds.
     #[arg(long, default_value_t = 20.0)]
     pub max_seconds: f64,
+}
+
+/// `dfma compare` options.
+#[derive(Parser, Debug)]
+pub struct CompareArgs {
+    /// Baseline report (JSON from `dfma bench --json`).
+    pub baseline: PathBuf,
+    /// Candidate report.
+    pub candidate: PathBuf,
+    /// Smallest change that counts: a percentage (5%) or a fraction (0.05).
+    #[arg(long, default_value = "5%")]
+    pub threshold: String,
 }
 
 /// `dfma op` options.

@@ -3,11 +3,14 @@
 //! Exit codes: 0 success, 1 a failure (a check failed, a driver error), 2 bad input
 //! (unknown flag, wrong shape or dtype, unreadable file).
 
-mod calibrate;
 mod cli;
 mod cmd;
 mod error;
 mod npy;
+mod output;
+mod report;
+mod roofline;
+mod sampling;
 mod stats;
 
 use clap::Parser;

@@ -1,9 +1,9 @@
 //! Summary statistics of timing samples.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Median and spread of a sample set (seconds).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
     /// Number of samples.
     pub samples: usize,

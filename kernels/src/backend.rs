@@ -92,6 +92,28 @@ impl Error {
     }
 }
 
+/// How a launch was timed; reports carry it next to every number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimingMethod {
+    /// Host monotonic clock around the launches and a full synchronize (submit-and-wait).
+    HostClock,
+    /// CUDA events recorded on the stream before and after the launches.
+    CudaEvents,
+    /// wgpu timestamp queries at the beginning and end of the compute pass.
+    WgpuTimestamps,
+}
+
+impl TimingMethod {
+    /// Description for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TimingMethod::HostClock => "host clock around launch + synchronize (submit-and-wait)",
+            TimingMethod::CudaEvents => "CUDA events on the stream",
+            TimingMethod::WgpuTimestamps => "wgpu timestamp queries around the compute pass",
+        }
+    }
+}
+
 /// A backend: opened once per device, prepares kernels on inputs.
 pub trait Backend: Send + Sync {
     /// Which backend this is.
@@ -106,6 +128,9 @@ pub trait Backend: Send + Sync {
         dims: &Dims,
         inputs: &[Tensor],
     ) -> Result<Box<dyn Prepared + 'a>, Error>;
+    /// Evicts the device's caches (GPU L2, CPU last-level cache) by touching a preallocated
+    /// buffer larger than them, so the next launch starts cold. Waits until done.
+    fn flush_caches(&self) -> Result<(), Error>;
 }
 
 /// A kernel bound to device-resident inputs and outputs.
@@ -118,6 +143,17 @@ pub trait Prepared {
     fn synchronize(&mut self) -> Result<(), Error>;
     /// Copies the outputs back to the host.
     fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error>;
+    /// Runs `count` launches back to back and returns their total time in seconds, measured
+    /// on the device where the backend can, with the method used. Waits until done.
+    fn time_launches(&mut self, count: u32) -> Result<(f64, TimingMethod), Error> {
+        self.synchronize()?;
+        let t = std::time::Instant::now();
+        for _ in 0..count {
+            self.launch()?;
+        }
+        self.synchronize()?;
+        Ok((t.elapsed().as_secs_f64(), TimingMethod::HostClock))
+    }
 }
 
 /// Prepares, poisons, launches once, synchronizes and reads back: one checked execution.

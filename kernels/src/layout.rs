@@ -30,6 +30,11 @@ pub fn q8_0_gemv_buffers(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
     vec![scales, codes, inputs[1].as_bytes().to_vec()]
 }
 
+/// Every input as it is on the host (f32 and byte tensors need no repacking).
+pub fn as_is(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    inputs.iter().map(|t| t.as_bytes().to_vec()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,5 +19,5 @@ pub mod registry;
 pub mod sources;
 pub mod wgpu;
 
-pub use backend::{Backend, BackendKind, DeviceInfo, Error, Prepared, run_once};
+pub use backend::{Backend, BackendKind, DeviceInfo, Error, Prepared, TimingMethod, run_once};
 pub use open::{BackendOptions, open};

@@ -4,7 +4,10 @@
 //! [`crate::sources`], and add one [`KernelSpec`] to [`KERNELS`]. The test matrix, `dfma op`,
 //! `dfma ptx check` and `dfma bench` pick it up from here.
 
+use dfma_reference::ops::fma_peak::FmaPeak;
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
+use dfma_reference::ops::stream_copy::StreamCopy;
+use dfma_reference::ops::stream_read::{CHUNK, StreamRead};
 use dfma_reference::{Dims, Op, Tensor, cpu};
 
 use crate::backend::BackendKind;
@@ -113,6 +116,79 @@ pub static KERNELS: &[KernelSpec] = &[
             sass_must_contain: &[],
         }),
     },
+    // Calibration ops: the bench measures each backend's roofline with these.
+    KernelSpec { op: &StreamRead, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &StreamRead, variant: "rayon_simd", imp: KernelImpl::Cpu(stream_read_cpu) },
+    KernelSpec {
+        op: &StreamRead,
+        variant: "block_per_chunk",
+        imp: KernelImpl::Ptx(GpuKernel {
+            source: sources::STREAM_READ_PTX,
+            entry: "stream_read",
+            buffers: layout::as_is,
+            grid: chunk_grid,
+            sass_must_contain: &["SHFL.BFLY"],
+        }),
+    },
+    KernelSpec {
+        op: &StreamRead,
+        variant: "workgroup_per_chunk",
+        imp: KernelImpl::Wgsl(GpuKernel {
+            source: sources::STREAM_READ_WGSL,
+            entry: "stream_read",
+            buffers: layout::as_is,
+            grid: chunk_grid,
+            sass_must_contain: &[],
+        }),
+    },
+    KernelSpec { op: &StreamCopy, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &StreamCopy, variant: "rayon", imp: KernelImpl::Cpu(stream_copy_cpu) },
+    KernelSpec {
+        op: &StreamCopy,
+        variant: "grid_stride_v4",
+        imp: KernelImpl::Ptx(GpuKernel {
+            source: sources::STREAM_COPY_PTX,
+            entry: "stream_copy",
+            buffers: layout::as_is,
+            grid: capped_grid::<4>,
+            sass_must_contain: &["LDG.E.128", "STG.E.128"],
+        }),
+    },
+    KernelSpec {
+        op: &StreamCopy,
+        variant: "grid_stride",
+        imp: KernelImpl::Wgsl(GpuKernel {
+            source: sources::STREAM_COPY_WGSL,
+            entry: "stream_copy",
+            buffers: layout::as_is,
+            grid: capped_grid::<1>,
+            sass_must_contain: &[],
+        }),
+    },
+    KernelSpec { op: &FmaPeak, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &FmaPeak, variant: "rayon_simd", imp: KernelImpl::Cpu(fma_peak_cpu) },
+    KernelSpec {
+        op: &FmaPeak,
+        variant: "four_chains",
+        imp: KernelImpl::Ptx(GpuKernel {
+            source: sources::FMA_PEAK_PTX,
+            entry: "fma_peak",
+            buffers: layout::as_is,
+            grid: four_per_thread_grid,
+            sass_must_contain: &["FFMA"],
+        }),
+    },
+    KernelSpec {
+        op: &FmaPeak,
+        variant: "four_chains",
+        imp: KernelImpl::Wgsl(GpuKernel {
+            source: sources::FMA_PEAK_WGSL,
+            entry: "fma_peak",
+            buffers: layout::as_is,
+            grid: four_per_thread_grid,
+            sass_must_contain: &[],
+        }),
+    },
 ];
 
 /// Kernels that run on `backend`.
@@ -131,10 +207,45 @@ fn rows_per_block_grid<const R: u32>(dims: &Dims) -> Grid {
     Grid { blocks: [rows.div_ceil(R), 1, 1], threads: [32 * R, 1, 1] }
 }
 
+fn n_u32(dims: &Dims) -> u32 {
+    u32::try_from(dims.get("n")).expect("n exceeds u32")
+}
+
+/// One block of 256 threads per 4096-element chunk.
+fn chunk_grid(dims: &Dims) -> Grid {
+    Grid { blocks: [n_u32(dims).div_ceil(CHUNK as u32), 1, 1], threads: [256, 1, 1] }
+}
+
+/// A grid-stride launch: one thread per `V` elements, at most 8192 blocks of 256.
+fn capped_grid<const V: u32>(dims: &Dims) -> Grid {
+    Grid { blocks: [n_u32(dims).div_ceil(V).div_ceil(256).clamp(1, 8192), 1, 1], threads: [256, 1, 1] }
+}
+
+/// Four elements a thread, 256 threads a block.
+fn four_per_thread_grid(dims: &Dims) -> Grid {
+    Grid { blocks: [n_u32(dims).div_ceil(4).div_ceil(256), 1, 1], threads: [256, 1, 1] }
+}
+
+fn f32_out(outputs: &mut [Tensor]) -> &mut Vec<f32> {
+    let dfma_reference::TensorData::F32(y) = &mut outputs[0].data else { panic!("output is f32") };
+    y
+}
+
+fn stream_read_cpu(_dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    cpu::calibration::stream_read(inputs[0].as_f32().expect("x is f32"), f32_out(outputs));
+}
+
+fn stream_copy_cpu(_dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    cpu::calibration::stream_copy(inputs[0].as_f32().expect("x is f32"), f32_out(outputs));
+}
+
+fn fma_peak_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    cpu::calibration::fma_peak(inputs[0].as_f32().expect("x is f32"), f32_out(outputs), dims.get("iters"));
+}
+
 fn q8_0_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     let (rows, cols, batch) = (dims.get("rows"), dims.get("cols"), dims.get("batch"));
     let w = inputs[0].as_u8().expect("w is u8");
     let x = inputs[1].as_f32().expect("x is f32");
-    let dfma_reference::TensorData::F32(y) = &mut outputs[0].data else { panic!("y is f32") };
-    cpu::q8_0_gemv::q8_0_gemv(w, x, y, rows, cols, batch);
+    cpu::q8_0_gemv::q8_0_gemv(w, x, f32_out(outputs), rows, cols, batch);
 }

@@ -20,7 +20,20 @@ pub const Q8_0_GEMV_PTX: SourceFile = embed!("ptx", "q8_0_gemv.ptx");
 /// `kernels/wgsl/q8_0_gemv.wgsl`.
 pub const Q8_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q8_0_gemv.wgsl");
 
+/// `kernels/ptx/stream_read.ptx`.
+pub const STREAM_READ_PTX: SourceFile = embed!("ptx", "stream_read.ptx");
+/// `kernels/wgsl/stream_read.wgsl`.
+pub const STREAM_READ_WGSL: SourceFile = embed!("wgsl", "stream_read.wgsl");
+/// `kernels/ptx/stream_copy.ptx`.
+pub const STREAM_COPY_PTX: SourceFile = embed!("ptx", "stream_copy.ptx");
+/// `kernels/wgsl/stream_copy.wgsl`.
+pub const STREAM_COPY_WGSL: SourceFile = embed!("wgsl", "stream_copy.wgsl");
+/// `kernels/ptx/fma_peak.ptx`.
+pub const FMA_PEAK_PTX: SourceFile = embed!("ptx", "fma_peak.ptx");
+/// `kernels/wgsl/fma_peak.wgsl`.
+pub const FMA_PEAK_WGSL: SourceFile = embed!("wgsl", "fma_peak.wgsl");
+
 /// Every PTX file, for `dfma ptx check`.
-pub const PTX_FILES: &[SourceFile] = &[Q8_0_GEMV_PTX];
+pub const PTX_FILES: &[SourceFile] = &[Q8_0_GEMV_PTX, STREAM_READ_PTX, STREAM_COPY_PTX, FMA_PEAK_PTX];
 /// Every WGSL file.
-pub const WGSL_FILES: &[SourceFile] = &[Q8_0_GEMV_WGSL];
+pub const WGSL_FILES: &[SourceFile] = &[Q8_0_GEMV_WGSL, STREAM_READ_WGSL, STREAM_COPY_WGSL, FMA_PEAK_WGSL];

@@ -111,6 +111,11 @@ pub trait Op: Send + Sync {
     fn tolerance(&self) -> Tolerance;
     /// The cost model of `dims`.
     fn cost(&self, dims: &Dims) -> Cost;
+    /// True for the ops that measure a backend's roofline (streaming read, copy, FMA peak):
+    /// the bench runs them first, as calibration, rather than as cases of a suite.
+    fn is_calibration(&self) -> bool {
+        false
+    }
 }
 
 /// Checks that `t` has dtype `dtype` and rank 1 or 2; names `name` in the error.

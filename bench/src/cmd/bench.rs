@@ -1,15 +1,14 @@
 //! `dfma bench`: every registered kernel of the chosen suites on every available backend.
 //!
-//! Per case: fresh random inputs (seed printed, `DFMA_SEED` reproduces), one checked run against
-//! the reference (a wrong kernel gets no speed), warm-up, then samples of launch + synchronize
-//! timed on the host clock until both the minimum sample count and the minimum time are met
-//! (or the maximum time runs out, which the report says). On the cpu backend every sample is
-//! cold: a buffer far larger than the last-level cache is read first. The host's streaming-read
-//! and copy bandwidth are measured in the same run and every cpu case is reported as a fraction
-//! of the streaming-read bandwidth.
+//! Per backend, first its roofline: the calibration ops (`stream_read`, `stream_copy`,
+//! `fma_peak`) run on that backend in this run. Then per case: fresh random inputs (seed
+//! printed, `DFMA_SEED` reproduces), one checked launch against the reference (a wrong kernel
+//! gets no speed), warm-up, then adaptive sampling — cold (caches flushed before every sample)
+//! and/or hot (back-to-back launches) — timed on the device where the backend can (CUDA events,
+//! wgpu timestamp queries), else on the host clock, and recorded as such.
 
-use std::path::Path;
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use dfma_kernels::registry::{KernelSpec, for_backend};
@@ -17,59 +16,20 @@ use dfma_kernels::{Backend, BackendKind, BackendOptions, open};
 use dfma_reference::compare::compare_f32;
 use dfma_reference::seed::{rng_for, seed_from_env};
 use dfma_reference::{Dims, Op, ops};
-use serde::Serialize;
+use dfma_runtime::energy::{
+    AvailableMeters, DEFAULT_IDLE_WINDOW, EnergyMeter, EnergyWindow, ProbeConfig, Scope, available_meters,
+    measure_idle_power, recommended_min_window,
+};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::parse_backend;
-use crate::calibrate::{self, HostRoofline};
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, CacheMode};
 use crate::error::bad_input;
-use crate::stats::{Summary, summarize};
-
-/// How a case's samples were timed.
-const TIMING_METHOD: &str = "host wall clock around launch + synchronize";
-
-#[derive(Serialize)]
-struct BackendReport {
-    backend: String,
-    available: bool,
-    device: Option<String>,
-    driver: Option<String>,
-    details: Vec<(String, String)>,
-    reason: Option<String>,
-}
-
-#[derive(Serialize)]
-struct CaseReport {
-    op: String,
-    backend: String,
-    kernel: String,
-    dims: String,
-    seed: u64,
-    correct: bool,
-    check: String,
-    cache_mode: String,
-    timing_method: String,
-    unmet: Vec<String>,
-    summary: Option<Summary>,
-    samples_s: Vec<f64>,
-    model_bytes: u64,
-    weight_bytes: u64,
-    flops: u64,
-    weight_bytes_per_s: f64,
-    model_bytes_per_s: f64,
-    flops_per_s: f64,
-    fraction_of_read_bandwidth: Option<f64>,
-}
-
-#[derive(Serialize)]
-struct Report {
-    tool: String,
-    commit: String,
-    seed: u64,
-    backends: Vec<BackendReport>,
-    host_roofline: Option<HostRoofline>,
-    cases: Vec<CaseReport>,
-}
+use crate::output;
+use crate::report::{BackendReport, CaseReport, EnergyReport, Report, RooflineReport, SCHEMA_VERSION};
+use crate::roofline::place;
+use crate::sampling::{Criteria, sample};
+use crate::stats::summarize;
 
 fn commit() -> String {
     let out = std::process::Command::new("git").args(["describe", "--always", "--dirty", "--abbrev=12"]).output();
@@ -79,134 +39,244 @@ fn commit() -> String {
     }
 }
 
-struct Sampling {
-    min_samples: usize,
-    min_seconds: f64,
-    max_seconds: f64,
+fn host() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
+    format!("{name} ({} {}, {} threads)", std::env::consts::OS, std::env::consts::ARCH, rayon::current_num_threads())
 }
 
-/// Flush buffer for cold cpu samples: 64 MiB, far beyond the last-level cache.
-fn flush_buffer() -> Vec<u64> {
-    (0..(64usize << 20) / 8).map(|i| i as u64 ^ 0x5555).collect()
+/// Prints above the progress bar, or plainly when the bar is hidden (output not a terminal).
+fn say(pb: &ProgressBar, line: impl AsRef<str>) {
+    if pb.is_hidden() {
+        println!("{}", line.as_ref());
+    } else {
+        pb.println(line);
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn bench_case(
-    backend: &dyn Backend,
+/// Hot samples batch launches until a sample lasts about this long, so launch overhead and
+/// timer resolution stay small against the kernel.
+const HOT_SAMPLE_S: f64 = 1e-3;
+
+/// One timed case.
+struct Case<'a> {
+    backend: &'a dyn Backend,
     kernel: &'static KernelSpec,
-    op: &dyn Op,
-    dims: &Dims,
-    seed: u64,
-    stream: u64,
-    sampling: &Sampling,
-    flush: &[u64],
-    roofline: Option<&HostRoofline>,
-) -> Result<CaseReport> {
-    let inputs = op.random_inputs(dims, &mut rng_for(seed, stream));
-    let reference = op.reference(dims, &inputs);
-    let mut p = backend.prepare(kernel, dims, &inputs)?;
-    p.poison_outputs()?;
-    p.launch()?;
-    p.synchronize()?;
-    let got = p.read_outputs()?;
-    let cmp = compare_f32(got[0].as_f32().unwrap_or(&[]), reference[0].as_f32().unwrap_or(&[]), op.tolerance());
-    let cost = op.cost(dims);
-    let cold = matches!(backend.kind(), BackendKind::Cpu | BackendKind::Reference);
-    let mut case = CaseReport {
-        op: op.name().into(),
-        backend: backend.kind().name().into(),
-        kernel: kernel.variant.into(),
-        dims: dims.to_string(),
-        seed,
-        correct: cmp.passed,
-        check: cmp.to_string(),
-        cache_mode: if cold { "cold: 64 MiB read before each sample".into() } else { "hot: back-to-back".into() },
-        timing_method: TIMING_METHOD.into(),
+    dims: Dims,
+    mode: CacheMode,
+}
+
+/// A backend's energy meter and the idle power measured before its cases.
+struct Energy<'m> {
+    meter: &'m dyn EnergyMeter,
+    idle_power_w: Option<f64>,
+}
+
+/// The energy scope of a backend: GPU meters for GPUs, CPU meters for the CPU (and for
+/// wgpu on a CPU adapter such as lavapipe).
+fn scope_of(backend: &dyn Backend) -> Scope {
+    let on_cpu = backend.device().details.iter().any(|(k, v)| k == "type" && v == "Cpu");
+    match backend.kind() {
+        BackendKind::Cuda => Scope::Gpu,
+        BackendKind::Wgpu if !on_cpu => Scope::Gpu,
+        _ => Scope::Cpu,
+    }
+}
+
+/// Runs launches (in batches of `batch`) for at least the meter's minimum window and returns
+/// the energy per launch. The window comes from the same run as the timing, right after it.
+fn measure_energy(
+    p: &mut dyn dfma_kernels::Prepared,
+    batch: u32,
+    energy: &Energy<'_>,
+    cost: &dfma_reference::Cost,
+) -> Result<EnergyReport> {
+    let min_window = recommended_min_window(energy.meter);
+    let window = EnergyWindow::start(energy.meter)?;
+    let start = std::time::Instant::now();
+    let mut launches = 0u64;
+    while launches == 0 || start.elapsed() < min_window {
+        p.time_launches(batch)?;
+        launches += u64::from(batch);
+    }
+    let w = window.stop()?;
+    let kind = w.kind.to_string();
+    let Some(joules_per_op) = w.energy_per_launch_j(launches) else {
+        return Ok(EnergyReport {
+            meter: w.meter.clone(),
+            kind,
+            joules_per_op: 0.0,
+            gflop_per_j: 0.0,
+            gb_per_j: 0.0,
+            power_w: 0.0,
+            idle_power_w: energy.idle_power_w,
+            window_s: w.window_s,
+            launches,
+            note: Some(w.to_string()),
+        });
+    };
+    let per_j = |x: u64| if joules_per_op > 0.0 { x as f64 / joules_per_op / 1e9 } else { 0.0 };
+    Ok(EnergyReport {
+        meter: w.meter.clone(),
+        kind,
+        joules_per_op,
+        gflop_per_j: per_j(cost.flops),
+        gb_per_j: per_j(cost.bytes),
+        power_w: w.power_w().unwrap_or(0.0),
+        idle_power_w: energy.idle_power_w,
+        window_s: w.window_s,
+        launches,
+        note: None,
+    })
+}
+
+fn untimed(case: &Case<'_>, correct: bool, check: String) -> CaseReport {
+    let cost = case.kernel.op.cost(&case.dims);
+    CaseReport {
+        op: case.kernel.op.name().into(),
+        backend: case.backend.kind().name().into(),
+        kernel: case.kernel.variant.into(),
+        dims: case.dims.to_string(),
+        cache_mode: case.mode.name().into(),
+        correct,
+        check,
+        timing_method: String::new(),
         unmet: vec![],
         summary: None,
         samples_s: vec![],
         model_bytes: cost.bytes,
         weight_bytes: cost.weight_bytes,
         flops: cost.flops,
-        weight_bytes_per_s: f64::NAN,
-        model_bytes_per_s: f64::NAN,
-        flops_per_s: f64::NAN,
+        weight_bytes_per_s: None,
+        model_bytes_per_s: None,
+        flops_per_s: None,
+        binding: None,
+        fraction_of_peak: None,
         fraction_of_read_bandwidth: None,
-    };
-    if !cmp.passed {
-        return Ok(case);
+        energy: None,
     }
-    // Warm-up: one more launch beyond the checked one.
+}
+
+fn run_case(
+    case: &Case<'_>,
+    seed: u64,
+    stream: u64,
+    criteria: &Criteria,
+    roof: Option<&RooflineReport>,
+    energy: Option<&Energy<'_>>,
+) -> Result<CaseReport> {
+    let op = case.kernel.op;
+    let inputs = op.random_inputs(&case.dims, &mut rng_for(seed, stream));
+    let reference = op.reference(&case.dims, &inputs);
+    let mut p = case.backend.prepare(case.kernel, &case.dims, &inputs)?;
+    p.poison_outputs()?;
     p.launch()?;
     p.synchronize()?;
-    let start = Instant::now();
-    let mut samples = Vec::new();
-    loop {
-        let elapsed = start.elapsed().as_secs_f64();
-        let enough = samples.len() >= sampling.min_samples && elapsed >= sampling.min_seconds;
-        if enough {
-            break;
-        }
-        if elapsed >= sampling.max_seconds {
-            if samples.len() < sampling.min_samples {
-                case.unmet.push(format!("min samples {} (got {})", sampling.min_samples, samples.len()));
-            }
-            if elapsed < sampling.min_seconds {
-                case.unmet.push(format!("min time {} s", sampling.min_seconds));
-            }
-            break;
-        }
-        if cold {
-            std::hint::black_box(calibrate::read_all(flush));
-        }
-        let t = Instant::now();
-        p.launch()?;
-        p.synchronize()?;
-        samples.push(t.elapsed().as_secs_f64());
+    let got = p.read_outputs()?;
+    let mut correct = got.len() == reference.len();
+    let mut checks = Vec::new();
+    for (g, r) in got.iter().zip(&reference) {
+        let c = compare_f32(g.as_f32().unwrap_or(&[]), r.as_f32().unwrap_or(&[]), op.tolerance());
+        correct &= c.passed;
+        checks.push(c.to_string());
     }
-    let s = summarize(&samples);
-    case.weight_bytes_per_s = cost.weight_bytes as f64 / s.median_s;
-    case.model_bytes_per_s = cost.bytes as f64 / s.median_s;
-    case.flops_per_s = cost.flops as f64 / s.median_s;
-    if cold {
-        case.fraction_of_read_bandwidth = roofline.map(|r| case.model_bytes_per_s / r.read_bytes_per_s);
+    let mut report = untimed(case, correct, checks.join("; "));
+    if !correct {
+        return Ok(report);
     }
-    case.summary = Some(s);
-    case.samples_s = samples;
-    Ok(case)
+    // Warm-up, and the hot batch size from its time.
+    let (warm_s, _) = p.time_launches(1)?;
+    let batch =
+        if case.mode == CacheMode::Hot { ((HOT_SAMPLE_S / warm_s.max(1e-9)).ceil() as u32).clamp(1, 1000) } else { 1 };
+    let mut method = None;
+    let sampled = sample(
+        criteria,
+        || {
+            if case.mode == CacheMode::Cold {
+                // A failed flush surfaces again at the next launch; the sample stays valid.
+                let _ = case.backend.flush_caches();
+            }
+        },
+        || -> Result<f64> {
+            let (s, m) = p.time_launches(batch)?;
+            method = Some(m);
+            Ok(s / f64::from(batch))
+        },
+    )?;
+    let s = summarize(&sampled.samples_s);
+    let cost = op.cost(&case.dims);
+    report.timing_method = method.map(|m| m.describe().to_string()).unwrap_or_default()
+        + &if batch > 1 { format!(", {batch} launches per sample") } else { String::new() };
+    report.unmet = sampled.unmet;
+    report.weight_bytes_per_s = Some(cost.weight_bytes as f64 / s.median_s);
+    report.model_bytes_per_s = Some(cost.bytes as f64 / s.median_s);
+    report.flops_per_s = Some(cost.flops as f64 / s.median_s);
+    if let Some(roof) = roof {
+        let placed = place(&cost, s.median_s, roof);
+        report.binding = Some(placed.binding.into());
+        report.fraction_of_peak = Some(placed.fraction_of_peak);
+        report.fraction_of_read_bandwidth = Some(placed.fraction_of_read_bandwidth);
+    }
+    report.summary = Some(s);
+    report.samples_s = sampled.samples_s;
+    if let Some(e) = energy {
+        report.energy = Some(measure_energy(p.as_mut(), batch, e, &cost)?);
+    }
+    Ok(report)
 }
 
-fn print_case(c: &CaseReport) {
-    let Some(s) = &c.summary else {
-        println!("{:<10} {:<9} {:<22} {:<28} WRONG RESULT ({}), not timed", c.op, c.backend, c.kernel, c.dims, c.check);
-        return;
-    };
-    let frac = c.fraction_of_read_bandwidth.map(|f| format!("{f:>6.3}")).unwrap_or_else(|| "   n/a".into());
-    println!(
-        "{:<10} {:<9} {:<22} {:<28} {:>9.3} ms [{:.3}..{:.3}] {:>7.2} GB/s weights {:>7.2} GB/s model {:>7.2} GFLOP/s  read-bw fraction {frac}{}",
-        c.op,
-        c.backend,
-        c.kernel,
-        c.dims,
-        s.median_s * 1e3,
-        s.p10_s * 1e3,
-        s.p90_s * 1e3,
-        c.weight_bytes_per_s / 1e9,
-        c.model_bytes_per_s / 1e9,
-        c.flops_per_s / 1e9,
-        if c.unmet.is_empty() { String::new() } else { format!("  (unmet: {})", c.unmet.join(", ")) }
-    );
+/// Measures `backend`'s peaks with the calibration ops' kernels (hot; their buffers exceed any
+/// cache). The best variant of each op counts.
+fn calibrate(
+    backend: &dyn Backend,
+    seed: u64,
+    criteria: &Criteria,
+    cases: &mut Vec<CaseReport>,
+    pb: &ProgressBar,
+) -> Result<Option<RooflineReport>> {
+    let mut best = [0.0f64; 3];
+    let names = ["stream_read", "stream_copy", "fma_peak"];
+    for (i, name) in names.iter().enumerate() {
+        for kernel in for_backend(backend.kind()).filter(|k| k.op.name() == *name) {
+            for dims in kernel.op.bench_dims() {
+                pb.set_message(format!("calibrating {} {}", backend.kind(), kernel.id()));
+                let case = Case { backend, kernel, dims, mode: CacheMode::Hot };
+                let r = run_case(&case, seed, 1_000_000 + i as u64, criteria, None, None)
+                    .with_context(|| format!("calibration {} on {}", kernel.id(), backend.kind()))?;
+                let rate = if *name == "fma_peak" { r.flops_per_s } else { r.model_bytes_per_s };
+                best[i] = best[i].max(rate.unwrap_or(0.0));
+                say(pb, output::case_row(&r));
+                cases.push(r);
+            }
+        }
+    }
+    if best.iter().any(|b| *b <= 0.0) {
+        return Ok(None);
+    }
+    Ok(Some(RooflineReport {
+        backend: backend.kind().name().into(),
+        read_bytes_per_s: best[0],
+        copy_bytes_per_s: best[1],
+        fma_flops_per_s: best[2],
+        method: "median of stream_read (read), stream_copy (read + write) and fma_peak kernels in this run".into(),
+    }))
 }
 
-fn write_json(path: &Path, report: &Report) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| bad_input(format!("{}: cannot create a file in {}: {e}", path.display(), dir.display())))?;
-    serde_json::to_writer_pretty(std::io::BufWriter::new(tmp.as_file()), report)?;
-    tmp.persist(path).with_context(|| format!("{}: cannot rename into place", path.display()))?;
+/// Renders a report into one output format.
+type Render = fn(&Report) -> Result<String>;
+
+fn write_outputs(args: &BenchArgs, report: &Report) -> Result<()> {
+    let outputs: [(&Option<PathBuf>, Render); 4] = [
+        (&args.json, |r| Ok(serde_json::to_string_pretty(r)?)),
+        (&args.csv, |r| Ok(output::write_csv(r))),
+        (&args.md, |r| Ok(output::write_markdown(r))),
+        (&args.svg, output::write_roofline_svg),
+    ];
+    for (path, render) in outputs {
+        if let Some(path) = path {
+            output::write_atomic(path, render(report)?.as_bytes())?;
+            println!("wrote {}", path.display());
+        }
+    }
     Ok(())
 }
 
@@ -218,92 +288,130 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     }
     for name in &op_names {
         if ops::by_name(name).is_none() {
-            return Err(bad_input(format!("op/suite {name}: unknown")));
+            let names: Vec<&str> = ops::all().iter().map(|o| o.name()).collect();
+            return Err(bad_input(format!("op/suite {name}: unknown (have {})", names.join(", "))));
         }
     }
-    let selected_ops: Vec<&dyn Op> =
-        ops::all().iter().copied().filter(|o| op_names.is_empty() || op_names.iter().any(|n| n == o.name())).collect();
+    let selected: Vec<&dyn Op> = ops::all()
+        .iter()
+        .copied()
+        .filter(|o| if op_names.is_empty() { !o.is_calibration() } else { op_names.iter().any(|n| n == o.name()) })
+        .collect();
     let kinds: Vec<BackendKind> = if args.backend.is_empty() {
         BackendKind::ALL.into_iter().filter(|k| *k != BackendKind::Reference).collect()
     } else {
         args.backend.iter().map(|b| parse_backend(b)).collect::<Result<_>>()?
     };
-    println!("dfma bench  commit {}  seed {seed} (DFMA_SEED={seed} reproduces)", commit());
+    let modes: Vec<CacheMode> = args.mode.modes().to_vec();
+    let criteria = Criteria {
+        min_samples: args.min_samples,
+        min_seconds: args.min_seconds,
+        max_rel_stdev: args.max_rel_stdev,
+        max_seconds: args.max_seconds,
+    };
+    let calibration_criteria = Criteria { min_samples: 5, min_seconds: 0.2, max_rel_stdev: 0.05, max_seconds: 10.0 };
+    let started_unix_s = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("dfma {}", env!("CARGO_PKG_VERSION")),
+        commit: commit(),
+        seed,
+        started_unix_s,
+        host: host(),
+        backends: vec![],
+        rooflines: vec![],
+        cases: vec![],
+    };
+    println!("dfma bench  commit {}  seed {seed} (DFMA_SEED={seed} reproduces)", report.commit);
     let mut backends = Vec::new();
-    let mut backend_reports = Vec::new();
     for kind in kinds {
         match open(kind, opts) {
             Ok(b) => {
                 let d = b.device();
                 println!("backend {kind:<9} {} ({})", d.name, d.driver);
-                backend_reports.push(BackendReport {
+                report.backends.push(BackendReport {
                     backend: kind.name().into(),
                     available: true,
                     device: Some(d.name.clone()),
                     driver: Some(d.driver.clone()),
                     details: d.details.clone(),
                     reason: None,
+                    energy_meter: None,
                 });
                 backends.push(b);
             }
             Err(e) => {
                 println!("backend {kind:<9} {e}");
-                backend_reports.push(BackendReport {
+                report.backends.push(BackendReport {
                     backend: kind.name().into(),
                     available: false,
                     device: None,
                     driver: None,
                     details: vec![],
                     reason: Some(e.to_string()),
+                    energy_meter: None,
                 });
             }
         }
     }
-    let host = backends.iter().any(|b| matches!(b.kind(), BackendKind::Cpu | BackendKind::Reference));
-    let roofline = host.then(|| {
-        let r = calibrate::measure();
-        println!(
-            "host roofline ({} threads, {} MiB buffers): streaming read {:.2} GB/s, copy (read + write) {:.2} GB/s",
-            r.threads,
-            r.buffer_bytes >> 20,
-            r.read_bytes_per_s / 1e9,
-            r.copy_bytes_per_s / 1e9
-        );
-        r
-    });
-    let flush = if host { flush_buffer() } else { Vec::new() };
-    let sampling =
-        Sampling { min_samples: args.min_samples, min_seconds: args.min_seconds, max_seconds: args.max_seconds };
-    let mut cases = Vec::new();
-    let mut stream = 0u64;
-    let mut wrong = 0;
-    for op in &selected_ops {
-        for b in &backends {
+    let meters: AvailableMeters = available_meters(&ProbeConfig::default());
+    println!("{}", meters.summary());
+    let mut energies = Vec::new();
+    for b in &backends {
+        let meter = meters.best(scope_of(b.as_ref()));
+        let idle_power_w =
+            meter.and_then(|m| measure_idle_power(m, DEFAULT_IDLE_WINDOW).ok()).and_then(|w| w.power_w());
+        if let Some(r) = report.backends.iter_mut().find(|r| r.backend == b.kind().name()) {
+            r.energy_meter = meter.map(|m| format!("{} ({})", m.name(), m.kind()));
+        }
+        energies.push((b.kind(), meter.map(|meter| Energy { meter, idle_power_w })));
+    }
+    let mut planned: Vec<Case<'_>> = Vec::new();
+    for b in &backends {
+        for op in &selected {
             for kernel in for_backend(b.kind()).filter(|k| k.op.name() == op.name()) {
                 for dims in op.bench_dims() {
-                    stream += 1;
-                    let case =
-                        bench_case(b.as_ref(), kernel, *op, &dims, seed, stream, &sampling, &flush, roofline.as_ref())
-                            .with_context(|| format!("{} on {} at {dims}", kernel.id(), b.kind()))?;
-                    print_case(&case);
-                    wrong += usize::from(!case.correct);
-                    cases.push(case);
+                    for &mode in &modes {
+                        planned.push(Case { backend: b.as_ref(), kernel, dims: dims.clone(), mode });
+                    }
                 }
             }
         }
     }
-    let report = Report {
-        tool: format!("dfma {}", env!("CARGO_PKG_VERSION")),
-        commit: commit(),
-        seed,
-        backends: backend_reports,
-        host_roofline: roofline,
-        cases,
-    };
-    if let Some(path) = &args.json {
-        write_json(path, &report)?;
-        println!("wrote {}", path.display());
+    let pb = ProgressBar::new(planned.len() as u64);
+    pb.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").expect("valid template"));
+    let mut wrong = 0;
+    for b in &backends {
+        if b.kind() == BackendKind::Reference {
+            continue;
+        }
+        if let Some(roof) = calibrate(b.as_ref(), seed, &calibration_criteria, &mut report.cases, &pb)? {
+            say(
+                &pb,
+                format!(
+                    "roofline {:<9} streaming read {:.2} GB/s, copy (read + write) {:.2} GB/s, FMA {:.1} GFLOP/s",
+                    roof.backend,
+                    roof.read_bytes_per_s / 1e9,
+                    roof.copy_bytes_per_s / 1e9,
+                    roof.fma_flops_per_s / 1e9
+                ),
+            );
+            report.rooflines.push(roof);
+        }
     }
+    for (i, case) in planned.iter().enumerate() {
+        pb.set_message(format!("{} on {} {}", case.kernel.id(), case.backend.kind(), case.dims));
+        let roof = report.rooflines.iter().find(|r| r.backend == case.backend.kind().name()).cloned();
+        let energy = energies.iter().find(|(k, _)| *k == case.backend.kind()).and_then(|(_, e)| e.as_ref());
+        let r = run_case(case, seed, i as u64, &criteria, roof.as_ref(), energy)
+            .with_context(|| format!("{} on {} at {}", case.kernel.id(), case.backend.kind(), case.dims))?;
+        say(&pb, output::case_row(&r));
+        wrong += usize::from(!r.correct);
+        report.cases.push(r);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    write_outputs(args, &report)?;
     if wrong > 0 {
         anyhow::bail!("{wrong} case(s) gave wrong results");
     }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod bench;
+mod compare;
 mod devices;
 mod list;
 mod op;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let opts = BackendOptions { wgpu_adapter: cli.adapter.clone(), cuda_device: cli.cuda_device };
     match cli.command {
         Command::Bench(args) => bench::run(&args, &opts),
+        Command::Compare(args) => compare::run(&args),
         Command::Devices => devices::run(&opts),
         Command::List => list::run(),
         Command::Op(args) => op::run(&args, &opts),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaStream, result, sys};
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, result, sys};
 use dfma_reference::{Dims, Tensor};
 
 use crate::backend::{Backend, BackendKind, DeviceInfo, Error, Prepared};
@@ -19,6 +19,8 @@ pub struct CudaBackend {
     stream: Arc<CudaStream>,
     info: DeviceInfo,
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
+    /// Twice the L2 size; zeroed before a cold sample (a memset goes through L2 and evicts it).
+    flush: Mutex<CudaSlice<u8>>,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -84,15 +86,19 @@ impl CudaBackend {
             let name = ctx.name().map_err(err)?;
             let (major, minor) = ctx.compute_capability().map_err(err)?;
             let mem = ctx.total_mem().map_err(err)?;
+            let l2 = ctx.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE).map_err(err)?;
+            let stream = ctx.default_stream();
+            let flush = stream.alloc_zeros::<u8>((2 * l2.max(1 << 20)) as usize).map_err(err)?;
             let info = DeviceInfo {
                 name,
                 driver: format!("CUDA driver {driver}"),
                 details: vec![
                     ("compute_capability".into(), format!("sm_{major}{minor}")),
                     ("memory_bytes".into(), mem.to_string()),
+                    ("l2_bytes".into(), l2.to_string()),
                 ],
             };
-            Ok(Self { stream: ctx.default_stream(), info, functions: Mutex::new(HashMap::new()) })
+            Ok(Self { stream, info, functions: Mutex::new(HashMap::new()), flush: Mutex::new(flush) })
         })
     }
 
@@ -133,5 +139,11 @@ impl Backend for CudaBackend {
         };
         let f = self.function(k)?;
         Ok(Box::new(prepared::CudaPrepared::new(self.stream.clone(), kernel, k, f, dims, inputs)?))
+    }
+
+    fn flush_caches(&self) -> Result<(), Error> {
+        let mut buf = self.flush.lock().expect("flush buffer poisoned");
+        self.stream.memset_zeros(&mut *buf).map_err(err)?;
+        self.stream.synchronize().map_err(err)
     }
 }

@@ -6,7 +6,7 @@ use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKern
 use dfma_reference::{DType, Dims, Tensor};
 
 use super::err;
-use crate::backend::{Error, Prepared};
+use crate::backend::{Error, Prepared, TimingMethod};
 use crate::registry::{GpuKernel, Grid, KernelSpec};
 
 pub(super) struct CudaPrepared {
@@ -77,6 +77,18 @@ impl Prepared for CudaPrepared {
 
     fn synchronize(&mut self) -> Result<(), Error> {
         self.stream.synchronize().map_err(err)
+    }
+
+    fn time_launches(&mut self, count: u32) -> Result<(f64, TimingMethod), Error> {
+        let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+        let start = self.stream.record_event(flags).map_err(err)?;
+        for _ in 0..count {
+            self.launch()?;
+        }
+        let end = self.stream.record_event(flags).map_err(err)?;
+        end.synchronize().map_err(err)?;
+        let ms = start.elapsed_ms(&end).map_err(err)?;
+        Ok((f64::from(ms) * 1e-3, TimingMethod::CudaEvents))
     }
 
     fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error> {

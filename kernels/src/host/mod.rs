@@ -5,10 +5,14 @@ use dfma_reference::{Dims, Tensor};
 use crate::backend::{Backend, BackendKind, DeviceInfo, Error, Prepared};
 use crate::registry::{KernelImpl, KernelSpec};
 
+/// Bytes read to evict the CPU caches before a cold sample: far beyond any last-level cache.
+pub const FLUSH_BYTES: usize = 64 << 20;
+
 /// A host backend (`reference` or `cpu`).
 pub struct HostBackend {
     kind: BackendKind,
     device: DeviceInfo,
+    flush: std::sync::OnceLock<Vec<u64>>,
 }
 
 impl HostBackend {
@@ -22,7 +26,7 @@ impl HostBackend {
             driver: format!("rust {}", std::env::consts::ARCH),
             details: vec![("threads".into(), threads.to_string()), ("simd".into(), simd)],
         };
-        Self { kind, device }
+        Self { kind, device, flush: std::sync::OnceLock::new() }
     }
 }
 
@@ -52,6 +56,17 @@ impl Backend for HostBackend {
             .map(|(spec, shape)| Tensor::poisoned(spec.dtype, shape))
             .collect();
         Ok(Box::new(HostPrepared { kernel, dims: dims.clone(), inputs: inputs.to_vec(), outputs }))
+    }
+
+    fn flush_caches(&self) -> Result<(), Error> {
+        use rayon::prelude::*;
+        let buf = self.flush.get_or_init(|| (0..FLUSH_BYTES as u64 / 8).map(|i| i ^ 0x5555).collect());
+        let sum = buf
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().fold(0u64, |a, v| a.wrapping_add(*v)))
+            .reduce(|| 0, u64::wrapping_add);
+        std::hint::black_box(sum);
+        Ok(())
     }
 }
 

@@ -26,7 +26,14 @@ pub struct WgpuBackend {
     queue: wgpu::Queue,
     info: DeviceInfo,
     pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
+    /// Whether the device times passes with timestamp queries.
+    timestamps: bool,
+    /// Cleared before a cold sample: larger than any GPU L2 (or, on lavapipe, the CPU's LLC).
+    flush: wgpu::Buffer,
 }
+
+/// Bytes of the cache-flush buffer.
+const FLUSH_BYTES: u64 = 64 << 20;
 
 fn err(e: impl std::fmt::Display) -> Error {
     Error::driver(BackendKind::Wgpu, e)
@@ -38,9 +45,11 @@ impl WgpuBackend {
         let env = std::env::var(ADAPTER_ENV).ok();
         let preference = preference.or(env.as_deref());
         let (adapter, summary) = adapters::select(preference)?;
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let required_features = if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("dfma"),
-            required_features: wgpu::Features::empty(),
+            required_features,
             required_limits: adapter.limits(),
             ..Default::default()
         }))
@@ -53,9 +62,16 @@ impl WgpuBackend {
                 ("api".into(), summary.backend.clone()),
                 ("type".into(), summary.device_type.clone()),
                 ("max_storage_binding_bytes".into(), limits.max_storage_buffer_binding_size.to_string()),
+                ("timestamp_queries".into(), timestamps.to_string()),
             ],
         };
-        Ok(Self { device, queue, info, pipelines: Mutex::new(HashMap::new()) })
+        let flush = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dfma cache flush"),
+            size: FLUSH_BYTES.min(limits.max_buffer_size),
+            usage: wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Self { device, queue, info, pipelines: Mutex::new(HashMap::new()), timestamps, flush })
     }
 
     /// The compute pipeline of `k`, compiled once per device.
@@ -106,5 +122,13 @@ impl Backend for WgpuBackend {
         };
         let pipeline = self.pipeline(k)?;
         Ok(Box::new(prepared::WgpuPrepared::new(self, kernel, k, pipeline, dims, inputs)?))
+    }
+
+    fn flush_caches(&self) -> Result<(), Error> {
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("flush") });
+        enc.clear_buffer(&self.flush, 0, None);
+        self.queue.submit([enc.finish()]);
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(err)?;
+        Ok(())
     }
 }

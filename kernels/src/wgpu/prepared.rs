@@ -7,7 +7,7 @@ use dfma_reference::{DType, Dims, Tensor};
 use wgpu::util::DeviceExt;
 
 use super::{WgpuBackend, err};
-use crate::backend::{Error, Prepared};
+use crate::backend::{Error, Prepared, TimingMethod};
 use crate::registry::{GpuKernel, Grid, KernelSpec};
 
 pub(super) struct WgpuPrepared<'a> {
@@ -95,6 +95,38 @@ impl<'a> WgpuPrepared<'a> {
     }
 }
 
+impl WgpuPrepared<'_> {
+    /// Records `count` dispatches in one compute pass, with timestamps at its ends if asked.
+    fn encode(&self, enc: &mut wgpu::CommandEncoder, count: u32, timestamps: Option<&wgpu::QuerySet>) {
+        let timestamp_writes = timestamps.map(|q| wgpu::ComputePassTimestampWrites {
+            query_set: q,
+            beginning_of_pass_write_index: Some(0),
+            end_of_pass_write_index: Some(1),
+        });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("dfma"), timestamp_writes });
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.grid.blocks;
+        for _ in 0..count {
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+}
+
+/// Maps `buf` (MAP_READ) after the queue finishes and copies out its first `len` bytes.
+fn read_mapped(device: &wgpu::Device, buf: &wgpu::Buffer, len: usize) -> Result<Vec<u8>, Error> {
+    let slice = buf.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    device.poll(wgpu::PollType::wait_indefinitely()).map_err(err)?;
+    rx.recv().map_err(err)?.map_err(err)?;
+    let data = slice.get_mapped_range().map_err(err)?[..len].to_vec();
+    buf.unmap();
+    Ok(data)
+}
+
 impl Prepared for WgpuPrepared<'_> {
     fn poison_outputs(&mut self) -> Result<(), Error> {
         for (buf, dtype, shape) in &self.outputs {
@@ -107,16 +139,50 @@ impl Prepared for WgpuPrepared<'_> {
     fn launch(&mut self) -> Result<(), Error> {
         let device = &self.backend.device;
         let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("dfma launch") });
-        {
-            let mut pass =
-                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("dfma"), timestamp_writes: None });
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &self.bind_group, &[]);
-            let [x, y, z] = self.grid.blocks;
-            pass.dispatch_workgroups(x, y, z);
-        }
+        self.encode(&mut enc, 1, None);
         self.backend.queue.submit([enc.finish()]);
         Ok(())
+    }
+
+    fn time_launches(&mut self, count: u32) -> Result<(f64, TimingMethod), Error> {
+        if !self.backend.timestamps {
+            self.synchronize()?;
+            let t = std::time::Instant::now();
+            let device = &self.backend.device;
+            let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("dfma timed") });
+            self.encode(&mut enc, count, None);
+            self.backend.queue.submit([enc.finish()]);
+            self.synchronize()?;
+            return Ok((t.elapsed().as_secs_f64(), TimingMethod::HostClock));
+        }
+        let device = &self.backend.device;
+        let queries = device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("dfma timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let resolve = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dfma timestamps resolve"),
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dfma timestamps readback"),
+            size: 16,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("dfma timed") });
+        self.encode(&mut enc, count, Some(&queries));
+        enc.resolve_query_set(&queries, 0..2, &resolve, 0);
+        enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, 16);
+        self.backend.queue.submit([enc.finish()]);
+        let ticks = read_mapped(device, &readback, 16)?;
+        let t0 = u64::from_le_bytes(ticks[..8].try_into().expect("8 bytes"));
+        let t1 = u64::from_le_bytes(ticks[8..].try_into().expect("8 bytes"));
+        let ns = t1.saturating_sub(t0) as f64 * f64::from(self.backend.queue.get_timestamp_period());
+        Ok((ns * 1e-9, TimingMethod::WgpuTimestamps))
     }
 
     fn synchronize(&mut self) -> Result<(), Error> {
@@ -140,18 +206,8 @@ impl Prepared for WgpuPrepared<'_> {
             let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
             enc.copy_buffer_to_buffer(buf, 0, &staging, 0, size);
             self.backend.queue.submit([enc.finish()]);
-            let slice = staging.slice(..);
-            let (tx, rx) = std::sync::mpsc::channel();
-            slice.map_async(wgpu::MapMode::Read, move |r| {
-                let _ = tx.send(r);
-            });
-            device.poll(wgpu::PollType::wait_indefinitely()).map_err(err)?;
-            rx.recv().map_err(err)?.map_err(err)?;
-            let data = slice.get_mapped_range().map_err(err)?;
-            let t = Tensor::from_bytes(*dtype, shape.clone(), &data[..bytes]).expect("readback length matches shape");
-            drop(data);
-            staging.unmap();
-            out.push(t);
+            let data = read_mapped(device, &staging, bytes)?;
+            out.push(Tensor::from_bytes(*dtype, shape.clone(), &data).expect("readback length matches shape"));
         }
         Ok(out)
     }

@@ -1,4 +1,5 @@
 //! Fast CPU kernels: rayon across rows, SIMD within a row (AVX2+FMA where the CPU has it,
 //! portable code that the compiler vectorizes elsewhere).
 
+pub mod calibration;
 pub mod q8_0_gemv;

@@ -3,11 +3,14 @@
 
 use crate::op::Op;
 
+pub mod fma_peak;
 pub mod q8_0_gemv;
+pub mod stream_copy;
+pub mod stream_read;
 
 /// Every registered op, in a stable order.
 pub fn all() -> &'static [&'static dyn Op] {
-    &[&q8_0_gemv::Q8_0Gemv]
+    &[&q8_0_gemv::Q8_0Gemv, &stream_read::StreamRead, &stream_copy::StreamCopy, &fma_peak::FmaPeak]
 }
 
 /// The op called `name`.
