@@ -113,6 +113,19 @@ pub struct CaseReport {
     pub fraction_of_read_bandwidth: Option<f64>,
     /// Energy over the case's launches, when a meter exists.
     pub energy: Option<EnergyReport>,
+    /// GPU clocks and throttle reasons read right after the samples, where NVML has them.
+    pub clocks: Option<ClockReport>,
+}
+
+/// GPU clocks at the end of a case.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClockReport {
+    /// SM clock, MHz.
+    pub sm_mhz: Option<u32>,
+    /// Memory clock, MHz.
+    pub memory_mhz: Option<u32>,
+    /// Why clocks were below maximum (empty: nothing limited them; null: unknown).
+    pub throttle_reasons: Option<Vec<String>>,
 }
 
 /// Energy of one case.

@@ -97,24 +97,18 @@ pub static KERNELS: &[KernelSpec] = &[
     KernelSpec {
         op: &Q8_0Gemv,
         variant: "warp_per_row",
-        imp: KernelImpl::Ptx(GpuKernel {
-            source: sources::Q8_0_GEMV_PTX,
-            entry: "q8_0_gemv",
-            buffers: layout::q8_0_gemv_buffers,
-            grid: rows_per_block_grid::<4>,
-            sass_must_contain: &["LDG.E.128"],
-        }),
+        imp: ptx(
+            sources::Q8_0_GEMV_PTX,
+            "q8_0_gemv",
+            layout::q8_0_gemv_buffers,
+            rows_per_block_grid::<4>,
+            &["LDG.E.128"],
+        ),
     },
     KernelSpec {
         op: &Q8_0Gemv,
         variant: "lanes32_per_row",
-        imp: KernelImpl::Wgsl(GpuKernel {
-            source: sources::Q8_0_GEMV_WGSL,
-            entry: "q8_0_gemv",
-            buffers: layout::q8_0_gemv_buffers,
-            grid: rows_per_block_grid::<4>,
-            sass_must_contain: &[],
-        }),
+        imp: wgsl(sources::Q8_0_GEMV_WGSL, "q8_0_gemv", layout::q8_0_gemv_buffers, rows_per_block_grid::<4>),
     },
     // Calibration ops: the bench measures each backend's roofline with these.
     KernelSpec { op: &StreamRead, variant: "reference", imp: KernelImpl::Reference },
@@ -122,74 +116,60 @@ pub static KERNELS: &[KernelSpec] = &[
     KernelSpec {
         op: &StreamRead,
         variant: "block_per_chunk",
-        imp: KernelImpl::Ptx(GpuKernel {
-            source: sources::STREAM_READ_PTX,
-            entry: "stream_read",
-            buffers: layout::as_is,
-            grid: chunk_grid,
-            sass_must_contain: &["SHFL.BFLY"],
-        }),
+        imp: ptx(sources::STREAM_READ_PTX, "stream_read", layout::as_is, chunk_grid, &["SHFL.BFLY"]),
     },
     KernelSpec {
         op: &StreamRead,
         variant: "workgroup_per_chunk",
-        imp: KernelImpl::Wgsl(GpuKernel {
-            source: sources::STREAM_READ_WGSL,
-            entry: "stream_read",
-            buffers: layout::as_is,
-            grid: chunk_grid,
-            sass_must_contain: &[],
-        }),
+        imp: wgsl(sources::STREAM_READ_WGSL, "stream_read", layout::as_is, chunk_grid),
     },
     KernelSpec { op: &StreamCopy, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &StreamCopy, variant: "rayon", imp: KernelImpl::Cpu(stream_copy_cpu) },
     KernelSpec {
         op: &StreamCopy,
         variant: "grid_stride_v4",
-        imp: KernelImpl::Ptx(GpuKernel {
-            source: sources::STREAM_COPY_PTX,
-            entry: "stream_copy",
-            buffers: layout::as_is,
-            grid: capped_grid::<4>,
-            sass_must_contain: &["LDG.E.128", "STG.E.128"],
-        }),
+        imp: ptx(sources::STREAM_COPY_PTX, "stream_copy", layout::as_is, capped_grid::<4>, &["LDG.E.128", "STG.E.128"]),
     },
     KernelSpec {
         op: &StreamCopy,
         variant: "grid_stride",
-        imp: KernelImpl::Wgsl(GpuKernel {
-            source: sources::STREAM_COPY_WGSL,
-            entry: "stream_copy",
-            buffers: layout::as_is,
-            grid: capped_grid::<1>,
-            sass_must_contain: &[],
-        }),
+        imp: wgsl(sources::STREAM_COPY_WGSL, "stream_copy", layout::as_is, capped_grid::<1>),
     },
     KernelSpec { op: &FmaPeak, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &FmaPeak, variant: "rayon_simd", imp: KernelImpl::Cpu(fma_peak_cpu) },
     KernelSpec {
         op: &FmaPeak,
         variant: "four_chains",
-        imp: KernelImpl::Ptx(GpuKernel {
-            source: sources::FMA_PEAK_PTX,
-            entry: "fma_peak",
-            buffers: layout::as_is,
-            grid: four_per_thread_grid,
-            sass_must_contain: &["FFMA"],
-        }),
+        imp: ptx(sources::FMA_PEAK_PTX, "fma_peak", layout::as_is, four_per_thread_grid, &["FFMA"]),
     },
     KernelSpec {
         op: &FmaPeak,
         variant: "four_chains",
-        imp: KernelImpl::Wgsl(GpuKernel {
-            source: sources::FMA_PEAK_WGSL,
-            entry: "fma_peak",
-            buffers: layout::as_is,
-            grid: four_per_thread_grid,
-            sass_must_contain: &[],
-        }),
+        imp: wgsl(sources::FMA_PEAK_WGSL, "fma_peak", layout::as_is, four_per_thread_grid),
     },
 ];
+
+/// A PTX kernel: `source`'s `entry`, inputs laid out by `buffers`, launched on `grid`, whose SASS
+/// must contain each of `sass`.
+const fn ptx(
+    source: SourceFile,
+    entry: &'static str,
+    buffers: fn(&Dims, &[Tensor]) -> Vec<Vec<u8>>,
+    grid: fn(&Dims) -> Grid,
+    sass: &'static [&'static str],
+) -> KernelImpl {
+    KernelImpl::Ptx(GpuKernel { source, entry, buffers, grid, sass_must_contain: sass })
+}
+
+/// A WGSL kernel: `source`'s `entry`, inputs laid out by `buffers`, dispatched on `grid`.
+const fn wgsl(
+    source: SourceFile,
+    entry: &'static str,
+    buffers: fn(&Dims, &[Tensor]) -> Vec<Vec<u8>>,
+    grid: fn(&Dims) -> Grid,
+) -> KernelImpl {
+    KernelImpl::Wgsl(GpuKernel { source, entry, buffers, grid, sass_must_contain: &[] })
+}
 
 /// Kernels that run on `backend`.
 pub fn for_backend(backend: BackendKind) -> impl Iterator<Item = &'static KernelSpec> {

@@ -125,3 +125,15 @@ pub fn expect_dtype(name: &str, t: &Tensor, dtype: DType) -> Result<(), OpError>
     }
     Ok(())
 }
+
+/// The length `n` of the one non-empty f32 vector `x` an op takes (the calibration ops' input).
+pub fn one_f32_vector(inputs: &[Tensor]) -> Result<usize, OpError> {
+    let [x] = inputs else {
+        return Err(OpError::new("inputs", format!("expected 1 tensor (x), got {}", inputs.len())));
+    };
+    expect_dtype("x", x, DType::F32)?;
+    match x.shape.as_slice() {
+        &[n] if n > 0 => Ok(n),
+        s => Err(OpError::new("x", format!("shape {s:?} is not a non-empty [n]"))),
+    }
+}

@@ -26,7 +26,7 @@ use super::parse_backend;
 use crate::cli::{BenchArgs, CacheMode};
 use crate::error::bad_input;
 use crate::output;
-use crate::report::{BackendReport, CaseReport, EnergyReport, Report, RooflineReport, SCHEMA_VERSION};
+use crate::report::{BackendReport, CaseReport, ClockReport, EnergyReport, Report, RooflineReport, SCHEMA_VERSION};
 use crate::roofline::place;
 use crate::sampling::{Criteria, sample};
 use crate::stats::summarize;
@@ -153,6 +153,7 @@ fn untimed(case: &Case<'_>, correct: bool, check: String) -> CaseReport {
         fraction_of_peak: None,
         fraction_of_read_bandwidth: None,
         energy: None,
+        clocks: None,
     }
 }
 
@@ -219,6 +220,11 @@ fn run_case(
     report.summary = Some(s);
     report.samples_s = sampled.samples_s;
     if let Some(e) = energy {
+        report.clocks = e.meter.gpu_clocks().map(|c| ClockReport {
+            sm_mhz: c.sm_mhz,
+            memory_mhz: c.memory_mhz,
+            throttle_reasons: c.throttle_reasons,
+        });
         report.energy = Some(measure_energy(p.as_mut(), batch, e, &cost)?);
     }
     Ok(report)

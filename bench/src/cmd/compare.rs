@@ -1,8 +1,12 @@
 //! `dfma compare A.json B.json [--threshold 5%]`: per-case ratio of medians (B / A) and a
 //! noise-aware verdict, in the manner of nvbench's compare script.
 //!
-//! For each case present in both reports: ratio r = median_B / median_A, noise
-//! σ = √(rsd_A² + rsd_B²) from the two runs' relative standard deviations. Verdict:
+//! For each case present in both reports: ratio r = median_B / median_A and each run's noise,
+//! the relative spread of its samples estimated robustly, u = 1.4826 · MAD / median (the
+//! standard deviation for normal noise, but one stray sample cannot inflate it and hide a
+//! regression); σ = √(u_A² + u_B²). Like nvbench, the noise is the spread of single samples,
+//! not the standard error of the median, so run-to-run drift of a noisy machine does not read
+//! as a change. Verdict:
 //! - `same`: |r − 1| ≤ threshold;
 //! - `slower` / `faster`: |r − 1| > threshold and > 2σ (the difference stands out of the noise);
 //! - `ambiguous`: beyond the threshold but within 2σ — rerun with more samples.
@@ -41,7 +45,24 @@ impl Verdict {
     }
 }
 
-/// Classifies a ratio of medians (B / A) given the two relative standard deviations.
+/// Robust relative spread of `samples`: 1.4826 · MAD / median. NaN for fewer than two samples.
+pub fn robust_rel_spread(samples: &[f64]) -> f64 {
+    if samples.len() < 2 {
+        return f64::NAN;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
+    };
+    let mut s = samples.to_vec();
+    let m = median(&mut s);
+    let mut dev: Vec<f64> = samples.iter().map(|x| (x - m).abs()).collect();
+    let mad = median(&mut dev);
+    1.4826 * mad / m
+}
+
+/// Classifies a ratio of medians (B / A) given the two runs' relative noise.
 pub fn verdict(ratio: f64, rsd_a: f64, rsd_b: f64, threshold: f64) -> Verdict {
     let noise = (rsd_a.max(0.0).powi(2) + rsd_b.max(0.0).powi(2)).sqrt();
     let noise = if noise.is_finite() { noise } else { f64::INFINITY };
@@ -84,7 +105,7 @@ fn load(path: &Path) -> Result<Report> {
 }
 
 fn timed(c: &CaseReport) -> Option<(f64, f64)> {
-    c.summary.as_ref().map(|s| (s.median_s, s.rel_stdev))
+    c.summary.as_ref().map(|s| (s.median_s, robust_rel_spread(&c.samples_s)))
 }
 
 pub fn run(args: &CompareArgs) -> Result<()> {
@@ -144,6 +165,14 @@ mod tests {
     #[test]
     fn a_difference_inside_the_noise_is_ambiguous() {
         assert_eq!(verdict(1.2, 0.15, 0.1, 0.05), Verdict::Ambiguous);
+    }
+
+    #[test]
+    fn one_stray_sample_barely_moves_the_robust_rel_spread() {
+        let mut s = vec![1.0, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.01, 0.99, 1.0];
+        let quiet = robust_rel_spread(&s);
+        s.push(5.0);
+        assert!(robust_rel_spread(&s) < 2.0 * quiet + 1e-3, "{quiet} vs {}", robust_rel_spread(&s));
     }
 
     #[test]

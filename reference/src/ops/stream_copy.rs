@@ -7,7 +7,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 
 use crate::compare::Tolerance;
-use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
+use crate::op::{Cost, Dims, Op, OpError, TensorSpec, one_f32_vector};
 use crate::tensor::{DType, Tensor};
 
 /// The `stream_copy` op.
@@ -39,14 +39,7 @@ impl Op for StreamCopy {
     }
 
     fn dims_of(&self, inputs: &[Tensor]) -> Result<Dims, OpError> {
-        let [x] = inputs else {
-            return Err(OpError::new("inputs", format!("expected 1 tensor (x), got {}", inputs.len())));
-        };
-        expect_dtype("x", x, DType::F32)?;
-        match x.shape.as_slice() {
-            &[n] if n > 0 => Ok(dims(n)),
-            s => Err(OpError::new("x", format!("shape {s:?} is not a non-empty [n]"))),
-        }
+        one_f32_vector(inputs).map(dims)
     }
 
     fn output_shapes(&self, dims: &Dims) -> Vec<Vec<usize>> {
