@@ -100,7 +100,7 @@ pub static KERNELS: &[KernelSpec] = &[
         imp: ptx(
             sources::Q8_0_GEMV_PTX,
             "q8_0_gemv",
-            layout::q8_0_gemv_buffers,
+            layout::q8_0_warp_tiles,
             rows_per_block_grid::<4>,
             &["LDG.E.128"],
         ),
