@@ -115,6 +115,8 @@ pub struct CaseReport {
     pub energy: Option<EnergyReport>,
     /// GPU clocks and throttle reasons read right after the samples, where NVML has them.
     pub clocks: Option<ClockReport>,
+    /// Interpreted thread-instructions per second at the median (ptxvm only).
+    pub thread_instructions_per_s: Option<f64>,
 }
 
 /// GPU clocks at the end of a case.

@@ -143,6 +143,11 @@ pub trait Prepared {
     fn synchronize(&mut self) -> Result<(), Error>;
     /// Copies the outputs back to the host.
     fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error>;
+    /// Thread-level instructions the last launch executed, where the backend counts them (the
+    /// PTX interpreter does; hardware backends return `None`).
+    fn thread_instructions(&self) -> Option<u64> {
+        None
+    }
     /// Runs `count` launches back to back and returns their total time in seconds, measured
     /// on the device where the backend can, with the method used. Waits until done.
     fn time_launches(&mut self, count: u32) -> Result<(f64, TimingMethod), Error> {

@@ -161,6 +161,10 @@ impl Prepared for PtxvmPrepared {
         Ok(())
     }
 
+    fn thread_instructions(&self) -> Option<u64> {
+        self.last.as_ref().map(|r| r.counters.thread_instructions())
+    }
+
     fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error> {
         let mut out = Vec::new();
         for (addr, dtype, shape) in &self.outputs {

@@ -154,6 +154,7 @@ fn untimed(case: &Case<'_>, correct: bool, check: String) -> CaseReport {
         fraction_of_read_bandwidth: None,
         energy: None,
         clocks: None,
+        thread_instructions_per_s: None,
     }
 }
 
@@ -217,6 +218,7 @@ fn run_case(
         report.fraction_of_peak = Some(placed.fraction_of_peak);
         report.fraction_of_read_bandwidth = Some(placed.fraction_of_read_bandwidth);
     }
+    report.thread_instructions_per_s = p.thread_instructions().map(|n| n as f64 / s.median_s);
     report.summary = Some(s);
     report.samples_s = sampled.samples_s;
     if let Some(e) = energy {
@@ -303,8 +305,10 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         .copied()
         .filter(|o| if op_names.is_empty() { !o.is_calibration() } else { op_names.iter().any(|n| n == o.name()) })
         .collect();
+    // By default the performance backends; `reference` and `ptxvm` (verification backends,
+    // orders of magnitude slower) run only when named.
     let kinds: Vec<BackendKind> = if args.backend.is_empty() {
-        BackendKind::ALL.into_iter().filter(|k| *k != BackendKind::Reference).collect()
+        vec![BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda]
     } else {
         args.backend.iter().map(|b| parse_backend(b)).collect::<Result<_>>()?
     };
@@ -388,7 +392,9 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     pb.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").expect("valid template"));
     let mut wrong = 0;
     for b in &backends {
-        if b.kind() == BackendKind::Reference {
+        if matches!(b.kind(), BackendKind::Reference | BackendKind::Ptxvm) {
+            // An interpreter's "roofline" would measure the interpreter; it reports
+            // thread-instructions per second instead.
             continue;
         }
         if let Some(roof) = calibrate(b.as_ref(), seed, &calibration_criteria, &mut report.cases, &pb)? {

@@ -40,7 +40,8 @@ pub fn case_row(c: &CaseReport) -> String {
         c.binding.as_deref().unwrap_or("-"),
         opt(c.fraction_of_peak, 1.0, 3),
         energy_cell(c),
-        if c.unmet.is_empty() { String::new() } else { format!("  (unmet: {})", c.unmet.join(", ")) }
+        c.thread_instructions_per_s.map(|r| format!("  {:.1} M thread-instructions/s", r / 1e6)).unwrap_or_default()
+            + &if c.unmet.is_empty() { String::new() } else { format!("  (unmet: {})", c.unmet.join(", ")) }
     )
 }
 
