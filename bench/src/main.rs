@@ -6,6 +6,7 @@
 mod cli;
 mod cmd;
 mod error;
+mod files;
 mod npy;
 mod output;
 mod report;

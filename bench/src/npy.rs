@@ -3,14 +3,14 @@
 //! Supported: C-order float32 (`<f4`) and uint8 (`|u1`). Writes go to a temporary file in the
 //! destination directory and are renamed into place, so a failed write leaves nothing behind.
 
-use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use dfma_reference::{DType, Tensor};
 use npyz::WriterBuilder;
 
 use crate::error::bad_input;
+use crate::files::write_atomic_with;
 
 /// Reads `path` into a tensor.
 pub fn read(path: &Path) -> Result<Tensor> {
@@ -55,15 +55,9 @@ pub fn read(path: &Path) -> Result<Tensor> {
 
 /// Writes `t` to `path` atomically (temporary file, then rename).
 pub fn write(path: &Path, t: &Tensor) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| bad_input(format!("{}: cannot create a file in {}: {e}", path.display(), dir.display())))?;
     let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
-    {
-        let out = std::io::BufWriter::new(tmp.as_file_mut());
+    write_atomic_with(path, |file| {
+        let out = std::io::BufWriter::new(file);
         match t.dtype() {
             DType::F32 => {
                 let mut w = npyz::WriteOptions::<f32>::new().default_dtype().shape(&shape).writer(out).begin_nd()?;
@@ -76,8 +70,6 @@ pub fn write(path: &Path, t: &Tensor) -> Result<()> {
                 w.finish()?;
             }
         }
-    }
-    tmp.as_file_mut().flush()?;
-    tmp.persist(path).with_context(|| format!("{}: cannot rename into place", path.display()))?;
-    Ok(())
+        Ok(())
+    })
 }

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::stats::rel_stdev;
+
 /// When to stop sampling a case.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Criteria {
@@ -24,15 +26,6 @@ pub struct Sampled {
     pub samples_s: Vec<f64>,
     /// Criteria not met when the time limit stopped sampling.
     pub unmet: Vec<String>,
-}
-
-/// Relative standard deviation (NaN for fewer than two samples).
-pub fn rel_stdev(s: &[f64]) -> f64 {
-    if s.len() < 2 {
-        return f64::NAN;
-    }
-    let mean = s.iter().sum::<f64>() / s.len() as f64;
-    (s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (s.len() - 1) as f64).sqrt() / mean
 }
 
 /// Calls `before` (untimed: e.g. a cache flush), then times `sample`, until `c` is satisfied.

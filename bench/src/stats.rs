@@ -27,18 +27,26 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// Sample standard deviation over the mean (NaN for fewer than two samples).
+pub fn rel_stdev(s: &[f64]) -> f64 {
+    if s.len() < 2 {
+        return f64::NAN;
+    }
+    let mean = s.iter().sum::<f64>() / s.len() as f64;
+    (s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (s.len() - 1) as f64).sqrt() / mean
+}
+
 /// Summarizes `samples` (seconds).
 pub fn summarize(samples: &[f64]) -> Summary {
     let mut s = samples.to_vec();
     s.sort_by(f64::total_cmp);
-    let n = s.len();
-    let mean = s.iter().sum::<f64>() / n as f64;
-    let rel_stdev = if n > 1 {
-        (s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() / mean
-    } else {
-        f64::NAN
-    };
-    Summary { samples: n, median_s: quantile(&s, 0.5), p10_s: quantile(&s, 0.1), p90_s: quantile(&s, 0.9), rel_stdev }
+    Summary {
+        samples: s.len(),
+        median_s: quantile(&s, 0.5),
+        p10_s: quantile(&s, 0.1),
+        p90_s: quantile(&s, 0.9),
+        rel_stdev: rel_stdev(&s),
+    }
 }
 
 #[cfg(test)]

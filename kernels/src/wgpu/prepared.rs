@@ -16,6 +16,40 @@ pub(super) struct WgpuPrepared<'a> {
     bind_group: wgpu::BindGroup,
     outputs: Vec<(wgpu::Buffer, DType, Vec<usize>)>,
     grid: Grid,
+    /// Timestamp query set and its resolve and readback buffers, made at the first timed launch.
+    timestamps: Option<Timestamps>,
+}
+
+/// The resources of one timestamp pair.
+struct Timestamps {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+}
+
+impl Timestamps {
+    fn new(device: &wgpu::Device) -> Self {
+        let buffer = |label, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        Self {
+            queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("dfma timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolve: buffer(
+                "dfma timestamps resolve",
+                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            ),
+            readback: buffer("dfma timestamps readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+        }
+    }
 }
 
 fn padded_to_4(bytes: &[u8]) -> Vec<u8> {
@@ -91,7 +125,7 @@ impl<'a> WgpuPrepared<'a> {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(err(format!("{}: binding buffers failed: {e}", kernel.id())));
         }
-        Ok(Self { backend, pipeline, bind_group, outputs, grid: (k.grid)(dims) })
+        Ok(Self { backend, pipeline, bind_group, outputs, grid: (k.grid)(dims), timestamps: None })
     }
 }
 
@@ -156,29 +190,15 @@ impl Prepared for WgpuPrepared<'_> {
             return Ok((t.elapsed().as_secs_f64(), TimingMethod::HostClock));
         }
         let device = &self.backend.device;
-        let queries = device.create_query_set(&wgpu::QuerySetDescriptor {
-            label: Some("dfma timestamps"),
-            ty: wgpu::QueryType::Timestamp,
-            count: 2,
-        });
-        let resolve = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("dfma timestamps resolve"),
-            size: 16,
-            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("dfma timestamps readback"),
-            size: 16,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let ts = self.timestamps.take().unwrap_or_else(|| Timestamps::new(device));
         let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("dfma timed") });
-        self.encode(&mut enc, count, Some(&queries));
-        enc.resolve_query_set(&queries, 0..2, &resolve, 0);
-        enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, 16);
+        self.encode(&mut enc, count, Some(&ts.queries));
+        enc.resolve_query_set(&ts.queries, 0..2, &ts.resolve, 0);
+        enc.copy_buffer_to_buffer(&ts.resolve, 0, &ts.readback, 0, 16);
         self.backend.queue.submit([enc.finish()]);
-        let ticks = read_mapped(device, &readback, 16)?;
+        let ticks = read_mapped(device, &ts.readback, 16);
+        self.timestamps = Some(ts);
+        let ticks = ticks?;
         let t0 = u64::from_le_bytes(ticks[..8].try_into().expect("8 bytes"));
         let t1 = u64::from_le_bytes(ticks[8..].try_into().expect("8 bytes"));
         let ns = t1.saturating_sub(t0) as f64 * f64::from(self.backend.queue.get_timestamp_period());
