@@ -31,7 +31,14 @@ use crate::roofline::place;
 use crate::sampling::{Criteria, sample};
 use crate::stats::summarize;
 
+/// The commit the report is tagged with: `DFMA_COMMIT` when set (binaries built on one machine and
+/// run on another, away from the checkout), else `git describe` of the working directory.
 fn commit() -> String {
+    if let Ok(c) = std::env::var("DFMA_COMMIT")
+        && !c.trim().is_empty()
+    {
+        return c.trim().to_string();
+    }
     let out = std::process::Command::new("git").args(["describe", "--always", "--dirty", "--abbrev=12"]).output();
     match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
