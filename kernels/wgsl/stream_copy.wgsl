@@ -1,5 +1,5 @@
 // stream_copy: y = x (calibration: copy bandwidth). A grid-stride loop: the dispatch is capped
-// (the registry sizes it), each invocation copies every (workgroups·256)-th element.
+// (the registry sizes it), each invocation copies every (workgroups*256)-th element.
 // Bindings: x, y, dims {n}.
 
 struct Dims {

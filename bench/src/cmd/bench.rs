@@ -398,13 +398,23 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     let pb = ProgressBar::new(planned.len() as u64);
     pb.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").expect("valid template"));
     let mut wrong = 0;
+    let mut failed: Vec<String> = Vec::new();
     for b in &backends {
         if matches!(b.kind(), BackendKind::Reference | BackendKind::Ptxvm) {
             // An interpreter's "roofline" would measure the interpreter; it reports
             // thread-instructions per second instead.
             continue;
         }
-        if let Some(roof) = calibrate(b.as_ref(), seed, &calibration_criteria, &mut report.cases, &pb)? {
+        let roof = match calibrate(b.as_ref(), seed, &calibration_criteria, &mut report.cases, &pb) {
+            Ok(roof) => roof,
+            Err(e) => {
+                // One broken kernel must not hide the others: say so, go on, fail at the end.
+                say(&pb, format!("roofline {:<9} not measured: {e:#}", b.kind()));
+                failed.push(format!("{e:#}"));
+                None
+            }
+        };
+        if let Some(roof) = roof {
             say(
                 &pb,
                 format!(
@@ -422,8 +432,17 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         pb.set_message(format!("{} on {} {}", case.kernel.id(), case.backend.kind(), case.dims));
         let roof = report.rooflines.iter().find(|r| r.backend == case.backend.kind().name()).cloned();
         let energy = energies.iter().find(|(k, _)| *k == case.backend.kind()).and_then(|(_, e)| e.as_ref());
-        let r = run_case(case, seed, i as u64, &criteria, roof.as_ref(), energy)
-            .with_context(|| format!("{} on {} at {}", case.kernel.id(), case.backend.kind(), case.dims))?;
+        let r = match run_case(case, seed, i as u64, &criteria, roof.as_ref(), energy)
+            .with_context(|| format!("{} on {} at {}", case.kernel.id(), case.backend.kind(), case.dims))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                say(&pb, format!("error: {e:#}"));
+                failed.push(format!("{e:#}"));
+                pb.inc(1);
+                continue;
+            }
+        };
         say(&pb, output::case_row(&r));
         wrong += usize::from(!r.correct);
         report.cases.push(r);
@@ -431,6 +450,9 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     }
     pb.finish_and_clear();
     write_outputs(args, &report)?;
+    if !failed.is_empty() {
+        anyhow::bail!("{} case(s) could not run; first: {}", failed.len(), failed[0]);
+    }
     if wrong > 0 {
         anyhow::bail!("{wrong} case(s) gave wrong results");
     }

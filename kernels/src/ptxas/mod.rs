@@ -78,10 +78,20 @@ fn sass_by_function(sass: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The 1-based number of the first line holding a non-ASCII byte.
+pub fn first_non_ascii_line(text: &str) -> Option<usize> {
+    text.lines().position(|l| !l.is_ascii()).map(|i| i + 1)
+}
+
 /// Assembles `src` for `arch` in `dir` and checks it.
 pub fn check_file(tools: &Toolchain, src: &SourceFile, arch: &str, dir: &Path) -> FileArchReport {
     let mut report =
         FileArchReport { file: src.file.into(), arch: arch.into(), kernels: vec![], sass: vec![], failures: vec![] };
+    if let Some(line) = first_non_ascii_line(src.text) {
+        // ptxas before 13.1 and the drivers' JIT of that age reject any non-ASCII byte, comments
+        // included; newer ptxas accept it, so the rule is checked here, on every machine.
+        report.failures.push(format!("line {line}: non-ASCII character (older ptxas and driver JITs reject it)"));
+    }
     let ptx_path = dir.join(src.file);
     let cubin = dir.join(format!("{}.{arch}.cubin", src.file));
     if let Err(e) = std::fs::write(&ptx_path, src.text) {
@@ -103,8 +113,11 @@ pub fn check_file(tools: &Toolchain, src: &SourceFile, arch: &str, dir: &Path) -
     };
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if !out.status.success() {
-        let first = log.lines().find(|l| l.contains("error")).unwrap_or(log.trim());
-        report.failures.push(format!("ptxas failed: {first}"));
+        // ptxas ends with a generic "aborted due to errors"; the lines before it say why.
+        let why: Vec<&str> =
+            log.lines().filter(|l| l.contains("error") || l.contains("fatal")).map(str::trim).take(3).collect();
+        let why = if why.is_empty() { log.trim().to_string() } else { why.join("; ") };
+        report.failures.push(format!("ptxas failed: {why}"));
         return report;
     }
     report.kernels = parse_resources(&log);
@@ -159,6 +172,14 @@ pub fn check_all(tools: &Toolchain) -> std::io::Result<Vec<FileArchReport>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kernel_source_is_ascii() {
+        assert_eq!(first_non_ascii_line("a\nb // x\nc \u{d7} d\n"), Some(3));
+        for src in crate::sources::PTX_FILES.iter().chain(crate::sources::WGSL_FILES) {
+            assert_eq!(first_non_ascii_line(src.text), None, "{} holds a non-ASCII character", src.file);
+        }
+    }
 
     #[test]
     fn sass_is_split_per_function() {
