@@ -87,6 +87,24 @@ fn recorded_fixtures_match_the_schema() {
     assert_valid(&manifest_path("tests/fixtures/run_b.json"));
 }
 
+#[test]
+fn committed_results_match_the_schema() {
+    let mut found = 0;
+    let mut dirs = vec![manifest_path("results")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                assert_valid(&path);
+                found += 1;
+            }
+        }
+    }
+    assert!(found >= 2, "bench/results holds {found} reports; expected the cpu and the GPU ones");
+}
+
 /// The CI-gate threshold on this kind of machine: two runs of one build on a shared 2-core VM
 /// drift by up to ~9 % (see the recorded fixtures), so a 5 % gate would call them ambiguous.
 const THRESHOLD: &str = "10%";

@@ -89,26 +89,47 @@ fn scope_of(backend: &dyn Backend) -> Scope {
     }
 }
 
-/// Runs launches (in batches of `batch`) for at least the meter's minimum window and returns
-/// the energy per launch. The window comes from the same run as the timing, right after it.
+/// Runs launches back to back (in batches of `batch`, no cache flushes) for at least the meter's
+/// minimum window and returns the energy per launch, and the GPU clocks read halfway through the
+/// window, while the kernel keeps the GPU busy. The window comes from the same run as the timing,
+/// right after it.
 fn measure_energy(
     p: &mut dyn dfma_kernels::Prepared,
     batch: u32,
     energy: &Energy<'_>,
     cost: &dfma_reference::Cost,
-) -> Result<EnergyReport> {
+) -> Result<(EnergyReport, Option<ClockReport>)> {
     let min_window = recommended_min_window(energy.meter);
     let window = EnergyWindow::start(energy.meter)?;
     let start = std::time::Instant::now();
     let mut launches = 0u64;
+    let mut clocks = None;
     while launches == 0 || start.elapsed() < min_window {
         p.time_launches(batch)?;
         launches += u64::from(batch);
+        if clocks.is_none() && start.elapsed() >= min_window / 2 {
+            clocks = energy.meter.gpu_clocks().map(|c| ClockReport {
+                sm_mhz: c.sm_mhz,
+                memory_mhz: c.memory_mhz,
+                throttle_reasons: c.throttle_reasons,
+            });
+        }
     }
     let w = window.stop()?;
+    let report = energy_report(&w, launches, energy, cost);
+    Ok((report, clocks))
+}
+
+/// The energy per launch of a closed window of `launches` launches.
+fn energy_report(
+    w: &dfma_runtime::energy::WindowEnergy,
+    launches: u64,
+    energy: &Energy<'_>,
+    cost: &dfma_reference::Cost,
+) -> EnergyReport {
     let kind = w.kind.to_string();
     let Some(joules_per_op) = w.energy_per_launch_j(launches) else {
-        return Ok(EnergyReport {
+        return EnergyReport {
             meter: w.meter.clone(),
             kind,
             joules_per_op: 0.0,
@@ -119,10 +140,10 @@ fn measure_energy(
             window_s: w.window_s,
             launches,
             note: Some(w.to_string()),
-        });
+        };
     };
     let per_j = |x: u64| if joules_per_op > 0.0 { x as f64 / joules_per_op / 1e9 } else { 0.0 };
-    Ok(EnergyReport {
+    EnergyReport {
         meter: w.meter.clone(),
         kind,
         joules_per_op,
@@ -133,7 +154,7 @@ fn measure_energy(
         window_s: w.window_s,
         launches,
         note: None,
-    })
+    }
 }
 
 fn untimed(case: &Case<'_>, correct: bool, check: String) -> CaseReport {
@@ -229,12 +250,9 @@ fn run_case(
     report.summary = Some(s);
     report.samples_s = sampled.samples_s;
     if let Some(e) = energy {
-        report.clocks = e.meter.gpu_clocks().map(|c| ClockReport {
-            sm_mhz: c.sm_mhz,
-            memory_mhz: c.memory_mhz,
-            throttle_reasons: c.throttle_reasons,
-        });
-        report.energy = Some(measure_energy(p.as_mut(), batch, e, &cost)?);
+        let (energy, clocks) = measure_energy(p.as_mut(), batch, e, &cost)?;
+        report.energy = Some(energy);
+        report.clocks = clocks;
     }
     Ok(report)
 }

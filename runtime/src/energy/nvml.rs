@@ -188,6 +188,10 @@ impl EnergyMeter for NvmlMeter {
         }
     }
 
+    fn gpu_clocks(&self) -> Option<GpuClocks> {
+        self.clocks()
+    }
+
     fn read(&self) -> Result<EnergyReading, EnergyError> {
         let domain = &self.domains[0];
         let (at, energy_j) = match &self.source {
