@@ -22,6 +22,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `DFMA_OPS=a,b` narrows the matrix to some ops while working on them; CI runs it whole.
+    let only: Vec<String> = std::env::var("DFMA_OPS")
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if !only.is_empty() {
+        println!("test matrix: only ops {only:?} (DFMA_OPS)");
+    }
     println!("test matrix: seed {seed} (DFMA_SEED={seed} reproduces)");
     let mut failures = Vec::new();
     let mut passed = 0;
@@ -39,6 +46,9 @@ fn main() -> ExitCode {
         println!("{kind:<9} on {} ({})", backend.device().name, backend.device().driver);
         for (stream, kernel) in for_backend(kind).enumerate() {
             let op = kernel.op;
+            if !only.is_empty() && !only.iter().any(|o| o == op.name()) {
+                continue;
+            }
             for (i, dims) in op.test_dims().into_iter().enumerate() {
                 let inputs = op.random_inputs(&dims, &mut rng_for(seed, (stream * 1000 + i) as u64));
                 let want = op.reference(&dims, &inputs);
