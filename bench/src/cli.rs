@@ -131,6 +131,13 @@ pub struct BenchArgs {
     /// Stop sampling a case after this many seconds.
     #[arg(long, default_value_t = 20.0)]
     pub max_seconds: f64,
+    /// Benchmark the GEMV ops on this GGUF model's real Q4_0/Q8_0 weight matrices (one case per
+    /// distinct type and shape) instead of the ops' suites.
+    #[arg(long, value_name = "FILE")]
+    pub gguf: Option<PathBuf>,
+    /// Activation columns of the `--gguf` GEMV cases (1..8).
+    #[arg(long, default_value_t = 1)]
+    pub gguf_batch: usize,
 }
 
 /// `dfma compare` options.

@@ -113,10 +113,14 @@ pub struct CaseReport {
     pub fraction_of_read_bandwidth: Option<f64>,
     /// Energy over the case's launches, when a meter exists.
     pub energy: Option<EnergyReport>,
-    /// GPU clocks and throttle reasons read right after the samples, where NVML has them.
+    /// GPU clocks and throttle reasons read halfway through the energy window, where NVML has them.
     pub clocks: Option<ClockReport>,
     /// Interpreted thread-instructions per second at the median (ptxvm only).
     pub thread_instructions_per_s: Option<f64>,
+    /// Where the weights came from when they are not the op's random inputs, e.g.
+    /// `gguf model.gguf: blk.0.ffn_up.weight (+29 more of this type and shape)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_source: Option<String>,
 }
 
 /// GPU clocks at the end of a case.

@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod cpu;
+pub mod gguf;
 pub mod op;
 pub mod ops;
 pub mod quant;

@@ -8,6 +8,7 @@
 //! wgpu timestamp queries), else on the host clock, and recorded as such.
 
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -22,6 +23,7 @@ use dfma_runtime::energy::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::gguf_weights::{self, GgufWeights};
 use super::parse_backend;
 use crate::cli::{BenchArgs, CacheMode};
 use crate::error::bad_input;
@@ -70,6 +72,8 @@ struct Case<'a> {
     kernel: &'static KernelSpec,
     dims: Dims,
     mode: CacheMode,
+    /// Real weights (first input) instead of random ones: `--gguf`.
+    weights: Option<Rc<GgufWeights>>,
 }
 
 /// A backend's energy meter and the idle power measured before its cases.
@@ -183,6 +187,7 @@ fn untimed(case: &Case<'_>, correct: bool, check: String) -> CaseReport {
         energy: None,
         clocks: None,
         thread_instructions_per_s: None,
+        weights_source: None,
     }
 }
 
@@ -195,7 +200,10 @@ fn run_case(
     energy: Option<&Energy<'_>>,
 ) -> Result<CaseReport> {
     let op = case.kernel.op;
-    let inputs = op.random_inputs(&case.dims, &mut rng_for(seed, stream));
+    let mut inputs = op.random_inputs(&case.dims, &mut rng_for(seed, stream));
+    if let Some(w) = &case.weights {
+        inputs[0] = w.w.clone();
+    }
     let reference = op.reference(&case.dims, &inputs);
     let mut p = case.backend.prepare(case.kernel, &case.dims, &inputs)?;
     p.poison_outputs()?;
@@ -210,6 +218,7 @@ fn run_case(
         checks.push(c.to_string());
     }
     let mut report = untimed(case, correct, checks.join("; "));
+    report.weights_source = case.weights.as_ref().map(|w| w.source.clone());
     if !correct {
         return Ok(report);
     }
@@ -272,7 +281,7 @@ fn calibrate(
         for kernel in for_backend(backend.kind()).filter(|k| k.op.name() == *name) {
             for dims in kernel.op.bench_dims() {
                 pb.set_message(format!("calibrating {} {}", backend.kind(), kernel.id()));
-                let case = Case { backend, kernel, dims, mode: CacheMode::Hot };
+                let case = Case { backend, kernel, dims, mode: CacheMode::Hot, weights: None };
                 let r = run_case(&case, seed, 1_000_000 + i as u64, criteria, None, None)
                     .with_context(|| format!("calibration {} on {}", kernel.id(), backend.kind()))?;
                 let rate = if *name == "fma_peak" { r.flops_per_s } else { r.model_bytes_per_s };
@@ -299,7 +308,8 @@ type Render = fn(&Report) -> Result<String>;
 
 fn write_outputs(args: &BenchArgs, report: &Report) -> Result<()> {
     let outputs: [(&Option<PathBuf>, Render); 4] = [
-        (&args.json, |r| Ok(serde_json::to_string_pretty(r)?)),
+        // Compact: a report keeps every sample, and hot cases take thousands.
+        (&args.json, |r| Ok(serde_json::to_string(r)?)),
         (&args.csv, |r| Ok(output::write_csv(r))),
         (&args.md, |r| Ok(output::write_markdown(r))),
         (&args.svg, output::write_roofline_svg),
@@ -315,6 +325,17 @@ fn write_outputs(args: &BenchArgs, report: &Report) -> Result<()> {
 
 pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     let seed = seed_from_env().map_err(bad_input)?;
+    let gguf_weights = match &args.gguf {
+        Some(path) => {
+            let (weights, skipped) = gguf_weights::load(path, args.gguf_batch)?;
+            println!("gguf {}: {} distinct weight matrices", path.display(), weights.len());
+            if let Some(s) = skipped {
+                println!("gguf {}: {s}", path.display());
+            }
+            weights
+        }
+        None => vec![],
+    };
     let mut op_names: Vec<String> = args.op.clone();
     if args.suite != "all" {
         op_names.push(args.suite.clone());
@@ -403,11 +424,22 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     }
     let mut planned: Vec<Case<'_>> = Vec::new();
     for b in &backends {
+        if !gguf_weights.is_empty() {
+            for w in &gguf_weights {
+                for kernel in for_backend(b.kind()).filter(|k| k.op.name() == w.op.name()) {
+                    for &mode in &modes {
+                        let weights = Some(Rc::clone(w));
+                        planned.push(Case { backend: b.as_ref(), kernel, dims: w.dims.clone(), mode, weights });
+                    }
+                }
+            }
+            continue;
+        }
         for op in &selected {
             for kernel in for_backend(b.kind()).filter(|k| k.op.name() == op.name()) {
                 for dims in op.bench_dims() {
                     for &mode in &modes {
-                        planned.push(Case { backend: b.as_ref(), kernel, dims: dims.clone(), mode });
+                        planned.push(Case { backend: b.as_ref(), kernel, dims: dims.clone(), mode, weights: None });
                     }
                 }
             }

@@ -3,6 +3,7 @@
 mod bench;
 mod compare;
 mod devices;
+mod gguf_weights;
 mod list;
 mod op;
 mod profile;

@@ -42,6 +42,7 @@ pub fn case_row(c: &CaseReport) -> String {
         energy_cell(c),
         c.thread_instructions_per_s.map(|r| format!("  {:.1} M thread-instructions/s", r / 1e6)).unwrap_or_default()
             + &if c.unmet.is_empty() { String::new() } else { format!("  (unmet: {})", c.unmet.join(", ")) }
+            + &c.weights_source.as_ref().map(|s| format!("  [{s}]")).unwrap_or_default()
     )
 }
 

@@ -1,0 +1,45 @@
+//! What the `dfma` end-to-end tests share: running the binary, and Python with numpy and gguf
+//! (ci/test installs them into its cache and sets `PYTHONPATH`; without them a check prints
+//! "not run: <reason>", except under `CI=true`, where it fails).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `dfma` binary under test.
+pub fn dfma(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dfma")).args(args).output().expect("dfma runs")
+}
+
+/// Whether this is a CI run, where every check must run.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The Python that has numpy and gguf, or why there is none.
+pub fn python() -> Result<String, String> {
+    let py = std::env::var("DFMA_PYTHON").unwrap_or_else(|_| "python3".into());
+    match Command::new(&py).args(["-c", "import numpy, gguf"]).output() {
+        Ok(o) if o.status.success() => Ok(py),
+        Ok(o) => Err(format!(
+            "{py} cannot import numpy and gguf: {}",
+            String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
+        )),
+        Err(e) => Err(format!("{py}: {e}")),
+    }
+}
+
+/// Runs `f` with Python, or reports "not run" (failing under CI).
+pub fn with_python(what: &str, f: impl FnOnce(&str)) {
+    match python() {
+        Ok(py) => f(&py),
+        Err(e) if in_ci() => panic!("{what} is required under CI=true: {e}"),
+        Err(e) => println!("{what} not run: {e}"),
+    }
+}
+
+/// A script under `ci/py`.
+pub fn py_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/py").join(name)
+}
