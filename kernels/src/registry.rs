@@ -107,6 +107,17 @@ pub static KERNELS: &[KernelSpec] = &[
     },
     KernelSpec {
         op: &Q8_0Gemv,
+        variant: "rows4_split4",
+        imp: ptx(
+            sources::Q8_0_GEMV_ROWS4_PTX,
+            "q8_0_gemv_rows4",
+            layout::q8_0_warp_tiles,
+            rows_per_block_grid::<4>,
+            &["LDG.E.128"],
+        ),
+    },
+    KernelSpec {
+        op: &Q8_0Gemv,
         variant: "lanes32_per_row",
         imp: wgsl(sources::Q8_0_GEMV_WGSL, "q8_0_gemv", layout::q8_0_gemv_buffers, rows_per_block_grid::<4>),
     },

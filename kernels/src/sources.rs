@@ -17,6 +17,8 @@ macro_rules! embed {
 
 /// `kernels/ptx/q8_0_gemv.ptx`.
 pub const Q8_0_GEMV_PTX: SourceFile = embed!("ptx", "q8_0_gemv.ptx");
+/// `kernels/ptx/q8_0_gemv_rows4.ptx`.
+pub const Q8_0_GEMV_ROWS4_PTX: SourceFile = embed!("ptx", "q8_0_gemv_rows4.ptx");
 /// `kernels/wgsl/q8_0_gemv.wgsl`.
 pub const Q8_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q8_0_gemv.wgsl");
 
@@ -34,6 +36,7 @@ pub const FMA_PEAK_PTX: SourceFile = embed!("ptx", "fma_peak.ptx");
 pub const FMA_PEAK_WGSL: SourceFile = embed!("wgsl", "fma_peak.wgsl");
 
 /// Every PTX file, for `dfma ptx check`.
-pub const PTX_FILES: &[SourceFile] = &[Q8_0_GEMV_PTX, STREAM_READ_PTX, STREAM_COPY_PTX, FMA_PEAK_PTX];
+pub const PTX_FILES: &[SourceFile] =
+    &[Q8_0_GEMV_PTX, Q8_0_GEMV_ROWS4_PTX, STREAM_READ_PTX, STREAM_COPY_PTX, FMA_PEAK_PTX];
 /// Every WGSL file.
 pub const WGSL_FILES: &[SourceFile] = &[Q8_0_GEMV_WGSL, STREAM_READ_WGSL, STREAM_COPY_WGSL, FMA_PEAK_WGSL];

@@ -115,7 +115,17 @@ impl Op for Q8_0Gemv {
     }
 
     fn test_dims(&self) -> Vec<Dims> {
-        vec![dims(1, 32, 1), dims(7, 96, 5), dims(7, 96, 1), dims(33, 160, 8), dims(33, 160, 1), dims(4096, 4096, 1)]
+        // 5 x 2080: 65 blocks, 5 windows of 512 (the last holding one block), split unevenly
+        // among the 4 warps of the rows4 variant, and a ragged last group of rows.
+        vec![
+            dims(1, 32, 1),
+            dims(7, 96, 5),
+            dims(7, 96, 1),
+            dims(33, 160, 8),
+            dims(33, 160, 1),
+            dims(5, 2080, 3),
+            dims(4096, 4096, 1),
+        ]
     }
 
     fn bench_dims(&self) -> Vec<Dims> {
