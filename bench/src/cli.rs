@@ -36,6 +36,9 @@ pub enum Command {
     Profile(ProfileArgs),
     /// Quantize an f32 .npy matrix into GGML blocks (a u8 .npy of the raw block bytes).
     Quantize(QuantizeArgs),
+    /// Time every registered variant of each op at its bench shapes and cache the fastest per
+    /// device, driver, op and shape (used by `dfma op` when no --variant is given).
+    Tune(TuneArgs),
     /// PTX tools.
     Ptx {
         #[command(subcommand)]
@@ -140,6 +143,35 @@ pub struct BenchArgs {
     pub gguf_batch: usize,
 }
 
+/// `dfma tune` options.
+#[derive(Parser, Debug)]
+pub struct TuneArgs {
+    /// Only this backend (repeatable). Default: cpu, wgpu and cuda, where available.
+    #[arg(long)]
+    pub backend: Vec<String>,
+    /// Only this op (repeatable). Default: every op with a kernel on the backend.
+    #[arg(long)]
+    pub op: Vec<String>,
+    /// Cache mode the variants are timed in.
+    #[arg(long, value_enum, default_value = "cold")]
+    pub mode: CacheMode,
+    /// Tune cache file (default: DFMA_TUNE_CACHE, else the dfma cache folder's tune.json).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Minimum samples per variant.
+    #[arg(long, default_value_t = 10)]
+    pub min_samples: usize,
+    /// Target relative standard deviation of the samples.
+    #[arg(long, default_value_t = 0.02)]
+    pub max_rel_stdev: f64,
+    /// Minimum measured seconds per variant.
+    #[arg(long, default_value_t = 0.3)]
+    pub min_seconds: f64,
+    /// Stop sampling a variant after this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub max_seconds: f64,
+}
+
 /// `dfma compare` options.
 #[derive(Parser, Debug)]
 pub struct CompareArgs {
@@ -174,7 +206,7 @@ pub struct OpArgs {
 /// `dfma quantize` options.
 #[derive(Parser, Debug)]
 pub struct QuantizeArgs {
-    /// Format: q8_0.
+    /// Format: q8_0 or q4_0.
     pub format: String,
     /// f32 .npy, shape [rows, cols] with cols a multiple of 32 (or 1-D).
     pub input: PathBuf,

@@ -7,6 +7,7 @@
 //! - `host`, `wgpu`, `cuda`, [`ptxvm`] (the PTX interpreter): the backends. Kernel sources live in `kernels/ptx` and
 //!   `kernels/wgsl` and are embedded at build time.
 //! - [`ptxas`]: assembles every PTX file with NVIDIA's `ptxas` and checks its resources and SASS.
+//! - [`tune`]: the cache of `dfma tune`'s choices: the fastest variant per device, driver, op and shape.
 
 pub mod backend;
 pub mod cuda;
@@ -17,6 +18,7 @@ pub mod ptxas;
 pub mod ptxvm;
 pub mod registry;
 pub mod sources;
+pub mod tune;
 pub mod wgpu;
 
 pub use backend::{Backend, BackendKind, DeviceInfo, Error, Prepared, TimingMethod, run_once};

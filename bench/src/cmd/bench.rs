@@ -35,7 +35,7 @@ use crate::stats::summarize;
 
 /// The commit the report is tagged with: `DFMA_COMMIT` when set (binaries built on one machine and
 /// run on another, away from the checkout), else `git describe` of the working directory.
-fn commit() -> String {
+pub(super) fn commit() -> String {
     if let Ok(c) = std::env::var("DFMA_COMMIT")
         && !c.trim().is_empty()
     {
@@ -67,17 +67,17 @@ fn say(pb: &ProgressBar, line: impl AsRef<str>) {
 const HOT_SAMPLE_S: f64 = 1e-3;
 
 /// One timed case.
-struct Case<'a> {
-    backend: &'a dyn Backend,
-    kernel: &'static KernelSpec,
-    dims: Dims,
-    mode: CacheMode,
+pub(super) struct Case<'a> {
+    pub(super) backend: &'a dyn Backend,
+    pub(super) kernel: &'static KernelSpec,
+    pub(super) dims: Dims,
+    pub(super) mode: CacheMode,
     /// Real weights (first input) instead of random ones: `--gguf`.
-    weights: Option<Rc<GgufWeights>>,
+    pub(super) weights: Option<Rc<GgufWeights>>,
 }
 
 /// A backend's energy meter and the idle power measured before its cases.
-struct Energy<'m> {
+pub(super) struct Energy<'m> {
     meter: &'m dyn EnergyMeter,
     idle_power_w: Option<f64>,
 }
@@ -191,7 +191,7 @@ fn untimed(case: &Case<'_>, correct: bool, check: String) -> CaseReport {
     }
 }
 
-fn run_case(
+pub(super) fn run_case(
     case: &Case<'_>,
     seed: u64,
     stream: u64,

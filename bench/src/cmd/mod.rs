@@ -9,6 +9,7 @@ mod op;
 mod profile;
 mod ptx;
 mod quantize;
+mod tune;
 
 use anyhow::Result;
 use dfma_kernels::{BackendKind, BackendOptions};
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Op(args) => op::run(&args, &opts),
         Command::Profile(args) => profile::run(&args),
         Command::Quantize(args) => quantize::run(&args),
+        Command::Tune(args) => tune::run(&args, &opts),
         Command::Ptx { command: PtxCommand::Check } => ptx::check(),
     }
 }

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
-use dfma_kernels::registry::find;
-use dfma_kernels::{BackendOptions, open, run_once};
-use dfma_reference::ops;
+use dfma_kernels::registry::{KernelSpec, find};
+use dfma_kernels::tune::{TuneCache, TuneKey};
+use dfma_kernels::{BackendKind, BackendOptions, DeviceInfo, open, run_once};
+use dfma_reference::{Dims, ops};
 
 use super::parse_backend;
 use crate::cli::OpArgs;
@@ -40,13 +41,14 @@ pub fn run(args: &OpArgs, opts: &BackendOptions) -> Result<()> {
         bad_input(format!("op {}: unknown (have {})", args.name, names.join(", ")))
     })?;
     let kind = parse_backend(&args.backend)?;
-    let mut kernels = find(op.name(), kind);
-    let kernel = match &args.variant {
-        Some(v) => find(op.name(), kind)
-            .find(|k| k.variant == v)
-            .ok_or_else(|| bad_input(format!("--variant {v}: {} has no such kernel on {kind}", op.name())))?,
-        None => kernels.next().ok_or_else(|| bad_input(format!("{} has no kernel on {kind}", op.name())))?,
-    };
+    if let Some(v) = &args.variant
+        && !find(op.name(), kind).any(|k| k.variant == v)
+    {
+        return Err(bad_input(format!("--variant {v}: {} has no such kernel on {kind}", op.name())));
+    }
+    if find(op.name(), kind).next().is_none() {
+        return Err(bad_input(format!("{} has no kernel on {kind}", op.name())));
+    }
     let in_names: Vec<&str> = op.inputs().iter().map(|t| t.name).collect();
     let out_names: Vec<&str> = op.outputs().iter().map(|t| t.name).collect();
     let in_paths = named_paths("--in", &args.inputs, &in_names)?;
@@ -60,10 +62,42 @@ pub fn run(args: &OpArgs, opts: &BackendOptions) -> Result<()> {
         bad_input(format!("{}{file}: {}", e.tensor, e.problem))
     })?;
     let backend = open(kind, opts).map_err(|e| anyhow!("{kind}: {e}"))?;
+    let kernel = pick_kernel(op.name(), kind, args.variant.as_deref(), backend.device(), &dims)?;
     let outputs = run_once(backend.as_ref(), kernel, &dims, &inputs)?;
     for (spec, t) in op.outputs().iter().zip(&outputs) {
         npy::write(&out_paths[spec.name], t)?;
     }
     eprintln!("{} {} on {kind} ({}): {dims}", op.name(), kernel.variant, backend.device().name);
     Ok(())
+}
+
+/// The kernel to run: `--variant` when given, else `dfma tune`'s choice for this device and
+/// shape when the cache has one, else the first registered.
+fn pick_kernel(
+    op: &str,
+    kind: BackendKind,
+    variant: Option<&str>,
+    device: &DeviceInfo,
+    dims: &Dims,
+) -> Result<&'static KernelSpec> {
+    let tuned;
+    let wanted = match variant {
+        Some(v) => Some(v),
+        None => {
+            let path = TuneCache::default_path();
+            let cache = TuneCache::load(&path).map_err(bad_input)?;
+            let key = TuneKey {
+                device: device.name.clone(),
+                driver: device.driver.clone(),
+                backend: kind.name().into(),
+                op: op.into(),
+                dims: dims.to_string(),
+            };
+            tuned = cache.best(&key).map(|e| e.variant.clone());
+            tuned.as_deref()
+        }
+    };
+    let mut kernels = find(op, kind);
+    let first = find(op, kind).next().ok_or_else(|| bad_input(format!("{op} has no kernel on {kind}")))?;
+    Ok(wanted.and_then(|v| kernels.find(|k| k.variant == v)).unwrap_or(first))
 }
