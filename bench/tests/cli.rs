@@ -221,3 +221,78 @@ fn bad_inputs_exit_2_with_one_line_naming_file_and_problem() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(y.exists());
 }
+
+/// [`tricky_weights`] plus what only Q4_0 gets wrong: a positive maximum with a negative value of
+/// the same magnitude (clamped to code 15) and an all-zero block that starts with −0.
+fn tricky_q4_0_weights(seed: u64, rows: usize, cols: usize) -> Vec<f32> {
+    let mut w = tricky_weights(seed, rows, cols);
+    w[96] = 4.0;
+    w[97] = -4.0;
+    w[128..160].fill(0.0);
+    w[128] = -0.0;
+    w
+}
+
+#[test]
+fn quantize_q4_0_is_byte_identical_to_gguf() {
+    let seed = seed_from_env().unwrap();
+    println!("seed {seed} (DFMA_SEED={seed} reproduces)");
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, cols) = (37, 256);
+    let input = dir.path().join("w.npy");
+    let output = dir.path().join("w_q4_0.npy");
+    write_npy_f32(&input, &[rows as u64, cols as u64], &tricky_q4_0_weights(seed, rows, cols));
+    let out = dfma(&["quantize", "q4_0", input.to_str().unwrap(), output.to_str().unwrap()]);
+    assert!(out.status.success(), "dfma quantize failed: {}", String::from_utf8_lossy(&out.stderr));
+    with_python("gguf Q4_0 parity", |py| {
+        let check = Command::new(py)
+            .arg(parity_script())
+            .arg("quantize")
+            .arg(&input)
+            .arg(&output)
+            .arg("Q4_0")
+            .output()
+            .unwrap();
+        let msg = String::from_utf8_lossy(&check.stdout);
+        println!("gguf Q4_0 parity: {msg}{}", String::from_utf8_lossy(&check.stderr));
+        assert!(check.status.success(), "dfma's Q4_0 differs from gguf's: {msg}");
+    });
+}
+
+#[test]
+fn op_q4_0_gemv_matches_numpy_on_every_available_backend() {
+    let seed = seed_from_env().unwrap();
+    println!("seed {seed} (DFMA_SEED={seed} reproduces)");
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, cols, batch) = (45, 1056, 3); // one whole 1024-weight PTX window and a ragged one
+    let w_f32 = dir.path().join("w_f32.npy");
+    let w = dir.path().join("w.npy");
+    let x = dir.path().join("x.npy");
+    write_npy_f32(&w_f32, &[rows, cols], &tricky_q4_0_weights(seed, rows as usize, cols as usize));
+    let mut rng = rng_for(seed, 2);
+    let xs: Vec<f32> = (0..batch * cols).map(|_| rng.random_range(-2.0f32..2.0)).collect();
+    write_npy_f32(&x, &[batch, cols], &xs);
+    assert!(dfma(&["quantize", "q4_0", w_f32.to_str().unwrap(), w.to_str().unwrap()]).status.success());
+    for backend in ["reference", "cpu", "wgpu", "ptxvm", "cuda"] {
+        let y = dir.path().join(format!("y_{backend}.npy"));
+        let w_arg = format!("w={}", w.display());
+        let x_arg = format!("x={}", x.display());
+        let y_arg = format!("y={}", y.display());
+        let out = dfma(&["op", "q4_0_gemv", "--backend", backend, "--in", &w_arg, "--in", &x_arg, "--out", &y_arg]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            assert!(!stderr.contains("panicked"), "{backend}: {stderr}");
+            let required = backend != "cuda" && (backend != "wgpu" || in_ci());
+            assert!(!required, "{backend} failed: {stderr}");
+            println!("{backend}: not run: {}", stderr.trim());
+            continue;
+        }
+        with_python("numpy gemv check", |py| {
+            let check =
+                Command::new(py).arg(parity_script()).arg("gemv").args([&w, &x, &y]).arg("Q4_0").output().unwrap();
+            let msg = String::from_utf8_lossy(&check.stdout);
+            println!("{backend}: {msg}{}", String::from_utf8_lossy(&check.stderr));
+            assert!(check.status.success(), "{backend}: dfma op differs from numpy: {msg}");
+        });
+    }
+}

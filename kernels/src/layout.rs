@@ -6,6 +6,7 @@
 //! (f16, 2 bytes a block) and a code plane (32 bytes a block, 16-byte aligned). The bytes a
 //! launch must read are unchanged: 34 a block.
 
+use dfma_reference::quant::q4_0::BLOCK_BYTES as Q4_0_BLOCK_BYTES;
 use dfma_reference::quant::q8_0::{BLOCK_BYTES, BLOCK_WEIGHTS};
 use dfma_reference::{Dims, Tensor};
 
@@ -63,6 +64,69 @@ pub fn q8_0_warp_tiles(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
     vec![scales, codes, inputs[1].as_bytes().to_vec()]
 }
 
+/// Splits Q4_0 blocks into `[scales (f16, padded to 4 bytes), nibbles]`, as [`q8_0_split`] does
+/// for Q8_0 (18-byte blocks are 2-byte aligned at best). Block `i` (row-major over rows, then
+/// blocks) has its scale at bytes `2i..2i+2` of the first buffer and its 16 nibble bytes, in
+/// GGML's order (byte j: weight j low, weight j + 16 high), at bytes `16i..16i+16` of the second.
+pub fn q4_0_split(blocks: &[u8]) -> [Vec<u8>; 2] {
+    let n = blocks.len() / Q4_0_BLOCK_BYTES;
+    let mut scales = Vec::with_capacity((2 * n).next_multiple_of(4));
+    let mut nibbles = Vec::with_capacity(n * 16);
+    for b in blocks.chunks_exact(Q4_0_BLOCK_BYTES) {
+        scales.extend_from_slice(&b[..2]);
+        nibbles.extend_from_slice(&b[2..]);
+    }
+    scales.resize((2 * n).next_multiple_of(4), 0);
+    [scales, nibbles]
+}
+
+/// `q4_0_gemv`'s device buffers for WGSL: scales, nibbles, x (f32 as is).
+pub fn q4_0_gemv_buffers(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    let [scales, nibbles] = q4_0_split(inputs[0].as_bytes());
+    vec![scales, nibbles, inputs[1].as_bytes().to_vec()]
+}
+
+/// Blocks in one Q4_0 warp-tile window: 32 blocks = 1024 weights, 16 code bytes (32 codes) for
+/// each of 32 lanes, so a warp's code load is 512 contiguous bytes as with Q8_0.
+pub const Q4_0_WINDOW_BLOCKS: usize = 32;
+
+/// `q4_0_gemv`'s "warp tiles" layout for the PTX kernel: `[scales, codes, x]`.
+///
+/// Each row is padded to whole windows of 32 blocks (pad blocks: d = 0, codes 8, i.e. weight 0).
+/// Scales stay in block order, f16, `row · padded_blocks + block`. Within each window, lane l's
+/// 16 bytes `16·l .. 16·l + 16` hold the 32 codes it multiplies with activations
+/// `128·i + 4·l .. +4` (i in 0..8): the low nibble of byte `16·l + 4·m + k` holds window position
+/// `128·(2m) + 4·l + k`, the high nibble position `128·(2m+1) + 4·l + k` (m, k in 0..4). So a
+/// 32-bit word masked with `0x0F0F0F0F` (after a 4-bit shift for odd groups) has one group's four
+/// codes in its four bytes, and every warp-level load is one contiguous span.
+pub fn q4_0_warp_tiles(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    let (rows, cols) = (dims.get("rows"), dims.get("cols"));
+    let blocks = cols / BLOCK_WEIGHTS;
+    let padded = blocks.next_multiple_of(Q4_0_WINDOW_BLOCKS);
+    let w = inputs[0].as_bytes();
+    let mut scales = vec![0u8; (rows * padded * 2).next_multiple_of(4)];
+    let mut codes = vec![0x88u8; rows * padded * 16];
+    for r in 0..rows {
+        let row = &w[r * blocks * Q4_0_BLOCK_BYTES..(r + 1) * blocks * Q4_0_BLOCK_BYTES];
+        let row_codes = &mut codes[r * padded * 16..(r + 1) * padded * 16];
+        for (b, blk) in row.chunks_exact(Q4_0_BLOCK_BYTES).enumerate() {
+            let s = 2 * (r * padded + b);
+            scales[s..s + 2].copy_from_slice(&blk[..2]);
+            for (j, &byte) in blk[2..].iter().enumerate() {
+                // Byte j holds the codes of row positions 32·b + j (low) and 32·b + j + 16 (high).
+                for (pos, q) in [(b * BLOCK_WEIGHTS + j, byte & 0x0F), (b * BLOCK_WEIGHTS + j + 16, byte >> 4)] {
+                    let (window, p) = (pos / 1024, pos % 1024);
+                    let (i, lane, k) = (p / 128, (p % 128) / 4, p % 4);
+                    let at = window * 512 + 16 * lane + 4 * (i / 2) + k;
+                    let shift = 4 * (i % 2);
+                    row_codes[at] = (row_codes[at] & !(0x0F << shift)) | (q << shift);
+                }
+            }
+        }
+    }
+    vec![scales, codes, inputs[1].as_bytes().to_vec()]
+}
+
 /// Every input as it is on the host (f32 and byte tensors need no repacking).
 pub fn as_is(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
     inputs.iter().map(|t| t.as_bytes().to_vec()).collect()
@@ -94,6 +158,48 @@ mod tests {
         assert_eq!(codes[3], 3);
         // Positions 64.. are padding.
         assert_eq!(codes[16 * 16], 0);
+    }
+
+    #[test]
+    fn q4_0_warp_tiles_put_each_code_where_its_lane_reads_it() {
+        // One row of 160 weights (5 blocks), padded to a 1024-weight window. Block b's byte j
+        // holds (b + j) % 16 low and 15 - j high, so every position's code is known.
+        let mut blocks = vec![0u8; 5 * 18];
+        for (b, blk) in blocks.chunks_exact_mut(18).enumerate() {
+            blk[..2].copy_from_slice(&[b as u8, 0x3C]);
+            for j in 0..16 {
+                blk[2 + j] = ((b + j) % 16) as u8 | ((15 - j as u8) << 4);
+            }
+        }
+        let dims = Dims(vec![("rows", 1), ("cols", 160), ("batch", 1)]);
+        let x = Tensor::f32(vec![1, 160], vec![1.0; 160]);
+        let out = q4_0_warp_tiles(&dims, &[Tensor::u8(vec![1, 90], blocks), x]);
+        let (scales, codes) = (&out[0], &out[1]);
+        assert_eq!(scales.len(), 64);
+        assert_eq!(&scales[8..10], &[4, 0x3C]);
+        assert_eq!(&scales[10..12], &[0, 0]);
+        assert_eq!(codes.len(), 512);
+        let code = |p: usize| {
+            let (i, lane, k) = (p / 128, (p % 128) / 4, p % 4);
+            (codes[16 * lane + 4 * (i / 2) + k] >> (4 * (i % 2))) & 0x0F
+        };
+        for p in 0..160 {
+            let (b, j) = (p / 32, p % 32);
+            let want = if j < 16 { ((b + j) % 16) as u8 } else { 15 - (j - 16) as u8 };
+            assert_eq!(code(p), want, "position {p}");
+        }
+        for p in 160..1024 {
+            assert_eq!(code(p), 8, "padding at {p}");
+        }
+    }
+
+    #[test]
+    fn q4_0_split_keeps_ggml_nibble_order() {
+        let blocks: Vec<u8> = (0..2 * 18).map(|i| i as u8).collect();
+        let [s, n] = q4_0_split(&blocks);
+        assert_eq!(s, vec![0, 1, 18, 19]);
+        assert_eq!(&n[..16], &blocks[2..18]);
+        assert_eq!(&n[16..], &blocks[20..]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `dfma ptx check` and `dfma bench` pick it up from here.
 
 use dfma_reference::ops::fma_peak::FmaPeak;
+use dfma_reference::ops::q4_0_gemv::Q4_0Gemv;
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
 use dfma_reference::ops::stream_copy::StreamCopy;
 use dfma_reference::ops::stream_read::{CHUNK, StreamRead};
@@ -120,6 +121,24 @@ pub static KERNELS: &[KernelSpec] = &[
         op: &Q8_0Gemv,
         variant: "lanes32_per_row",
         imp: wgsl(sources::Q8_0_GEMV_WGSL, "q8_0_gemv", layout::q8_0_gemv_buffers, rows_per_block_grid::<4>),
+    },
+    KernelSpec { op: &Q4_0Gemv, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q4_0Gemv, variant: "rayon_simd", imp: KernelImpl::Cpu(q4_0_gemv_cpu) },
+    KernelSpec {
+        op: &Q4_0Gemv,
+        variant: "warp_per_row",
+        imp: ptx(
+            sources::Q4_0_GEMV_PTX,
+            "q4_0_gemv",
+            layout::q4_0_warp_tiles,
+            rows_per_block_grid::<4>,
+            &["LDG.E.128"],
+        ),
+    },
+    KernelSpec {
+        op: &Q4_0Gemv,
+        variant: "lanes32_per_row",
+        imp: wgsl(sources::Q4_0_GEMV_WGSL, "q4_0_gemv", layout::q4_0_gemv_buffers, rows_per_block_grid::<4>),
     },
     // Calibration ops: the bench measures each backend's roofline with these.
     KernelSpec { op: &StreamRead, variant: "reference", imp: KernelImpl::Reference },
@@ -239,4 +258,11 @@ fn q8_0_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     let w = inputs[0].as_u8().expect("w is u8");
     let x = inputs[1].as_f32().expect("x is f32");
     cpu::q8_0_gemv::q8_0_gemv(w, x, f32_out(outputs), rows, cols, batch);
+}
+
+fn q4_0_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let (rows, cols, batch) = (dims.get("rows"), dims.get("cols"), dims.get("batch"));
+    let w = inputs[0].as_u8().expect("w is u8");
+    let x = inputs[1].as_f32().expect("x is f32");
+    cpu::q4_0_gemv::q4_0_gemv(w, x, f32_out(outputs), rows, cols, batch);
 }

@@ -22,6 +22,11 @@ pub const Q8_0_GEMV_ROWS4_PTX: SourceFile = embed!("ptx", "q8_0_gemv_rows4.ptx")
 /// `kernels/wgsl/q8_0_gemv.wgsl`.
 pub const Q8_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q8_0_gemv.wgsl");
 
+/// `kernels/ptx/q4_0_gemv.ptx`.
+pub const Q4_0_GEMV_PTX: SourceFile = embed!("ptx", "q4_0_gemv.ptx");
+/// `kernels/wgsl/q4_0_gemv.wgsl`.
+pub const Q4_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q4_0_gemv.wgsl");
+
 /// `kernels/ptx/stream_read.ptx`.
 pub const STREAM_READ_PTX: SourceFile = embed!("ptx", "stream_read.ptx");
 /// `kernels/wgsl/stream_read.wgsl`.
@@ -37,6 +42,7 @@ pub const FMA_PEAK_WGSL: SourceFile = embed!("wgsl", "fma_peak.wgsl");
 
 /// Every PTX file, for `dfma ptx check`.
 pub const PTX_FILES: &[SourceFile] =
-    &[Q8_0_GEMV_PTX, Q8_0_GEMV_ROWS4_PTX, STREAM_READ_PTX, STREAM_COPY_PTX, FMA_PEAK_PTX];
+    &[Q8_0_GEMV_PTX, Q8_0_GEMV_ROWS4_PTX, Q4_0_GEMV_PTX, STREAM_READ_PTX, STREAM_COPY_PTX, FMA_PEAK_PTX];
 /// Every WGSL file.
-pub const WGSL_FILES: &[SourceFile] = &[Q8_0_GEMV_WGSL, STREAM_READ_WGSL, STREAM_COPY_WGSL, FMA_PEAK_WGSL];
+pub const WGSL_FILES: &[SourceFile] =
+    &[Q8_0_GEMV_WGSL, Q4_0_GEMV_WGSL, STREAM_READ_WGSL, STREAM_COPY_WGSL, FMA_PEAK_WGSL];

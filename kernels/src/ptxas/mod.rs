@@ -192,5 +192,6 @@ mod tests {
     #[test]
     fn q8_0_gemv_requires_128_bit_loads() {
         assert!(sass_expectations("q8_0_gemv.ptx").contains(&("q8_0_gemv", "LDG.E.128")));
+        assert!(sass_expectations("q4_0_gemv.ptx").contains(&("q4_0_gemv", "LDG.E.128")));
     }
 }

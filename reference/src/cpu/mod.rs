@@ -2,4 +2,5 @@
 //! portable code that the compiler vectorizes elsewhere).
 
 pub mod calibration;
+pub mod q4_0_gemv;
 pub mod q8_0_gemv;

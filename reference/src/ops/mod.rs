@@ -4,13 +4,20 @@
 use crate::op::Op;
 
 pub mod fma_peak;
+pub mod q4_0_gemv;
 pub mod q8_0_gemv;
 pub mod stream_copy;
 pub mod stream_read;
 
 /// Every registered op, in a stable order.
 pub fn all() -> &'static [&'static dyn Op] {
-    &[&q8_0_gemv::Q8_0Gemv, &stream_read::StreamRead, &stream_copy::StreamCopy, &fma_peak::FmaPeak]
+    &[
+        &q8_0_gemv::Q8_0Gemv,
+        &q4_0_gemv::Q4_0Gemv,
+        &stream_read::StreamRead,
+        &stream_copy::StreamCopy,
+        &fma_peak::FmaPeak,
+    ]
 }
 
 /// The op called `name`.
