@@ -6,6 +6,7 @@
 //! (f16, 2 bytes a block) and a code plane (32 bytes a block, 16-byte aligned). The bytes a
 //! launch must read are unchanged: 34 a block.
 
+use dfma_reference::quant::int4_g128::GROUP as INT4_GROUP;
 use dfma_reference::quant::q4_0::BLOCK_BYTES as Q4_0_BLOCK_BYTES;
 use dfma_reference::quant::q8_0::{BLOCK_BYTES, BLOCK_WEIGHTS};
 use dfma_reference::{Dims, Tensor};
@@ -127,6 +128,40 @@ pub fn q4_0_warp_tiles(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
     vec![scales, codes, inputs[1].as_bytes().to_vec()]
 }
 
+/// `int4_g128_gemv`'s "warp tiles" layout for the PTX kernel: `[sz, codes, x]`.
+///
+/// Rows are padded to whole windows of 8 groups (1024 weights; pad groups: s = z = 0, codes 0).
+/// Scale/zero words stay in group order, `row · padded_groups + group`. Codes are permuted within
+/// each window exactly as [`q4_0_warp_tiles`] permutes Q4_0 codes (low nibble of byte
+/// `16·l + 4·m + k`: window position `128·(2m) + 4·l + k`, high nibble: `128·(2m+1) + 4·l + k`),
+/// so one PTX unpacking scheme serves both and every warp-level load is one contiguous span.
+/// Group i of a window covers positions `128·i ..`, the same for every lane.
+pub fn int4_g128_warp_tiles(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    let (rows, cols) = (dims.get("rows"), dims.get("cols"));
+    let groups = cols / INT4_GROUP;
+    let padded = groups.next_multiple_of(8);
+    let (w, sz) = (inputs[0].as_bytes(), inputs[1].as_bytes());
+    let mut sz_out = vec![0u8; rows * padded * 4];
+    let mut codes = vec![0u8; rows * padded * 64];
+    for r in 0..rows {
+        sz_out[r * padded * 4..][..groups * 4].copy_from_slice(&sz[r * groups * 4..][..groups * 4]);
+        let row = &w[r * cols / 2..(r + 1) * cols / 2];
+        let row_codes = &mut codes[r * padded * 64..(r + 1) * padded * 64];
+        for pos in 0..cols {
+            let q = (row[pos / 2] >> (4 * (pos % 2))) & 0x0F;
+            let (window, p) = (pos / 1024, pos % 1024);
+            let (i, lane, k) = (p / 128, (p % 128) / 4, p % 4);
+            row_codes[window * 512 + 16 * lane + 4 * (i / 2) + k] |= q << (4 * (i % 2));
+        }
+    }
+    vec![sz_out, codes, inputs[2].as_bytes().to_vec()]
+}
+
+/// `int4_g128_gemv`'s WGSL buffers: scale/zero words first (binding 0), then codes and x, as they are.
+pub fn int4_g128_gemv_buffers(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    vec![inputs[1].as_bytes().to_vec(), inputs[0].as_bytes().to_vec(), inputs[2].as_bytes().to_vec()]
+}
+
 /// Every input as it is on the host (f32 and byte tensors need no repacking).
 pub fn as_is(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
     inputs.iter().map(|t| t.as_bytes().to_vec()).collect()
@@ -200,6 +235,31 @@ mod tests {
         assert_eq!(s, vec![0, 1, 18, 19]);
         assert_eq!(&n[..16], &blocks[2..18]);
         assert_eq!(&n[16..], &blocks[20..]);
+    }
+
+    #[test]
+    fn int4_g128_warp_tiles_keep_each_code_and_pad_to_8_groups() {
+        // One row of 1152 weights (9 groups: a whole window and one group of a second).
+        let cols = 1152;
+        let w: Vec<u8> = (0..cols / 2).map(|b| (b % 16) as u8 | (((b / 16) % 16) as u8) << 4).collect();
+        let sz: Vec<u8> = (0..9 * 4).map(|i| i as u8 + 1).collect();
+        let dims = Dims(vec![("rows", 1), ("cols", cols), ("batch", 1)]);
+        let x = Tensor::f32(vec![1, cols], vec![1.0; cols]);
+        let out = int4_g128_warp_tiles(
+            &dims,
+            &[Tensor::u8(vec![1, cols / 2], w.clone()), Tensor::u8(vec![1, 36], sz.clone()), x],
+        );
+        let (sz_out, codes) = (&out[0], &out[1]);
+        assert_eq!(&sz_out[..36], &sz[..]);
+        assert!(sz_out[36..].iter().all(|&b| b == 0));
+        assert_eq!((sz_out.len(), codes.len()), (16 * 4, 2 * 512));
+        for pos in 0..2048 {
+            let (window, p) = (pos / 1024, pos % 1024);
+            let (i, lane, k) = (p / 128, (p % 128) / 4, p % 4);
+            let got = (codes[window * 512 + 16 * lane + 4 * (i / 2) + k] >> (4 * (i % 2))) & 0x0F;
+            let want = if pos < cols { (w[pos / 2] >> (4 * (pos % 2))) & 0x0F } else { 0 };
+            assert_eq!(got, want, "position {pos}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `dfma ptx check` and `dfma bench` pick it up from here.
 
 use dfma_reference::ops::fma_peak::FmaPeak;
+use dfma_reference::ops::int4_g128_gemv::Int4G128Gemv;
 use dfma_reference::ops::q4_0_gemv::Q4_0Gemv;
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
 use dfma_reference::ops::stream_copy::StreamCopy;
@@ -140,6 +141,47 @@ pub static KERNELS: &[KernelSpec] = &[
         variant: "lanes32_per_row",
         imp: wgsl(sources::Q4_0_GEMV_WGSL, "q4_0_gemv", layout::q4_0_gemv_buffers, rows_per_block_grid::<4>),
     },
+    KernelSpec { op: &Int4G128Gemv, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Int4G128Gemv, variant: "rayon_simd", imp: KernelImpl::Cpu(int4_g128_gemv_cpu) },
+    KernelSpec {
+        op: &Int4G128Gemv,
+        variant: "warp_per_row",
+        imp: ptx(
+            sources::INT4_G128_GEMV_PTX,
+            "int4_g128_gemv",
+            layout::int4_g128_warp_tiles,
+            rows_per_block_grid::<4>,
+            &["LDG.E.128"],
+        ),
+    },
+    KernelSpec {
+        op: &Int4G128Gemv,
+        variant: "lanes32_per_row",
+        imp: wgsl(
+            sources::INT4_G128_GEMV_WGSL,
+            "int4_g128_gemv",
+            layout::int4_g128_gemv_buffers,
+            rows_per_block_grid::<4>,
+        ),
+    },
+    KernelSpec { op: &Q8_0Q8_1Gemm, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q8_0Q8_1Gemm, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_q8_1_gemm_cpu) },
+    KernelSpec {
+        op: &Q8_0Q8_1Gemm,
+        variant: "dp4a_warp_per_row",
+        imp: ptx(
+            sources::Q8_0_Q8_1_GEMM_PTX,
+            "q8_0_q8_1_gemm_dp4a",
+            layout::q8_0_q8_1_buffers,
+            gemm_dp4a_grid,
+            &["IDP.4A", "LDG.E.128"],
+        ),
+    },
+    KernelSpec {
+        op: &Q8_0Q8_1Gemm,
+        variant: "tile8x8",
+        imp: wgsl(sources::Q8_0_Q8_1_GEMM_WGSL, "q8_0_q8_1_gemm", layout::q8_0_q8_1_buffers, gemm_tile8_grid),
+    },
     // Calibration ops: the bench measures each backend's roofline with these.
     KernelSpec { op: &StreamRead, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &StreamRead, variant: "rayon_simd", imp: KernelImpl::Cpu(stream_read_cpu) },
@@ -265,4 +307,12 @@ fn q4_0_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     let w = inputs[0].as_u8().expect("w is u8");
     let x = inputs[1].as_f32().expect("x is f32");
     cpu::q4_0_gemv::q4_0_gemv(w, x, f32_out(outputs), rows, cols, batch);
+}
+
+fn int4_g128_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let (rows, cols, batch) = (dims.get("rows"), dims.get("cols"), dims.get("batch"));
+    let w = inputs[0].as_u8().expect("w is u8");
+    let sz = inputs[1].as_u8().expect("sz is u8");
+    let x = inputs[2].as_f32().expect("x is f32");
+    cpu::int4_g128_gemv::int4_g128_gemv(w, sz, x, f32_out(outputs), rows, cols, batch);
 }

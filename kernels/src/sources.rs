@@ -27,6 +27,11 @@ pub const Q4_0_GEMV_PTX: SourceFile = embed!("ptx", "q4_0_gemv.ptx");
 /// `kernels/wgsl/q4_0_gemv.wgsl`.
 pub const Q4_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q4_0_gemv.wgsl");
 
+/// `kernels/ptx/int4_g128_gemv.ptx`.
+pub const INT4_G128_GEMV_PTX: SourceFile = embed!("ptx", "int4_g128_gemv.ptx");
+/// `kernels/wgsl/int4_g128_gemv.wgsl`.
+pub const INT4_G128_GEMV_WGSL: SourceFile = embed!("wgsl", "int4_g128_gemv.wgsl");
+
 /// `kernels/ptx/stream_read.ptx`.
 pub const STREAM_READ_PTX: SourceFile = embed!("ptx", "stream_read.ptx");
 /// `kernels/wgsl/stream_read.wgsl`.
@@ -41,8 +46,15 @@ pub const FMA_PEAK_PTX: SourceFile = embed!("ptx", "fma_peak.ptx");
 pub const FMA_PEAK_WGSL: SourceFile = embed!("wgsl", "fma_peak.wgsl");
 
 /// Every PTX file, for `dfma ptx check`.
-pub const PTX_FILES: &[SourceFile] =
-    &[Q8_0_GEMV_PTX, Q8_0_GEMV_ROWS4_PTX, Q4_0_GEMV_PTX, STREAM_READ_PTX, STREAM_COPY_PTX, FMA_PEAK_PTX];
+pub const PTX_FILES: &[SourceFile] = &[
+    Q8_0_GEMV_PTX,
+    Q8_0_GEMV_ROWS4_PTX,
+    Q4_0_GEMV_PTX,
+    INT4_G128_GEMV_PTX,
+    STREAM_READ_PTX,
+    STREAM_COPY_PTX,
+    FMA_PEAK_PTX,
+];
 /// Every WGSL file.
 pub const WGSL_FILES: &[SourceFile] =
-    &[Q8_0_GEMV_WGSL, Q4_0_GEMV_WGSL, STREAM_READ_WGSL, STREAM_COPY_WGSL, FMA_PEAK_WGSL];
+    &[Q8_0_GEMV_WGSL, Q4_0_GEMV_WGSL, INT4_G128_GEMV_WGSL, STREAM_READ_WGSL, STREAM_COPY_WGSL, FMA_PEAK_WGSL];

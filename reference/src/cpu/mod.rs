@@ -2,5 +2,6 @@
 //! portable code that the compiler vectorizes elsewhere).
 
 pub mod calibration;
+pub mod int4_g128_gemv;
 pub mod q4_0_gemv;
 pub mod q8_0_gemv;

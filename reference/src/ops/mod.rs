@@ -4,6 +4,7 @@
 use crate::op::Op;
 
 pub mod fma_peak;
+pub mod int4_g128_gemv;
 pub mod q4_0_gemv;
 pub mod q8_0_gemv;
 pub mod stream_copy;
@@ -14,6 +15,7 @@ pub fn all() -> &'static [&'static dyn Op] {
     &[
         &q8_0_gemv::Q8_0Gemv,
         &q4_0_gemv::Q4_0Gemv,
+        &int4_g128_gemv::Int4G128Gemv,
         &stream_read::StreamRead,
         &stream_copy::StreamCopy,
         &fma_peak::FmaPeak,

@@ -1,4 +1,5 @@
 //! Quantized weight formats, byte-identical to GGML's reference quantizers.
 
+pub mod int4_g128;
 pub mod q4_0;
 pub mod q8_0;

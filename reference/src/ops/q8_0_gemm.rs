@@ -1,0 +1,175 @@
+//! `q8_0_gemm`: Y = X·Wᵀ with W in GGML's Q8_0 format, for prefill: m ≥ 1 token rows at once.
+//!
+//! Layout (GGML's `ggml_mul_mat(W, X)`):
+//! - `w`: u8 `[rows, cols/32·34]`, each row `cols/32` Q8_0 blocks (the GGUF bytes as they are);
+//! - `x`: f32 `[m, cols]`, one token's activations per row;
+//! - `y`: f32 `[m, rows]`, `y[t][r] = Σ_c W[r][c]·x[t][c]`.
+//!
+//! At decode (m ≤ 8) the product is memory bound and `q8_0_gemv` serves it; from a few dozen
+//! tokens on, each weight byte feeds m multiply-adds and the product becomes compute bound, which
+//! is where tensor cores pay. The tensor-core kernels keep the int8 codes exact (every int8 is an
+//! f16) and apply each block's scale to f32 partial sums, but round activations to f16: the
+//! tolerance is that of f16 operands (relative L2 1e-3), and activations must stay within f16's
+//! range (|x| < 65504), as they do after a transformer's normalization.
+//!
+//! Cost model: bytes = weights + x + y; flops = 2·m·rows·cols.
+
+use rand::Rng;
+use rand::rngs::StdRng;
+
+use crate::compare::Tolerance;
+use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
+use crate::quant::q8_0;
+use crate::tensor::{DType, Tensor};
+
+/// Most token rows one launch takes (a prefill chunk).
+pub const MAX_M: usize = 4096;
+
+/// The `q8_0_gemm` op.
+pub struct Q8_0Gemm;
+
+/// Problem sizes of a `q8_0_gemm`.
+pub fn dims(rows: usize, cols: usize, m: usize) -> Dims {
+    Dims(vec![("rows", rows), ("cols", cols), ("m", m)])
+}
+
+const INPUTS: &[TensorSpec] = &[
+    TensorSpec { name: "w", dtype: DType::U8, shape_doc: "[rows, cols/32*34] Q8_0 blocks" },
+    TensorSpec { name: "x", dtype: DType::F32, shape_doc: "[m, cols]" },
+];
+const OUTPUTS: &[TensorSpec] = &[TensorSpec { name: "y", dtype: DType::F32, shape_doc: "[m, rows]" }];
+
+impl Op for Q8_0Gemm {
+    fn name(&self) -> &'static str {
+        "q8_0_gemm"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Y = X·Wᵀ, W in GGML Q8_0, X f32 [m tokens, cols] (prefill)"
+    }
+
+    fn inputs(&self) -> &'static [TensorSpec] {
+        INPUTS
+    }
+
+    fn outputs(&self) -> &'static [TensorSpec] {
+        OUTPUTS
+    }
+
+    fn dims_of(&self, inputs: &[Tensor]) -> Result<Dims, OpError> {
+        let [w, x] = inputs else {
+            return Err(OpError::new("inputs", format!("expected 2 tensors (w, x), got {}", inputs.len())));
+        };
+        expect_dtype("w", w, DType::U8)?;
+        expect_dtype("x", x, DType::F32)?;
+        let &[rows, row_bytes] = w.shape.as_slice() else {
+            return Err(OpError::new("w", format!("shape {:?} is not 2-D [rows, cols/32*34]", w.shape)));
+        };
+        if rows == 0 || row_bytes == 0 || row_bytes % q8_0::BLOCK_BYTES != 0 {
+            return Err(OpError::new(
+                "w",
+                format!("shape {:?}: need rows ≥ 1 and a row of whole 34-byte Q8_0 blocks", w.shape),
+            ));
+        }
+        let cols = row_bytes / q8_0::BLOCK_BYTES * q8_0::BLOCK_WEIGHTS;
+        let &[m, x_cols] = x.shape.as_slice() else {
+            return Err(OpError::new("x", format!("shape {:?} is not 2-D [m, cols]", x.shape)));
+        };
+        if x_cols != cols {
+            return Err(OpError::new(
+                "x",
+                format!("has {x_cols} columns but w's rows hold {cols} weights ({row_bytes} bytes)"),
+            ));
+        }
+        if !(1..=MAX_M).contains(&m) {
+            return Err(OpError::new("x", format!("m = {m} token rows is outside 1..={MAX_M}")));
+        }
+        Ok(dims(rows, cols, m))
+    }
+
+    fn output_shapes(&self, dims: &Dims) -> Vec<Vec<usize>> {
+        vec![vec![dims.get("m"), dims.get("rows")]]
+    }
+
+    fn reference(&self, dims: &Dims, inputs: &[Tensor]) -> Vec<Tensor> {
+        let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
+        let w = q8_0::dequantize(inputs[0].as_u8().expect("w is u8"));
+        let x = inputs[1].as_f32().expect("x is f32");
+        let mut y = vec![0.0f32; m * rows];
+        for t in 0..m {
+            let xt = &x[t * cols..(t + 1) * cols];
+            for r in 0..rows {
+                let wr = &w[r * cols..(r + 1) * cols];
+                let acc: f64 = wr.iter().zip(xt).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+                y[t * rows + r] = acc as f32;
+            }
+        }
+        vec![Tensor::f32(vec![m, rows], y)]
+    }
+
+    fn random_inputs(&self, dims: &Dims, rng: &mut StdRng) -> Vec<Tensor> {
+        let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
+        // Per-row magnitudes vary over two decades so block scales differ.
+        let mut w = Vec::with_capacity(rows * cols);
+        for _ in 0..rows {
+            let row_scale = 10f32.powf(rng.random_range(-1.0..1.0));
+            w.extend((0..cols).map(|_| row_scale * rng.random_range(-1.0f32..1.0)));
+        }
+        let x: Vec<f32> = (0..m * cols).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        vec![Tensor::u8(vec![rows, cols / 32 * 34], q8_0::quantize(&w, cols)), Tensor::f32(vec![m, cols], x)]
+    }
+
+    fn test_dims(&self) -> Vec<Dims> {
+        // Ragged in every direction: rows and m not multiples of any tile, one or many blocks.
+        vec![dims(1, 32, 1), dims(17, 64, 9), dims(70, 160, 33), dims(130, 96, 40), dims(256, 512, 64)]
+    }
+
+    fn bench_dims(&self) -> Vec<Dims> {
+        // 8B-class attention (4096×4096) and MLP up (14336×4096) at prefill chunks of 16 to 512
+        // tokens, and a 1B-class projection.
+        vec![
+            dims(4096, 4096, 16),
+            dims(4096, 4096, 128),
+            dims(4096, 4096, 512),
+            dims(14336, 4096, 512),
+            dims(2048, 2048, 512),
+        ]
+    }
+
+    fn tolerance(&self) -> Tolerance {
+        // Tensor-core kernels round activations to f16 (relative error ≤ 2^-11 each).
+        Tolerance { rel_l2: 1e-3, max_abs_scaled: 1e-3 }
+    }
+
+    fn cost(&self, dims: &Dims) -> Cost {
+        let (rows, cols, m) = (dims.get("rows") as u64, dims.get("cols") as u64, dims.get("m") as u64);
+        let weight_bytes = rows * (cols / 32) * 34;
+        Cost { bytes: weight_bytes + 4 * m * cols + 4 * m * rows, weight_bytes, flops: 2 * rows * cols * m }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::rng_for;
+
+    #[test]
+    fn the_reference_agrees_with_the_gemv_reference_row_by_row() {
+        let d = dims(9, 96, 3);
+        let inputs = Q8_0Gemm.random_inputs(&d, &mut rng_for(7, 0));
+        let y = Q8_0Gemm.reference(&d, &inputs);
+        let gemv = crate::ops::q8_0_gemv::Q8_0Gemv;
+        let gd = crate::ops::q8_0_gemv::dims(9, 96, 3);
+        let want = gemv.reference(&gd, &inputs);
+        assert_eq!(y[0].as_f32(), want[0].as_f32());
+    }
+
+    #[test]
+    fn shape_errors_name_the_tensor() {
+        let w = Tensor::u8(vec![2, 34], vec![1; 68]);
+        let e = Q8_0Gemm.dims_of(&[w.clone(), Tensor::f32(vec![3, 64], vec![1.0; 192])]).unwrap_err();
+        assert_eq!(e.tensor, "x");
+        let e = Q8_0Gemm.dims_of(&[w, Tensor::f32(vec![32], vec![1.0; 32])]).unwrap_err();
+        assert!(e.problem.contains("not 2-D"), "{}", e.problem);
+    }
+}
