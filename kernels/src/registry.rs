@@ -164,24 +164,6 @@ pub static KERNELS: &[KernelSpec] = &[
             rows_per_block_grid::<4>,
         ),
     },
-    KernelSpec { op: &Q8_0Q8_1Gemm, variant: "reference", imp: KernelImpl::Reference },
-    KernelSpec { op: &Q8_0Q8_1Gemm, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_q8_1_gemm_cpu) },
-    KernelSpec {
-        op: &Q8_0Q8_1Gemm,
-        variant: "dp4a_warp_per_row",
-        imp: ptx(
-            sources::Q8_0_Q8_1_GEMM_PTX,
-            "q8_0_q8_1_gemm_dp4a",
-            layout::q8_0_q8_1_buffers,
-            gemm_dp4a_grid,
-            &["IDP.4A", "LDG.E.128"],
-        ),
-    },
-    KernelSpec {
-        op: &Q8_0Q8_1Gemm,
-        variant: "tile8x8",
-        imp: wgsl(sources::Q8_0_Q8_1_GEMM_WGSL, "q8_0_q8_1_gemm", layout::q8_0_q8_1_buffers, gemm_tile8_grid),
-    },
     // Calibration ops: the bench measures each backend's roofline with these.
     KernelSpec { op: &StreamRead, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &StreamRead, variant: "rayon_simd", imp: KernelImpl::Cpu(stream_read_cpu) },
