@@ -7,6 +7,8 @@
 //! and/or hot (back-to-back launches) — timed on the device where the backend can (CUDA events,
 //! wgpu timestamp queries), else on the host clock, and recorded as such.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,9 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use dfma_kernels::registry::{KernelSpec, for_backend};
 use dfma_kernels::{Backend, BackendKind, BackendOptions, open};
-use dfma_reference::compare::compare_f32;
+use dfma_reference::compare::compare_tensors;
 use dfma_reference::seed::{rng_for, seed_from_env};
-use dfma_reference::{Dims, Op, ops};
+use dfma_reference::{Dims, Op, Tensor, ops};
 use dfma_runtime::energy::{
     AvailableMeters, DEFAULT_IDLE_WINDOW, EnergyMeter, EnergyWindow, ProbeConfig, Scope, available_meters,
     measure_idle_power, recommended_min_window,
@@ -191,31 +193,64 @@ fn untimed(case: &Case<'_>, correct: bool, check: String) -> CaseReport {
     }
 }
 
+/// One problem's inputs and reference outputs: every backend and variant that runs the same op at
+/// the same shape gets the same data (a fair comparison) and the reference runs once.
+pub(super) struct Problem {
+    inputs: Vec<Tensor>,
+    reference: Vec<Tensor>,
+}
+
+/// Problems already generated in this run, by op, dims and weights.
+#[derive(Default)]
+pub(super) struct Problems(RefCell<HashMap<String, Rc<Problem>>>);
+
+impl Problems {
+    /// The problem of `case`: its inputs drawn from `seed` and a stream named by the problem (so
+    /// `DFMA_SEED` reproduces it whatever else runs), and the reference's outputs.
+    fn get(&self, case: &Case<'_>, seed: u64) -> Rc<Problem> {
+        let op = case.kernel.op;
+        let source = case.weights.as_ref().map(|w| w.source.as_str()).unwrap_or("random");
+        let key = format!("{}|{}|{source}", op.name(), case.dims);
+        if let Some(p) = self.0.borrow().get(&key) {
+            return Rc::clone(p);
+        }
+        // FNV-1a of the key: a stable stream id.
+        let stream =
+            key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let mut inputs = op.random_inputs(&case.dims, &mut rng_for(seed, stream));
+        if let Some(w) = &case.weights {
+            inputs[0] = w.w.clone();
+        }
+        let reference = op.reference(&case.dims, &inputs);
+        let p = Rc::new(Problem { inputs, reference });
+        self.0.borrow_mut().insert(key, Rc::clone(&p));
+        p
+    }
+}
+
 pub(super) fn run_case(
     case: &Case<'_>,
     seed: u64,
-    stream: u64,
+    problems: &Problems,
     criteria: &Criteria,
     roof: Option<&RooflineReport>,
     energy: Option<&Energy<'_>>,
 ) -> Result<CaseReport> {
     let op = case.kernel.op;
-    let mut inputs = op.random_inputs(&case.dims, &mut rng_for(seed, stream));
-    if let Some(w) = &case.weights {
-        inputs[0] = w.w.clone();
-    }
-    let reference = op.reference(&case.dims, &inputs);
-    let mut p = case.backend.prepare(case.kernel, &case.dims, &inputs)?;
+    let problem = problems.get(case, seed);
+    let (inputs, reference) = (&problem.inputs, &problem.reference);
+    let mut p = case.backend.prepare(case.kernel, &case.dims, inputs)?;
     p.poison_outputs()?;
     p.launch()?;
     p.synchronize()?;
     let got = p.read_outputs()?;
     let mut correct = got.len() == reference.len();
     let mut checks = Vec::new();
-    for (g, r) in got.iter().zip(&reference) {
-        let c = compare_f32(g.as_f32().unwrap_or(&[]), r.as_f32().unwrap_or(&[]), op.tolerance());
-        correct &= c.passed;
-        checks.push(c.to_string());
+    for (g, r) in got.iter().zip(reference) {
+        // f32 under the op's tolerance, integer outputs bit for bit.
+        let (passed, c) = compare_tensors(g, r, op.tolerance());
+        correct &= passed;
+        checks.push(c);
     }
     let mut report = untimed(case, correct, checks.join("; "));
     report.weights_source = case.weights.as_ref().map(|w| w.source.clone());
@@ -271,6 +306,7 @@ pub(super) fn run_case(
 fn calibrate(
     backend: &dyn Backend,
     seed: u64,
+    problems: &Problems,
     criteria: &Criteria,
     cases: &mut Vec<CaseReport>,
     pb: &ProgressBar,
@@ -282,7 +318,7 @@ fn calibrate(
             for dims in kernel.op.bench_dims() {
                 pb.set_message(format!("calibrating {} {}", backend.kind(), kernel.id()));
                 let case = Case { backend, kernel, dims, mode: CacheMode::Hot, weights: None };
-                let r = run_case(&case, seed, 1_000_000 + i as u64, criteria, None, None)
+                let r = run_case(&case, seed, problems, criteria, None, None)
                     .with_context(|| format!("calibration {} on {}", kernel.id(), backend.kind()))?;
                 let rate = if *name == "fma_peak" { r.flops_per_s } else { r.model_bytes_per_s };
                 best[i] = best[i].max(rate.unwrap_or(0.0));
@@ -449,13 +485,14 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     pb.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").expect("valid template"));
     let mut wrong = 0;
     let mut failed: Vec<String> = Vec::new();
+    let problems = Problems::default();
     for b in &backends {
         if matches!(b.kind(), BackendKind::Reference | BackendKind::Ptxvm) {
             // An interpreter's "roofline" would measure the interpreter; it reports
             // thread-instructions per second instead.
             continue;
         }
-        let roof = match calibrate(b.as_ref(), seed, &calibration_criteria, &mut report.cases, &pb) {
+        let roof = match calibrate(b.as_ref(), seed, &problems, &calibration_criteria, &mut report.cases, &pb) {
             Ok(roof) => roof,
             Err(e) => {
                 // One broken kernel must not hide the others: say so, go on, fail at the end.
@@ -478,11 +515,11 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
             report.rooflines.push(roof);
         }
     }
-    for (i, case) in planned.iter().enumerate() {
+    for case in &planned {
         pb.set_message(format!("{} on {} {}", case.kernel.id(), case.backend.kind(), case.dims));
         let roof = report.rooflines.iter().find(|r| r.backend == case.backend.kind().name()).cloned();
         let energy = energies.iter().find(|(k, _)| *k == case.backend.kind()).and_then(|(_, e)| e.as_ref());
-        let r = match run_case(case, seed, i as u64, &criteria, roof.as_ref(), energy)
+        let r = match run_case(case, seed, &problems, &criteria, roof.as_ref(), energy)
             .with_context(|| format!("{} on {} at {}", case.kernel.id(), case.backend.kind(), case.dims))
         {
             Ok(r) => r,

@@ -13,7 +13,7 @@ use dfma_kernels::{BackendKind, BackendOptions, open};
 use dfma_reference::ops;
 use dfma_reference::seed::seed_from_env;
 
-use super::bench::{Case, commit, run_case};
+use super::bench::{Case, Problems, commit, run_case};
 use super::parse_backend;
 use crate::cli::TuneArgs;
 use crate::error::bad_input;
@@ -43,7 +43,7 @@ pub fn run(args: &TuneArgs, opts: &BackendOptions) -> Result<()> {
     let commit = commit();
     println!("dfma tune  commit {commit}  seed {seed}  cache {}", path.display());
     let mut failures = Vec::new();
-    let mut stream = 0u64;
+    let problems = Problems::default();
     for kind in kinds {
         let backend = match open(kind, opts) {
             Ok(b) => b,
@@ -65,10 +65,9 @@ pub fn run(args: &TuneArgs, opts: &BackendOptions) -> Result<()> {
             for dims in op.bench_dims() {
                 let mut timed: Vec<(String, f64, f64)> = Vec::new();
                 for &kernel in &kernels {
-                    stream += 1;
                     let case =
                         Case { backend: backend.as_ref(), kernel, dims: dims.clone(), mode: args.mode, weights: None };
-                    match run_case(&case, seed, stream, &criteria, None, None) {
+                    match run_case(&case, seed, &problems, &criteria, None, None) {
                         Ok(r) if r.correct => {
                             let s = r.summary.as_ref().ok_or_else(|| anyhow!("{} was not timed", kernel.id()))?;
                             timed.push((kernel.variant.to_string(), s.median_s, s.rel_stdev));

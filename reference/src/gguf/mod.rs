@@ -127,7 +127,7 @@ impl Gguf {
                     format!("offset {} is not a multiple of the alignment {alignment}", t.offset),
                 ));
             }
-            let end = t.offset.checked_add(t.n_bytes).unwrap_or(u64::MAX);
+            let end = t.offset.saturating_add(t.n_bytes);
             if end > data_len {
                 return Err(GgufError::OutOfRange { tensor: t.name.clone(), start: t.offset, end, data_len });
             }

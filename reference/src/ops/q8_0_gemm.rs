@@ -16,6 +16,7 @@
 
 use rand::Rng;
 use rand::rngs::StdRng;
+use rayon::prelude::*;
 
 use crate::compare::Tolerance;
 use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
@@ -95,15 +96,16 @@ impl Op for Q8_0Gemm {
         let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
         let w = q8_0::dequantize(inputs[0].as_u8().expect("w is u8"));
         let x = inputs[1].as_f32().expect("x is f32");
+        // Plain f64 dot products; tokens in parallel only because prefill shapes are large.
         let mut y = vec![0.0f32; m * rows];
-        for t in 0..m {
+        y.par_chunks_mut(rows).enumerate().for_each(|(t, yt)| {
             let xt = &x[t * cols..(t + 1) * cols];
-            for r in 0..rows {
+            for (r, out) in yt.iter_mut().enumerate() {
                 let wr = &w[r * cols..(r + 1) * cols];
                 let acc: f64 = wr.iter().zip(xt).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
-                y[t * rows + r] = acc as f32;
+                *out = acc as f32;
             }
-        }
+        });
         vec![Tensor::f32(vec![m, rows], y)]
     }
 
