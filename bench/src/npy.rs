@@ -1,6 +1,6 @@
 //! Reading and writing tensors as .npy files, with one-line errors that name the file.
 //!
-//! Supported: C-order float32 (`<f4`) and uint8 (`|u1`). Writes go to a temporary file in the
+//! Supported: C-order float32 (`<f4`), uint8 (`|u1`) and uint32 (`<u4`). Writes go to a temporary file in the
 //! destination directory and are renamed into place, so a failed write leaves nothing behind.
 
 use std::path::Path;
@@ -24,8 +24,11 @@ pub fn read(path: &Path) -> Result<Tensor> {
     let dtype = match type_str.as_str() {
         "<f4" => DType::F32,
         "|u1" | "<u1" => DType::U8,
+        "<u4" => DType::U32,
         other => {
-            return Err(bad_input(format!("{name}: dtype {other} is not supported (need float32 <f4 or uint8 |u1)")));
+            return Err(bad_input(format!(
+                "{name}: dtype {other} is not supported (need float32 <f4, uint8 |u1 or uint32 <u4)"
+            )));
         }
     };
     if npy.order() != npyz::Order::C {
@@ -67,6 +70,11 @@ pub fn write(path: &Path, t: &Tensor) -> Result<()> {
             DType::U8 => {
                 let mut w = npyz::WriteOptions::<u8>::new().default_dtype().shape(&shape).writer(out).begin_nd()?;
                 w.extend(t.as_u8().expect("u8").iter().copied())?;
+                w.finish()?;
+            }
+            DType::U32 => {
+                let mut w = npyz::WriteOptions::<u32>::new().default_dtype().shape(&shape).writer(out).begin_nd()?;
+                w.extend(t.as_u32().expect("u32").iter().copied())?;
                 w.finish()?;
             }
         }

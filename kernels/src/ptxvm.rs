@@ -101,6 +101,8 @@ pub struct PtxvmPrepared {
     args: Vec<Arg>,
     outputs: Vec<(u64, DType, Vec<usize>)>,
     cfg: LaunchConfig,
+    /// The second pass of a two-pass kernel: entry and geometry.
+    then: Option<(&'static str, LaunchConfig)>,
     last: Option<LaunchReport>,
 }
 
@@ -126,7 +128,20 @@ impl PtxvmPrepared {
         }
         args.extend(dims.as_u32_params().into_iter().map(Arg::U32));
         let g = (k.grid)(dims);
-        Ok(Self { module, entry: k.entry, mem, args, outputs, cfg: LaunchConfig::new(g.blocks, g.threads), last: None })
+        let then = k.then.map(|t| {
+            let g2 = (t.grid)(dims);
+            (t.entry, LaunchConfig::new(g2.blocks, g2.threads))
+        });
+        Ok(Self {
+            module,
+            entry: k.entry,
+            mem,
+            args,
+            outputs,
+            cfg: LaunchConfig::new(g.blocks, g.threads),
+            then,
+            last: None,
+        })
     }
 
     /// Counters and timing of the most recent launch.
@@ -154,6 +169,10 @@ impl Prepared for PtxvmPrepared {
     fn launch(&mut self) -> Result<(), Error> {
         let r = launch(&self.module, &self.mem, self.entry, self.cfg, &self.args).map_err(err)?;
         self.last = Some(r);
+        if let Some((entry, cfg)) = self.then {
+            // The counters of a two-pass kernel are those of its first (streaming) pass.
+            launch(&self.module, &self.mem, entry, cfg, &self.args).map_err(err)?;
+        }
         Ok(())
     }
 

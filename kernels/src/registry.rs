@@ -4,8 +4,11 @@
 //! [`crate::sources`], and add one [`KernelSpec`] to [`KERNELS`]. The test matrix, `dfma op`,
 //! `dfma ptx check` and `dfma bench` pick it up from here.
 
+use dfma_reference::ops::count_sketch::CountSketch;
+use dfma_reference::ops::dense_project::{DenseProject, DenseProjectT};
 use dfma_reference::ops::fma_peak::FmaPeak;
 use dfma_reference::ops::int4_g128_gemv::Int4G128Gemv;
+use dfma_reference::ops::philox4x32_10::{Philox4x32_10, key_and_base};
 use dfma_reference::ops::q4_0_gemv::Q4_0Gemv;
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
 use dfma_reference::ops::stream_copy::StreamCopy;
@@ -44,6 +47,20 @@ pub struct GpuKernel {
     pub grid: fn(&Dims) -> Grid,
     /// SASS substrings `dfma ptx check` requires (e.g. `LDG.E.128`); empty for WGSL.
     pub sass_must_contain: &'static [&'static str],
+    /// A second entry of the same source launched right after `entry`, in order, on the same
+    /// arguments: for reductions across blocks that must not depend on block scheduling
+    /// (partials to a scratch buffer, then a fixed-order reduce) instead of float atomics.
+    /// A WGSL second entry must use every binding, since both passes share one bind group.
+    pub then: Option<SecondPass>,
+}
+
+/// The second launch of a two-pass [`GpuKernel`].
+#[derive(Clone, Copy, Debug)]
+pub struct SecondPass {
+    /// Entry point name in the same source file.
+    pub entry: &'static str,
+    /// Its launch geometry.
+    pub grid: fn(&Dims) -> Grid,
 }
 
 /// How a kernel is implemented.
@@ -201,6 +218,64 @@ pub static KERNELS: &[KernelSpec] = &[
         variant: "four_chains",
         imp: wgsl(sources::FMA_PEAK_WGSL, "fma_peak", layout::as_is, four_per_thread_grid),
     },
+    // Signal compression: the generator, then the projections drawing from it.
+    KernelSpec { op: &Philox4x32_10, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Philox4x32_10, variant: "rayon", imp: KernelImpl::Cpu(philox_cpu) },
+    KernelSpec {
+        op: &Philox4x32_10,
+        variant: "thread_per_block",
+        imp: ptx(
+            sources::PHILOX_PTX,
+            "philox4x32_10",
+            layout::as_is,
+            one_per_thread_grid,
+            &["IMAD.WIDE.U32", "STG.E.128"],
+        ),
+    },
+    KernelSpec {
+        op: &Philox4x32_10,
+        variant: "thread_per_block",
+        imp: wgsl(sources::PHILOX_WGSL, "philox4x32_10", layout::as_is, one_per_thread_grid),
+    },
+    KernelSpec { op: &DenseProject, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &DenseProject, variant: "rayon_chunks", imp: KernelImpl::Cpu(dense_project_cpu) },
+    KernelSpec {
+        op: &DenseProject,
+        variant: "chunk_partials_then_reduce",
+        imp: ptx_two_pass(
+            sources::DENSE_PROJECT_PTX,
+            "dense_project_partials",
+            dense_project_buffers,
+            dense_chunk_grid,
+            &["IMAD.WIDE.U32", "LDS.128"],
+            SecondPass { entry: "dense_project_reduce", grid: k_rows_grid },
+        ),
+    },
+    KernelSpec {
+        op: &DenseProject,
+        variant: "chunk_partials_then_reduce",
+        imp: wgsl_two_pass(
+            sources::DENSE_PROJECT_WGSL,
+            "dense_project_partials",
+            dense_project_buffers,
+            dense_chunk_grid,
+            SecondPass { entry: "dense_project_reduce", grid: k_rows_grid },
+        ),
+    },
+    KernelSpec { op: &DenseProjectT, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &DenseProjectT, variant: "rayon_blocks", imp: KernelImpl::Cpu(dense_project_t_cpu) },
+    KernelSpec {
+        op: &DenseProjectT,
+        variant: "block_per_128_columns",
+        imp: ptx(sources::DENSE_PROJECT_T_PTX, "dense_project_t", layout::as_is, column_block_grid, &["IMAD.WIDE.U32"]),
+    },
+    KernelSpec {
+        op: &DenseProjectT,
+        variant: "block_per_128_columns",
+        imp: wgsl(sources::DENSE_PROJECT_T_WGSL, "dense_project_t", layout::as_is, column_block_grid),
+    },
+    KernelSpec { op: &CountSketch, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &CountSketch, variant: "rayon_rows", imp: KernelImpl::Cpu(count_sketch_cpu) },
 ];
 
 /// A PTX kernel: `source`'s `entry`, inputs laid out by `buffers`, launched on `grid`, whose SASS
@@ -212,7 +287,19 @@ const fn ptx(
     grid: fn(&Dims) -> Grid,
     sass: &'static [&'static str],
 ) -> KernelImpl {
-    KernelImpl::Ptx(GpuKernel { source, entry, buffers, grid, sass_must_contain: sass })
+    KernelImpl::Ptx(GpuKernel { source, entry, buffers, grid, sass_must_contain: sass, then: None })
+}
+
+/// A two-pass PTX kernel: [`ptx`], then `then` on the same arguments.
+const fn ptx_two_pass(
+    source: SourceFile,
+    entry: &'static str,
+    buffers: fn(&Dims, &[Tensor]) -> Vec<Vec<u8>>,
+    grid: fn(&Dims) -> Grid,
+    sass: &'static [&'static str],
+    then: SecondPass,
+) -> KernelImpl {
+    KernelImpl::Ptx(GpuKernel { source, entry, buffers, grid, sass_must_contain: sass, then: Some(then) })
 }
 
 /// A WGSL kernel: `source`'s `entry`, inputs laid out by `buffers`, dispatched on `grid`.
@@ -222,7 +309,18 @@ const fn wgsl(
     buffers: fn(&Dims, &[Tensor]) -> Vec<Vec<u8>>,
     grid: fn(&Dims) -> Grid,
 ) -> KernelImpl {
-    KernelImpl::Wgsl(GpuKernel { source, entry, buffers, grid, sass_must_contain: &[] })
+    KernelImpl::Wgsl(GpuKernel { source, entry, buffers, grid, sass_must_contain: &[], then: None })
+}
+
+/// A two-pass WGSL kernel: [`wgsl`], then `then` on the same bind group.
+const fn wgsl_two_pass(
+    source: SourceFile,
+    entry: &'static str,
+    buffers: fn(&Dims, &[Tensor]) -> Vec<Vec<u8>>,
+    grid: fn(&Dims) -> Grid,
+    then: SecondPass,
+) -> KernelImpl {
+    KernelImpl::Wgsl(GpuKernel { source, entry, buffers, grid, sass_must_contain: &[], then: Some(then) })
 }
 
 /// Kernels that run on `backend`.
@@ -260,6 +358,11 @@ fn four_per_thread_grid(dims: &Dims) -> Grid {
     Grid { blocks: [n_u32(dims).div_ceil(4).div_ceil(256), 1, 1], threads: [256, 1, 1] }
 }
 
+/// One thread per element of `n`, 256 threads a block.
+fn one_per_thread_grid(dims: &Dims) -> Grid {
+    Grid { blocks: [n_u32(dims).div_ceil(256), 1, 1], threads: [256, 1, 1] }
+}
+
 fn f32_out(outputs: &mut [Tensor]) -> &mut Vec<f32> {
     let dfma_reference::TensorData::F32(y) = &mut outputs[0].data else { panic!("output is f32") };
     y
@@ -291,10 +394,59 @@ fn q4_0_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     cpu::q4_0_gemv::q4_0_gemv(w, x, f32_out(outputs), rows, cols, batch);
 }
 
+/// Columns of g one block of the `dense_project` GPU kernels stages and reduces.
+const DENSE_CHUNK: u32 = 4096;
+
+/// `dense_project`'s GPU buffers: g, seed, and a zeroed scratch of ceil(n/4096) x k f32 partials.
+fn dense_project_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    let partials = dims.get("n").div_ceil(DENSE_CHUNK as usize) * dims.get("k");
+    vec![inputs[0].as_bytes().to_vec(), inputs[1].as_bytes().to_vec(), vec![0; 4 * partials]]
+}
+
+fn k_u32(dims: &Dims) -> u32 {
+    u32::try_from(dims.get("k")).expect("k exceeds u32")
+}
+
+/// One block of 256 threads per 4096 columns of g.
+fn dense_chunk_grid(dims: &Dims) -> Grid {
+    Grid { blocks: [n_u32(dims).div_ceil(DENSE_CHUNK), 1, 1], threads: [256, 1, 1] }
+}
+
+/// One thread per row of the projection, 256 a block.
+fn k_rows_grid(dims: &Dims) -> Grid {
+    Grid { blocks: [k_u32(dims).div_ceil(256), 1, 1], threads: [256, 1, 1] }
+}
+
+/// One block of 128 threads per 128 columns (one Philox block of signs).
+fn column_block_grid(dims: &Dims) -> Grid {
+    Grid { blocks: [n_u32(dims).div_ceil(128), 1, 1], threads: [128, 1, 1] }
+}
+
+fn philox_cpu(_dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let (key, base) = key_and_base(inputs);
+    let dfma_reference::TensorData::U32(y) = &mut outputs[0].data else { panic!("output is u32") };
+    cpu::philox::philox(key, base, y);
+}
+
+fn dense_project_cpu(_dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let key = dfma_reference::ops::dense_project::key_of(&inputs[1]);
+    cpu::dense_project::dense_project(key, inputs[0].as_f32().expect("g is f32"), f32_out(outputs));
+}
+
+fn dense_project_t_cpu(_dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let key = dfma_reference::ops::dense_project::key_of(&inputs[1]);
+    cpu::dense_project::dense_project_t(key, inputs[0].as_f32().expect("s is f32"), f32_out(outputs));
+}
+
 fn int4_g128_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     let (rows, cols, batch) = (dims.get("rows"), dims.get("cols"), dims.get("batch"));
     let w = inputs[0].as_u8().expect("w is u8");
     let sz = inputs[1].as_u8().expect("sz is u8");
     let x = inputs[2].as_f32().expect("x is f32");
     cpu::int4_g128_gemv::int4_g128_gemv(w, sz, x, f32_out(outputs), rows, cols, batch);
+}
+
+fn count_sketch_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let key = dfma_reference::ops::dense_project::key_of(&inputs[1]);
+    cpu::count_sketch::count_sketch(key, inputs[0].as_f32().expect("g is f32"), dims.get("c"), f32_out(outputs));
 }

@@ -45,6 +45,20 @@ pub const FMA_PEAK_PTX: SourceFile = embed!("ptx", "fma_peak.ptx");
 /// `kernels/wgsl/fma_peak.wgsl`.
 pub const FMA_PEAK_WGSL: SourceFile = embed!("wgsl", "fma_peak.wgsl");
 
+/// `kernels/ptx/philox4x32_10.ptx`.
+pub const PHILOX_PTX: SourceFile = embed!("ptx", "philox4x32_10.ptx");
+/// `kernels/wgsl/philox4x32_10.wgsl`.
+pub const PHILOX_WGSL: SourceFile = embed!("wgsl", "philox4x32_10.wgsl");
+
+/// `kernels/ptx/dense_project.ptx` (two entries: partials, then reduce).
+pub const DENSE_PROJECT_PTX: SourceFile = embed!("ptx", "dense_project.ptx");
+/// `kernels/wgsl/dense_project.wgsl` (two entries: partials, then reduce).
+pub const DENSE_PROJECT_WGSL: SourceFile = embed!("wgsl", "dense_project.wgsl");
+/// `kernels/ptx/dense_project_t.ptx`.
+pub const DENSE_PROJECT_T_PTX: SourceFile = embed!("ptx", "dense_project_t.ptx");
+/// `kernels/wgsl/dense_project_t.wgsl`.
+pub const DENSE_PROJECT_T_WGSL: SourceFile = embed!("wgsl", "dense_project_t.wgsl");
+
 /// Every PTX file, for `dfma ptx check`.
 pub const PTX_FILES: &[SourceFile] = &[
     Q8_0_GEMV_PTX,
@@ -54,7 +68,19 @@ pub const PTX_FILES: &[SourceFile] = &[
     STREAM_READ_PTX,
     STREAM_COPY_PTX,
     FMA_PEAK_PTX,
+    PHILOX_PTX,
+    DENSE_PROJECT_PTX,
+    DENSE_PROJECT_T_PTX,
 ];
 /// Every WGSL file.
-pub const WGSL_FILES: &[SourceFile] =
-    &[Q8_0_GEMV_WGSL, Q4_0_GEMV_WGSL, INT4_G128_GEMV_WGSL, STREAM_READ_WGSL, STREAM_COPY_WGSL, FMA_PEAK_WGSL];
+pub const WGSL_FILES: &[SourceFile] = &[
+    Q8_0_GEMV_WGSL,
+    Q4_0_GEMV_WGSL,
+    INT4_G128_GEMV_WGSL,
+    STREAM_READ_WGSL,
+    STREAM_COPY_WGSL,
+    FMA_PEAK_WGSL,
+    PHILOX_WGSL,
+    DENSE_PROJECT_WGSL,
+    DENSE_PROJECT_T_WGSL,
+];

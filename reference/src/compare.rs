@@ -1,6 +1,9 @@
-//! Comparing a kernel's output with the reference: relative L2 and max-abs error, NaN never passes.
+//! Comparing a kernel's output with the reference: f32 by relative L2 and max-abs error (NaN
+//! never passes), integers bit for bit.
 
 use std::fmt;
+
+use crate::tensor::{Tensor, TensorData};
 
 /// Pass bar for one output: both bounds must hold.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -60,9 +63,91 @@ pub fn compare_f32(out: &[f32], reference: &[f32], tol: Tolerance) -> Comparison
     Comparison { rel_l2, max_abs, abs_scale, first_bad, passed }
 }
 
+/// Result of comparing an integer output with its reference: bit equality, no tolerance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExactComparison {
+    /// Elements that differ.
+    pub mismatches: usize,
+    /// First index that differs, with (out, ref) as raw words.
+    pub first_mismatch: Option<(usize, u64, u64)>,
+    /// Whether lengths match and every element is equal.
+    pub passed: bool,
+}
+
+impl fmt::Display for ExactComparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exact: {} mismatches", self.mismatches)?;
+        if let Some((i, out, reference)) = self.first_mismatch {
+            write!(f, " first at index {i}: got {out:#x}, expected {reference:#x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares integer outputs bit for bit: random bits, signs and indices have no rounding, so
+/// any difference is a bug. A length mismatch fails.
+pub fn compare_exact<T: Copy + PartialEq + Into<u64>>(out: &[T], reference: &[T]) -> ExactComparison {
+    let mut mismatches = out.len().abs_diff(reference.len());
+    let mut first_mismatch = None;
+    for (i, (&o, &r)) in out.iter().zip(reference).enumerate() {
+        if o != r {
+            mismatches += 1;
+            first_mismatch.get_or_insert((i, o.into(), r.into()));
+        }
+    }
+    ExactComparison { mismatches, first_mismatch, passed: mismatches == 0 }
+}
+
+/// Compares one output tensor with its reference by dtype: f32 under `tol`, integers bit for
+/// bit. Returns whether it passed and a one-line detail; a dtype mismatch fails.
+pub fn compare_tensors(out: &Tensor, reference: &Tensor, tol: Tolerance) -> (bool, String) {
+    if out.shape != reference.shape {
+        return (false, format!("shape {:?}, expected {:?}", out.shape, reference.shape));
+    }
+    match (&out.data, &reference.data) {
+        (TensorData::F32(o), TensorData::F32(r)) => {
+            let c = compare_f32(o, r, tol);
+            (c.passed, c.to_string())
+        }
+        (TensorData::U32(o), TensorData::U32(r)) => {
+            let c = compare_exact(o, r);
+            (c.passed, c.to_string())
+        }
+        (TensorData::U8(o), TensorData::U8(r)) => {
+            let c = compare_exact(o, r);
+            (c.passed, c.to_string())
+        }
+        _ => (false, format!("dtype {}, expected {}", out.dtype(), reference.dtype())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_outputs_must_be_bit_equal_and_name_the_first_mismatch() {
+        let c = compare_exact(&[1u32, 2, 3, 4], &[1u32, 2, 30, 40]);
+        assert!(!c.passed);
+        assert_eq!(c.mismatches, 2);
+        assert_eq!(c.first_mismatch, Some((2, 3, 30)));
+        assert!(compare_exact(&[7u32], &[7u32]).passed);
+    }
+
+    #[test]
+    fn an_unwritten_u32_output_keeps_its_poison_and_fails() {
+        let poisoned = Tensor::poisoned(crate::DType::U32, vec![2]);
+        assert_eq!(poisoned.as_u32(), Some(&[u32::MAX, u32::MAX][..]));
+        let (ok, detail) = compare_tensors(&poisoned, &Tensor::u32(vec![2], vec![0, u32::MAX]), TOL);
+        assert!(!ok, "{detail}");
+        assert!(detail.contains("index 0"), "{detail}");
+    }
+
+    #[test]
+    fn a_dtype_mismatch_fails() {
+        let (ok, _) = compare_tensors(&Tensor::u32(vec![1], vec![0]), &Tensor::f32(vec![1], vec![0.0]), TOL);
+        assert!(!ok);
+    }
 
     const TOL: Tolerance = Tolerance { rel_l2: 1e-6, max_abs_scaled: 1e-6 };
 

@@ -13,6 +13,7 @@ pub mod op;
 pub mod ops;
 pub mod quant;
 pub mod seed;
+pub mod signals;
 pub mod tensor;
 
 pub use compare::{Comparison, Tolerance};

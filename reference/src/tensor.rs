@@ -9,6 +9,8 @@ pub enum DType {
     F32,
     /// Raw bytes, e.g. GGML quantized blocks.
     U8,
+    /// 32-bit unsigned words: random bits, seeds, indices. Compared bit for bit, never with a tolerance.
+    U32,
 }
 
 impl DType {
@@ -17,6 +19,7 @@ impl DType {
         match self {
             DType::F32 => 4,
             DType::U8 => 1,
+            DType::U32 => 4,
         }
     }
 
@@ -25,6 +28,7 @@ impl DType {
         match self {
             DType::F32 => "float32",
             DType::U8 => "uint8",
+            DType::U32 => "uint32",
         }
     }
 }
@@ -42,6 +46,8 @@ pub enum TensorData {
     F32(Vec<f32>),
     /// u8 elements.
     U8(Vec<u8>),
+    /// u32 elements.
+    U32(Vec<u32>),
 }
 
 /// A host tensor: row-major, contiguous.
@@ -66,7 +72,14 @@ impl Tensor {
         Self { shape, data: TensorData::U8(data) }
     }
 
-    /// A tensor of `dtype` and `shape` filled with poison: NaN for floats, 0xFF for bytes.
+    /// A u32 tensor. Panics if `data` does not hold `shape`'s element count (a programming error).
+    pub fn u32(shape: Vec<usize>, data: Vec<u32>) -> Self {
+        assert_eq!(shape.iter().product::<usize>(), data.len(), "u32 tensor shape/data mismatch");
+        Self { shape, data: TensorData::U32(data) }
+    }
+
+    /// A tensor of `dtype` and `shape` filled with poison: NaN for floats, all-ones bits for
+    /// integers (0xFF bytes, 0xFFFF_FFFF words).
     ///
     /// Outputs are poisoned before a launch so that "never written" cannot pass for "wrote 0".
     pub fn poisoned(dtype: DType, shape: Vec<usize>) -> Self {
@@ -74,6 +87,7 @@ impl Tensor {
         match dtype {
             DType::F32 => Self::f32(shape, vec![f32::NAN; n]),
             DType::U8 => Self::u8(shape, vec![0xFF; n]),
+            DType::U32 => Self::u32(shape, vec![u32::MAX; n]),
         }
     }
 
@@ -82,6 +96,7 @@ impl Tensor {
         match self.data {
             TensorData::F32(_) => DType::F32,
             TensorData::U8(_) => DType::U8,
+            TensorData::U32(_) => DType::U32,
         }
     }
 
@@ -90,6 +105,7 @@ impl Tensor {
         match &self.data {
             TensorData::F32(v) => v.len(),
             TensorData::U8(v) => v.len(),
+            TensorData::U32(v) => v.len(),
         }
     }
 
@@ -114,11 +130,20 @@ impl Tensor {
         }
     }
 
+    /// The u32 elements, or `None` for another dtype.
+    pub fn as_u32(&self) -> Option<&[u32]> {
+        match &self.data {
+            TensorData::U32(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// The elements as raw little-endian bytes (what a device buffer receives).
     pub fn as_bytes(&self) -> &[u8] {
         match &self.data {
             TensorData::F32(v) => bytemuck::cast_slice(v),
             TensorData::U8(v) => v,
+            TensorData::U32(v) => bytemuck::cast_slice(v),
         }
     }
 
@@ -133,6 +158,9 @@ impl Tensor {
                 Self::f32(shape, bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
             }
             DType::U8 => Self::u8(shape, bytes.to_vec()),
+            DType::U32 => {
+                Self::u32(shape, bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            }
         })
     }
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use dfma_kernels::registry::for_backend;
 use dfma_kernels::{BackendKind, BackendOptions, open, run_once};
+use dfma_reference::compare::compare_exact;
 use dfma_reference::seed::{rng_for, seed_from_env};
 
 /// Largest f32 distance, in units in the last place, the two backends may differ by.
@@ -79,7 +80,13 @@ fn main() -> ExitCode {
                             }
                         }
                     }
-                    _ => ok &= x.as_bytes() == y.as_bytes(),
+                    _ => {
+                        let c = compare_exact(x.as_bytes(), y.as_bytes());
+                        if let Some((i, p, q)) = c.first_mismatch {
+                            println!("{label:<72} first differing byte {i}: cuda {p:#x}, ptxvm {q:#x}");
+                        }
+                        ok &= c.passed;
+                    }
                 }
             }
             ok &= worst <= MAX_ULP;

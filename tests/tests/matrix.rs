@@ -1,13 +1,14 @@
 //! The test matrix: every registered (op, backend, variant) × the op's test shapes, on fresh
-//! random inputs (seed printed; `DFMA_SEED` reproduces), outputs poisoned with NaN before the
-//! launch, compared with the reference under the op's tolerance. A backend that cannot run here
-//! prints "not run: <reason>"; under `CI=true`, wgpu must run.
+//! random inputs (seed printed; `DFMA_SEED` reproduces), outputs poisoned before the launch (NaN
+//! for f32, all-ones bits for integers), compared with the reference: f32 under the op's
+//! tolerance, integer outputs bit for bit (naming the first mismatching index). A backend that
+//! cannot run here prints "not run: <reason>"; under `CI=true`, wgpu must run.
 
 use std::process::ExitCode;
 
 use dfma_kernels::registry::for_backend;
 use dfma_kernels::{BackendKind, BackendOptions, open, run_once};
-use dfma_reference::compare::compare_f32;
+use dfma_reference::compare::compare_tensors;
 use dfma_reference::seed::{rng_for, seed_from_env};
 use dfma_tests::in_ci;
 
@@ -58,13 +59,9 @@ fn main() -> ExitCode {
                         let mut ok = got.len() == want.len();
                         let mut detail = String::new();
                         for ((g, w), spec) in got.iter().zip(&want).zip(op.outputs()) {
-                            let (Some(g), Some(w)) = (g.as_f32(), w.as_f32()) else {
-                                ok = false;
-                                detail.push_str("non-f32 output compared");
-                                continue;
-                            };
-                            let c = compare_f32(g, w, op.tolerance());
-                            ok &= c.passed;
+                            // f32 under the op's tolerance; integer outputs bit for bit.
+                            let (passed, c) = compare_tensors(g, w, op.tolerance());
+                            ok &= passed;
                             detail.push_str(&format!("{}: {c} ", spec.name));
                         }
                         if ok {

@@ -104,8 +104,13 @@ impl CudaBackend {
 
     /// The kernel's function, its module loaded (JIT-compiled by the driver) once.
     fn function(&self, k: &GpuKernel) -> Result<CudaFunction, Error> {
+        self.function_named(k, k.entry)
+    }
+
+    /// Entry `entry` of `k`'s source (a two-pass kernel's second entry shares the file).
+    fn function_named(&self, k: &GpuKernel, entry: &'static str) -> Result<CudaFunction, Error> {
         let mut cache = self.functions.lock().expect("function cache poisoned");
-        if let Some(f) = cache.get(k.entry) {
+        if let Some(f) = cache.get(entry) {
             return Ok(f.clone());
         }
         let module = self
@@ -113,8 +118,8 @@ impl CudaBackend {
             .context()
             .load_module(cudarc::nvrtc::Ptx::from_src(k.source.text))
             .map_err(|e| err(format!("loading {}: {e:?}", k.source.file)))?;
-        let f = module.load_function(k.entry).map_err(|e| err(format!("{} in {}: {e:?}", k.entry, k.source.file)))?;
-        cache.insert(k.entry, f.clone());
+        let f = module.load_function(entry).map_err(|e| err(format!("{entry} in {}: {e:?}", k.source.file)))?;
+        cache.insert(entry, f.clone());
         Ok(f)
     }
 }
@@ -138,7 +143,11 @@ impl Backend for CudaBackend {
             return Err(Error::WrongBackend { kernel: kernel.id(), backend: BackendKind::Cuda });
         };
         let f = self.function(k)?;
-        Ok(Box::new(prepared::CudaPrepared::new(self.stream.clone(), kernel, k, f, dims, inputs)?))
+        let then = match k.then {
+            Some(t) => Some((self.function_named(k, t.entry)?, (t.grid)(dims))),
+            None => None,
+        };
+        Ok(Box::new(prepared::CudaPrepared::new(self.stream.clone(), kernel, k, f, then, dims, inputs)?))
     }
 
     fn flush_caches(&self) -> Result<(), Error> {

@@ -16,6 +16,8 @@ pub(super) struct CudaPrepared {
     outputs: Vec<(CudaSlice<u8>, DType, Vec<usize>)>,
     params: Vec<u32>,
     grid: Grid,
+    /// A two-pass kernel's second function and geometry, launched after the first.
+    then: Option<(CudaFunction, Grid)>,
 }
 
 impl CudaPrepared {
@@ -24,6 +26,7 @@ impl CudaPrepared {
         kernel: &'static KernelSpec,
         k: &GpuKernel,
         function: CudaFunction,
+        then: Option<(CudaFunction, Grid)>,
         dims: &Dims,
         inputs: &[Tensor],
     ) -> Result<Self, Error> {
@@ -39,7 +42,7 @@ impl CudaPrepared {
             let poison = Tensor::poisoned(spec.dtype, shape.clone());
             outputs.push((stream.clone_htod(poison.as_bytes()).map_err(err)?, spec.dtype, shape));
         }
-        Ok(Self { stream, function, inputs: bufs, outputs, params: dims.as_u32_params(), grid: (k.grid)(dims) })
+        Ok(Self { stream, function, inputs: bufs, outputs, params: dims.as_u32_params(), grid: (k.grid)(dims), then })
     }
 }
 
@@ -53,25 +56,10 @@ impl Prepared for CudaPrepared {
     }
 
     fn launch(&mut self) -> Result<(), Error> {
-        let mut b = self.stream.launch_builder(&self.function);
-        for i in &self.inputs {
-            b.arg(i);
+        launch_one(&self.stream, &self.function, self.grid, &self.inputs, &mut self.outputs, &self.params)?;
+        if let Some((f, g)) = &self.then {
+            launch_one(&self.stream, f, *g, &self.inputs, &mut self.outputs, &self.params)?;
         }
-        for (o, _, _) in &mut self.outputs {
-            b.arg(o);
-        }
-        for p in &self.params {
-            b.arg(p);
-        }
-        let g = self.grid;
-        let cfg = LaunchConfig {
-            grid_dim: (g.blocks[0], g.blocks[1], g.blocks[2]),
-            block_dim: (g.threads[0], g.threads[1], g.threads[2]),
-            shared_mem_bytes: 0,
-        };
-        // SAFETY: the argument list follows the registry's calling convention (buffers, outputs,
-        // dims as u32), which every PTX entry declares in that order; buffers are sized from dims.
-        unsafe { b.launch(cfg) }.map_err(err)?;
         Ok(())
     }
 
@@ -99,4 +87,34 @@ impl Prepared for CudaPrepared {
         }
         Ok(out)
     }
+}
+
+/// Enqueues `function` on `grid` with the registry's calling convention.
+fn launch_one(
+    stream: &Arc<CudaStream>,
+    function: &CudaFunction,
+    g: Grid,
+    inputs: &[CudaSlice<u8>],
+    outputs: &mut [(CudaSlice<u8>, DType, Vec<usize>)],
+    params: &[u32],
+) -> Result<(), Error> {
+    let mut b = stream.launch_builder(function);
+    for i in inputs {
+        b.arg(i);
+    }
+    for (o, _, _) in outputs.iter_mut() {
+        b.arg(o);
+    }
+    for p in params {
+        b.arg(p);
+    }
+    let cfg = LaunchConfig {
+        grid_dim: (g.blocks[0], g.blocks[1], g.blocks[2]),
+        block_dim: (g.threads[0], g.threads[1], g.threads[2]),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: the argument list follows the registry's calling convention (buffers, outputs,
+    // dims as u32), which every PTX entry declares in that order; buffers are sized from dims.
+    unsafe { b.launch(cfg) }.map_err(err)?;
+    Ok(())
 }

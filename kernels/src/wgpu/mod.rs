@@ -25,7 +25,8 @@ pub struct WgpuBackend {
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: DeviceInfo,
-    pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
+    /// Keyed by (source file, entry point): a two-pass kernel has two entries in one file.
+    pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<wgpu::ComputePipeline>>>,
     /// Whether the device times passes with timestamp queries.
     timestamps: bool,
     /// Cleared before a cold sample: larger than any GPU L2 (or, on lavapipe, the CPU's LLC).
@@ -75,9 +76,9 @@ impl WgpuBackend {
     }
 
     /// The compute pipeline of `k`, compiled once per device.
-    fn pipeline(&self, k: &GpuKernel) -> Result<Arc<wgpu::ComputePipeline>, Error> {
+    fn pipeline(&self, k: &GpuKernel, entry: &'static str) -> Result<Arc<wgpu::ComputePipeline>, Error> {
         let mut cache = self.pipelines.lock().expect("pipeline cache poisoned");
-        if let Some(p) = cache.get(k.source.file) {
+        if let Some(p) = cache.get(&(k.source.file, entry)) {
             return Ok(p.clone());
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -86,18 +87,18 @@ impl WgpuBackend {
             source: wgpu::ShaderSource::Wgsl(k.source.text.into()),
         });
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(k.entry),
+            label: Some(entry),
             layout: None,
             module: &module,
-            entry_point: Some(k.entry),
+            entry_point: Some(entry),
             compilation_options: Default::default(),
             cache: None,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(err(format!("{} ({}): {e}", k.source.file, k.entry)));
+            return Err(err(format!("{} ({entry}): {e}", k.source.file)));
         }
         let p = Arc::new(pipeline);
-        cache.insert(k.source.file, p.clone());
+        cache.insert((k.source.file, entry), p.clone());
         Ok(p)
     }
 }
@@ -120,8 +121,12 @@ impl Backend for WgpuBackend {
         let KernelImpl::Wgsl(k) = &kernel.imp else {
             return Err(Error::WrongBackend { kernel: kernel.id(), backend: BackendKind::Wgpu });
         };
-        let pipeline = self.pipeline(k)?;
-        Ok(Box::new(prepared::WgpuPrepared::new(self, kernel, k, pipeline, dims, inputs)?))
+        let pipeline = self.pipeline(k, k.entry)?;
+        let then = match k.then {
+            Some(t) => Some((self.pipeline(k, t.entry)?, (t.grid)(dims))),
+            None => None,
+        };
+        Ok(Box::new(prepared::WgpuPrepared::new(self, kernel, k, pipeline, then, dims, inputs)?))
     }
 
     fn flush_caches(&self) -> Result<(), Error> {

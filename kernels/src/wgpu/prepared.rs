@@ -16,6 +16,8 @@ pub(super) struct WgpuPrepared<'a> {
     bind_group: wgpu::BindGroup,
     outputs: Vec<(wgpu::Buffer, DType, Vec<usize>)>,
     grid: Grid,
+    /// A two-pass kernel's second pipeline, its bind group (same buffers) and geometry.
+    then: Option<(Arc<wgpu::ComputePipeline>, wgpu::BindGroup, Grid)>,
     /// Timestamp query set and its resolve and readback buffers, made at the first timed launch.
     timestamps: Option<Timestamps>,
 }
@@ -68,6 +70,7 @@ impl<'a> WgpuPrepared<'a> {
         kernel: &'static KernelSpec,
         k: &GpuKernel,
         pipeline: Arc<wgpu::ComputePipeline>,
+        then: Option<(Arc<wgpu::ComputePipeline>, Grid)>,
         dims: &Dims,
         inputs: &[Tensor],
     ) -> Result<Self, Error> {
@@ -122,10 +125,18 @@ impl<'a> WgpuPrepared<'a> {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
+        let then = then.map(|(p, g)| {
+            let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: k.then.map(|t| t.entry),
+                layout: &p.get_bind_group_layout(0),
+                entries: &entries,
+            });
+            (p, bg, g)
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(err(format!("{}: binding buffers failed: {e}", kernel.id())));
         }
-        Ok(Self { backend, pipeline, bind_group, outputs, grid: (k.grid)(dims), timestamps: None })
+        Ok(Self { backend, pipeline, bind_group, outputs, grid: (k.grid)(dims), then, timestamps: None })
     }
 }
 
@@ -138,11 +149,18 @@ impl WgpuPrepared<'_> {
             end_of_pass_write_index: Some(1),
         });
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("dfma"), timestamp_writes });
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
         let [x, y, z] = self.grid.blocks;
         for _ in 0..count {
+            // wgpu orders dispatches of one pass: the second sees the first's storage writes.
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &self.bind_group, &[]);
             pass.dispatch_workgroups(x, y, z);
+            if let Some((p, bg, g)) = &self.then {
+                pass.set_pipeline(p);
+                pass.set_bind_group(0, bg, &[]);
+                let [x2, y2, z2] = g.blocks;
+                pass.dispatch_workgroups(x2, y2, z2);
+            }
         }
     }
 }

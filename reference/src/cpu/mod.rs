@@ -2,6 +2,9 @@
 //! portable code that the compiler vectorizes elsewhere).
 
 pub mod calibration;
+pub mod count_sketch;
+pub mod dense_project;
 pub mod int4_g128_gemv;
+pub mod philox;
 pub mod q4_0_gemv;
 pub mod q8_0_gemv;

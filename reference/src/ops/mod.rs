@@ -3,8 +3,11 @@
 
 use crate::op::Op;
 
+pub mod count_sketch;
+pub mod dense_project;
 pub mod fma_peak;
 pub mod int4_g128_gemv;
+pub mod philox4x32_10;
 pub mod q4_0_gemv;
 pub mod q8_0_gemv;
 pub mod stream_copy;
@@ -19,6 +22,10 @@ pub fn all() -> &'static [&'static dyn Op] {
         &stream_read::StreamRead,
         &stream_copy::StreamCopy,
         &fma_peak::FmaPeak,
+        &philox4x32_10::Philox4x32_10,
+        &dense_project::DenseProject,
+        &dense_project::DenseProjectT,
+        &count_sketch::CountSketch,
     ]
 }
 
