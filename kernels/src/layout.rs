@@ -167,6 +167,23 @@ pub fn as_is(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
     inputs.iter().map(|t| t.as_bytes().to_vec()).collect()
 }
 
+/// `q8_0_q8_1_gemm`'s device buffers: W's scales and codes as [`q8_0_split`] lays them out, then
+/// x's Q8_1 blocks split the same way: scales `d` (f16, padded to 4 bytes; `s` is dropped, Q8_0
+/// weights have no offset to fold) and codes (int8, row-major [m, cols]).
+pub fn q8_0_q8_1_buffers(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    let [w_scales, w_codes] = q8_0_split(inputs[0].as_bytes());
+    let xq = inputs[1].as_bytes();
+    let n = xq.len() / dfma_reference::quant::q8_1::BLOCK_BYTES;
+    let mut x_scales = Vec::with_capacity((2 * n).next_multiple_of(4));
+    let mut x_codes = Vec::with_capacity(n * 32);
+    for b in xq.chunks_exact(dfma_reference::quant::q8_1::BLOCK_BYTES) {
+        x_scales.extend_from_slice(&b[..2]);
+        x_codes.extend_from_slice(&b[4..]);
+    }
+    x_scales.resize((2 * n).next_multiple_of(4), 0);
+    vec![w_scales, w_codes, x_scales, x_codes]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,9 @@ use dfma_reference::ops::fma_peak::FmaPeak;
 use dfma_reference::ops::int4_g128_gemv::Int4G128Gemv;
 use dfma_reference::ops::philox4x32_10::{Philox4x32_10, key_and_base};
 use dfma_reference::ops::q4_0_gemv::Q4_0Gemv;
+use dfma_reference::ops::q8_0_gemm::Q8_0Gemm;
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
+use dfma_reference::ops::q8_0_q8_1_gemm::Q8_0Q8_1Gemm;
 use dfma_reference::ops::stream_copy::StreamCopy;
 use dfma_reference::ops::stream_read::{CHUNK, StreamRead};
 use dfma_reference::{Dims, Op, Tensor, cpu};
@@ -158,6 +160,18 @@ pub static KERNELS: &[KernelSpec] = &[
         variant: "lanes32_per_row",
         imp: wgsl(sources::Q4_0_GEMV_WGSL, "q4_0_gemv", layout::q4_0_gemv_buffers, rows_per_block_grid::<4>),
     },
+    KernelSpec { op: &Q8_0Gemm, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q8_0Gemm, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_gemm_cpu) },
+    KernelSpec {
+        op: &Q8_0Gemm,
+        variant: "mma_m16n8k16",
+        imp: ptx(sources::Q8_0_GEMM_PTX, "q8_0_gemm_mma", layout::q8_0_gemv_buffers, gemm_mma_grid, &["HMMA"]),
+    },
+    KernelSpec {
+        op: &Q8_0Gemm,
+        variant: "tile16x16",
+        imp: wgsl(sources::Q8_0_GEMM_WGSL, "q8_0_gemm", layout::q8_0_gemv_buffers, gemm_tile16_grid),
+    },
     KernelSpec { op: &Int4G128Gemv, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Int4G128Gemv, variant: "rayon_simd", imp: KernelImpl::Cpu(int4_g128_gemv_cpu) },
     KernelSpec {
@@ -180,6 +194,24 @@ pub static KERNELS: &[KernelSpec] = &[
             layout::int4_g128_gemv_buffers,
             rows_per_block_grid::<4>,
         ),
+    },
+    KernelSpec { op: &Q8_0Q8_1Gemm, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q8_0Q8_1Gemm, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_q8_1_gemm_cpu) },
+    KernelSpec {
+        op: &Q8_0Q8_1Gemm,
+        variant: "dp4a_warp_per_row",
+        imp: ptx(
+            sources::Q8_0_Q8_1_GEMM_PTX,
+            "q8_0_q8_1_gemm_dp4a",
+            layout::q8_0_q8_1_buffers,
+            gemm_dp4a_grid,
+            &["IDP.4A", "LDG.E.128"],
+        ),
+    },
+    KernelSpec {
+        op: &Q8_0Q8_1Gemm,
+        variant: "tile8x8",
+        imp: wgsl(sources::Q8_0_Q8_1_GEMM_WGSL, "q8_0_q8_1_gemm", layout::q8_0_q8_1_buffers, gemm_tile8_grid),
     },
     // Calibration ops: the bench measures each backend's roofline with these.
     KernelSpec { op: &StreamRead, variant: "reference", imp: KernelImpl::Reference },
@@ -378,6 +410,50 @@ fn stream_copy_cpu(_dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
 
 fn fma_peak_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     cpu::calibration::fma_peak(inputs[0].as_f32().expect("x is f32"), f32_out(outputs), dims.get("iters"));
+}
+
+fn q8_0_gemm_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
+    let w = inputs[0].as_u8().expect("w is u8");
+    let x = inputs[1].as_f32().expect("x is f32");
+    cpu::q8_0_gemm::q8_0_gemm(w, x, f32_out(outputs), rows, cols, m);
+}
+
+fn q8_0_q8_1_gemm_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
+    let w = inputs[0].as_u8().expect("w is u8");
+    let xq = inputs[1].as_u8().expect("xq is u8");
+    cpu::q8_0_q8_1_gemm::q8_0_q8_1_gemm(w, xq, f32_out(outputs), rows, cols, m);
+}
+
+/// dp4a GEMM: a warp per row, 4 rows x 8 tokens a block.
+fn gemm_dp4a_grid(dims: &Dims) -> Grid {
+    let (rows, m) = rows_and_m(dims);
+    Grid { blocks: [rows.div_ceil(4), m.div_ceil(8), 1], threads: [128, 1, 1] }
+}
+
+/// WGSL int8 GEMM: workgroups of 64 own 8 rows x 8 tokens.
+fn gemm_tile8_grid(dims: &Dims) -> Grid {
+    let (rows, m) = rows_and_m(dims);
+    Grid { blocks: [rows.div_ceil(8), m.div_ceil(8), 1], threads: [64, 1, 1] }
+}
+
+fn rows_and_m(dims: &Dims) -> (u32, u32) {
+    let rows = u32::try_from(dims.get("rows")).expect("rows exceed u32");
+    let m = u32::try_from(dims.get("m")).expect("m exceeds u32");
+    (rows, m)
+}
+
+/// Tensor-core GEMM: blocks of 4 warps own 64 rows x 32 tokens.
+fn gemm_mma_grid(dims: &Dims) -> Grid {
+    let (rows, m) = rows_and_m(dims);
+    Grid { blocks: [rows.div_ceil(64), m.div_ceil(32), 1], threads: [128, 1, 1] }
+}
+
+/// WGSL GEMM: workgroups of 256 own 16 rows x 16 tokens.
+fn gemm_tile16_grid(dims: &Dims) -> Grid {
+    let (rows, m) = rows_and_m(dims);
+    Grid { blocks: [rows.div_ceil(16), m.div_ceil(16), 1], threads: [256, 1, 1] }
 }
 
 fn q8_0_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {

@@ -19,6 +19,14 @@ macro_rules! embed {
 pub const Q8_0_GEMV_PTX: SourceFile = embed!("ptx", "q8_0_gemv.ptx");
 /// `kernels/ptx/q8_0_gemv_rows4.ptx`.
 pub const Q8_0_GEMV_ROWS4_PTX: SourceFile = embed!("ptx", "q8_0_gemv_rows4.ptx");
+/// `kernels/ptx/q8_0_gemm.ptx`.
+pub const Q8_0_GEMM_PTX: SourceFile = embed!("ptx", "q8_0_gemm.ptx");
+/// `kernels/wgsl/q8_0_gemm.wgsl`.
+pub const Q8_0_GEMM_WGSL: SourceFile = embed!("wgsl", "q8_0_gemm.wgsl");
+/// `kernels/ptx/q8_0_q8_1_gemm.ptx`.
+pub const Q8_0_Q8_1_GEMM_PTX: SourceFile = embed!("ptx", "q8_0_q8_1_gemm.ptx");
+/// `kernels/wgsl/q8_0_q8_1_gemm.wgsl`.
+pub const Q8_0_Q8_1_GEMM_WGSL: SourceFile = embed!("wgsl", "q8_0_q8_1_gemm.wgsl");
 /// `kernels/wgsl/q8_0_gemv.wgsl`.
 pub const Q8_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q8_0_gemv.wgsl");
 
@@ -63,6 +71,8 @@ pub const DENSE_PROJECT_T_WGSL: SourceFile = embed!("wgsl", "dense_project_t.wgs
 pub const PTX_FILES: &[SourceFile] = &[
     Q8_0_GEMV_PTX,
     Q8_0_GEMV_ROWS4_PTX,
+    Q8_0_GEMM_PTX,
+    Q8_0_Q8_1_GEMM_PTX,
     Q4_0_GEMV_PTX,
     INT4_G128_GEMV_PTX,
     STREAM_READ_PTX,
@@ -75,6 +85,8 @@ pub const PTX_FILES: &[SourceFile] = &[
 /// Every WGSL file.
 pub const WGSL_FILES: &[SourceFile] = &[
     Q8_0_GEMV_WGSL,
+    Q8_0_GEMM_WGSL,
+    Q8_0_Q8_1_GEMM_WGSL,
     Q4_0_GEMV_WGSL,
     INT4_G128_GEMV_WGSL,
     STREAM_READ_WGSL,

@@ -7,4 +7,6 @@ pub mod dense_project;
 pub mod int4_g128_gemv;
 pub mod philox;
 pub mod q4_0_gemv;
+pub mod q8_0_gemm;
 pub mod q8_0_gemv;
+pub mod q8_0_q8_1_gemm;

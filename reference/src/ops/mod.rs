@@ -9,7 +9,9 @@ pub mod fma_peak;
 pub mod int4_g128_gemv;
 pub mod philox4x32_10;
 pub mod q4_0_gemv;
+pub mod q8_0_gemm;
 pub mod q8_0_gemv;
+pub mod q8_0_q8_1_gemm;
 pub mod stream_copy;
 pub mod stream_read;
 
@@ -19,6 +21,8 @@ pub fn all() -> &'static [&'static dyn Op] {
         &q8_0_gemv::Q8_0Gemv,
         &q4_0_gemv::Q4_0Gemv,
         &int4_g128_gemv::Int4G128Gemv,
+        &q8_0_gemm::Q8_0Gemm,
+        &q8_0_q8_1_gemm::Q8_0Q8_1Gemm,
         &stream_read::StreamRead,
         &stream_copy::StreamCopy,
         &fma_peak::FmaPeak,

@@ -3,3 +3,4 @@
 pub mod int4_g128;
 pub mod q4_0;
 pub mod q8_0;
+pub mod q8_1;
