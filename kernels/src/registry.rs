@@ -304,7 +304,7 @@ pub static KERNELS: &[KernelSpec] = &[
     KernelSpec {
         op: &DenseProjectT,
         variant: "block_per_128_columns",
-        imp: wgsl(sources::DENSE_PROJECT_T_WGSL, "dense_project_t", layout::as_is, column_block_grid),
+        imp: wgsl(sources::DENSE_PROJECT_T_WGSL, "dense_project_t", layout::as_is, column_block_grid_2d),
     },
     KernelSpec { op: &CountSketch, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &CountSketch, variant: "rayon_rows", imp: KernelImpl::Cpu(count_sketch_cpu) },
@@ -496,6 +496,14 @@ fn k_rows_grid(dims: &Dims) -> Grid {
 /// One block of 128 threads per 128 columns (one Philox block of signs).
 fn column_block_grid(dims: &Dims) -> Grid {
     Grid { blocks: [n_u32(dims).div_ceil(128), 1, 1], threads: [128, 1, 1] }
+}
+
+/// [`column_block_grid`] folded into x and y for WGSL, whose dispatch dimensions stop at 65535;
+/// the shader numbers blocks `x + y·width` and skips those past the end.
+fn column_block_grid_2d(dims: &Dims) -> Grid {
+    let blocks = n_u32(dims).div_ceil(128);
+    let width = blocks.clamp(1, 32768);
+    Grid { blocks: [width, blocks.div_ceil(width), 1], threads: [128, 1, 1] }
 }
 
 fn philox_cpu(_dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {

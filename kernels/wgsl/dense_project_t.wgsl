@@ -61,7 +61,16 @@ fn philox(c_in: vec4<u32>, k_in: vec2<u32>) -> vec4<u32> {
 }
 
 @compute @workgroup_size(128)
-fn dense_project_t(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+fn dense_project_t(
+    @builtin(local_invocation_index) t: u32,
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    // Column blocks are numbered across a 2-D grid (a dispatch dimension holds at most 65535).
+    let block = wg.x + wg.y * nwg.x;
+    if block * 128u >= dims.n {
+        return;
+    }
     let key = vec2<u32>(seed[0], seed[1]);
     let word = t / 32u;
     let bit = t % 32u;
@@ -69,7 +78,7 @@ fn dense_project_t(@builtin(local_invocation_index) t: u32, @builtin(workgroup_i
     for (var r0 = 0u; r0 < dims.k; r0 += 128u) {
         let j = r0 + t;
         if j < dims.k {
-            wsh[t] = philox(vec4<u32>(wg.x, j, 0u, PURPOSE_DENSE_RADEMACHER), key);
+            wsh[t] = philox(vec4<u32>(block, j, 0u, PURPOSE_DENSE_RADEMACHER), key);
             ssh[t] = s[j];
         }
         workgroupBarrier();
@@ -80,7 +89,7 @@ fn dense_project_t(@builtin(local_invocation_index) t: u32, @builtin(workgroup_i
         }
         workgroupBarrier();
     }
-    let col = wg.x * 128u + t;
+    let col = block * 128u + t;
     if col < dims.n {
         g[col] = acc * (1.0 / sqrt(f32(dims.k)));
     }

@@ -136,7 +136,20 @@ impl<'a> WgpuPrepared<'a> {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(err(format!("{}: binding buffers failed: {e}", kernel.id())));
         }
-        Ok(Self { backend, pipeline, bind_group, outputs, grid: (k.grid)(dims), then, timestamps: None })
+        // A dispatch past the device's per-dimension limit is a validation error that wgpu
+        // reports by panicking at submit; refuse it here, with the kernel's name.
+        let grid = (k.grid)(dims);
+        let max = device.limits().max_compute_workgroups_per_dimension;
+        for g in std::iter::once(grid).chain(then.as_ref().map(|t| t.2)) {
+            if g.blocks.iter().any(|&b| b > max) {
+                return Err(err(format!(
+                    "{}: grid {:?} exceeds the adapter's {max} workgroups per dimension",
+                    kernel.id(),
+                    g.blocks
+                )));
+            }
+        }
+        Ok(Self { backend, pipeline, bind_group, outputs, grid, then, timestamps: None })
     }
 }
 

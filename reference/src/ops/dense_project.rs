@@ -233,7 +233,11 @@ impl Op for DenseProjectT {
     }
 
     fn test_dims(&self) -> Vec<Dims> {
-        test_sizes()
+        // One more than 32768 column blocks of 128: WGSL folds its grid into two dimensions
+        // (at most 65535 workgroups a dimension), which this size exercises.
+        let mut sizes = test_sizes();
+        sizes.push(dims(32768 * 128 + 129, 2));
+        sizes
     }
 
     fn bench_dims(&self) -> Vec<Dims> {
