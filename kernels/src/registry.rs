@@ -157,6 +157,17 @@ pub static KERNELS: &[KernelSpec] = &[
     },
     KernelSpec {
         op: &Q4_0Gemv,
+        variant: "rows4_split4",
+        imp: ptx(
+            sources::Q4_0_GEMV_ROWS4_PTX,
+            "q4_0_gemv_rows4",
+            layout::q4_0_warp_tiles,
+            rows_per_block_grid::<4>,
+            &["LDG.E.128"],
+        ),
+    },
+    KernelSpec {
+        op: &Q4_0Gemv,
         variant: "lanes32_per_row",
         imp: wgsl(sources::Q4_0_GEMV_WGSL, "q4_0_gemv", layout::q4_0_gemv_buffers, rows_per_block_grid::<4>),
     },

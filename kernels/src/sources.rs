@@ -32,6 +32,8 @@ pub const Q8_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q8_0_gemv.wgsl");
 
 /// `kernels/ptx/q4_0_gemv.ptx`.
 pub const Q4_0_GEMV_PTX: SourceFile = embed!("ptx", "q4_0_gemv.ptx");
+/// `kernels/ptx/q4_0_gemv_rows4.ptx`.
+pub const Q4_0_GEMV_ROWS4_PTX: SourceFile = embed!("ptx", "q4_0_gemv_rows4.ptx");
 /// `kernels/wgsl/q4_0_gemv.wgsl`.
 pub const Q4_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q4_0_gemv.wgsl");
 
@@ -74,6 +76,7 @@ pub const PTX_FILES: &[SourceFile] = &[
     Q8_0_GEMM_PTX,
     Q8_0_Q8_1_GEMM_PTX,
     Q4_0_GEMV_PTX,
+    Q4_0_GEMV_ROWS4_PTX,
     INT4_G128_GEMV_PTX,
     STREAM_READ_PTX,
     STREAM_COPY_PTX,

@@ -118,7 +118,17 @@ impl Op for Q4_0Gemv {
     }
 
     fn test_dims(&self) -> Vec<Dims> {
-        vec![dims(1, 32, 1), dims(7, 96, 5), dims(7, 96, 1), dims(33, 160, 8), dims(33, 160, 1), dims(4096, 4096, 1)]
+        // 5 x 4160: 130 blocks, 5 windows of 1024 (the last holding two blocks), split unevenly
+        // among the 4 warps of the rows4 variant, and a ragged last group of rows.
+        vec![
+            dims(1, 32, 1),
+            dims(7, 96, 5),
+            dims(7, 96, 1),
+            dims(33, 160, 8),
+            dims(33, 160, 1),
+            dims(5, 4160, 3),
+            dims(4096, 4096, 1),
+        ]
     }
 
     fn bench_dims(&self) -> Vec<Dims> {
