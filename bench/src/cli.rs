@@ -36,6 +36,8 @@ pub enum Command {
     Profile(ProfileArgs),
     /// Quantize an f32 .npy matrix into GGML blocks (a u8 .npy of the raw block bytes).
     Quantize(QuantizeArgs),
+    /// Place jobs on a carbon-intensity trace; print the schedule, carbon and savings.
+    Schedule(ScheduleArgs),
     /// Time every registered variant of each op at its bench shapes and cache the fastest per
     /// device, driver, op and shape (used by `dfma op` when no --variant is given).
     Tune(TuneArgs),
@@ -212,6 +214,22 @@ pub struct QuantizeArgs {
     pub input: PathBuf,
     /// Output: u8 .npy, shape [rows, cols/32*34].
     pub output: PathBuf,
+}
+
+/// `dfma schedule` options.
+#[derive(Parser, Debug)]
+pub struct ScheduleArgs {
+    /// Trace: Electricity Maps hourly CSV, GB forecast CSV, or GB Carbon Intensity API JSON
+    /// (planned on its forecast, charged on its actual).
+    pub trace: PathBuf,
+    /// Jobs CSV: name,energy_kwh,duration_slots,release,deadline,interruptible (slot indices).
+    pub jobs: PathBuf,
+    /// Policy: optimal, at-once or threshold=G (g CO2e/kWh).
+    #[arg(long, default_value = "optimal")]
+    pub policy: String,
+    /// A forecast trace of the same slots to plan on (charged on TRACE).
+    #[arg(long, value_name = "FORECAST")]
+    pub plan: Option<PathBuf>,
 }
 
 /// `dfma profile` options.

@@ -9,6 +9,7 @@ mod op;
 mod profile;
 mod ptx;
 mod quantize;
+mod schedule;
 mod tune;
 
 use anyhow::Result;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Op(args) => op::run(&args, &opts),
         Command::Profile(args) => profile::run(&args),
         Command::Quantize(args) => quantize::run(&args),
+        Command::Schedule(args) => schedule::run(&args),
         Command::Tune(args) => tune::run(&args, &opts),
         Command::Ptx { command: PtxCommand::Check } => ptx::check(),
     }
