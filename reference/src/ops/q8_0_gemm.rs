@@ -8,9 +8,11 @@
 //! At decode (m ≤ 8) the product is memory bound and `q8_0_gemv` serves it; from a few dozen
 //! tokens on, each weight byte feeds m multiply-adds and the product becomes compute bound, which
 //! is where tensor cores pay. The tensor-core kernels keep the int8 codes exact (every int8 is an
-//! f16) and apply each block's scale to f32 partial sums, but round activations to f16: the
-//! tolerance is that of f16 operands (relative L2 1e-3), and activations must stay within f16's
-//! range (|x| < 65504), as they do after a transformer's normalization.
+//! f16), apply each block's scale to f32 partial sums, and split each activation into two f16
+//! parts (hi = f16(x), lo = f16(x − hi): two MMAs instead of one, x kept to about 2^-22
+//! relative), because a single f16 rounding (2^-11) is magnified by cancellation in a dot
+//! product beyond any tolerance worth having. Activations must stay within f16's range
+//! (|x| < 65504), as they do after a transformer's normalization.
 //!
 //! Cost model: bytes = weights + x + y; flops = 2·m·rows·cols.
 
@@ -139,8 +141,9 @@ impl Op for Q8_0Gemm {
     }
 
     fn tolerance(&self) -> Tolerance {
-        // Tensor-core kernels round activations to f16 (relative error ≤ 2^-11 each).
-        Tolerance { rel_l2: 1e-3, max_abs_scaled: 1e-3 }
+        // f32 accumulation, and activations split into two f16 parts on tensor cores (about
+        // 2^-22 relative each): well inside 1e-4, with room for cancellation in short rows.
+        Tolerance { rel_l2: 1e-4, max_abs_scaled: 1e-4 }
     }
 
     fn cost(&self, dims: &Dims) -> Cost {
