@@ -8,7 +8,9 @@ use crate::tensor::{Tensor, TensorData};
 /// Pass bar for one output: both bounds must hold.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tolerance {
-    /// Bound on ‖out − ref‖₂ / ‖ref‖₂.
+    /// Bound on ‖out − ref‖₂ / max(‖ref‖₂, √n): relative to the output's size, or absolute (as
+    /// an RMS error) when the outputs are smaller than 1 — the same floor `max_abs_scaled` has, so
+    /// one output that happens to cancel to nearly zero does not turn rounding into a failure.
     pub rel_l2: f64,
     /// Bound on maxᵢ |outᵢ − refᵢ|, scaled by max(1, maxᵢ |refᵢ|) so it is meaningful for any magnitude.
     pub max_abs_scaled: f64,
@@ -17,7 +19,7 @@ pub struct Tolerance {
 /// Result of comparing an output with its reference.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
-    /// ‖out − ref‖₂ / ‖ref‖₂ (NaN when any output is not finite).
+    /// ‖out − ref‖₂ / max(‖ref‖₂, √n) (NaN when any output is not finite).
     pub rel_l2: f64,
     /// maxᵢ |outᵢ − refᵢ|.
     pub max_abs: f64,
@@ -58,7 +60,7 @@ pub fn compare_f32(out: &[f32], reference: &[f32], tol: Tolerance) -> Comparison
         // NaN must propagate into max_abs, which `f64::max` would drop.
         max_abs = if d.is_nan() || d > max_abs { d } else { max_abs };
     }
-    let rel_l2 = if ref2 > 0.0 { (diff2 / ref2).sqrt() } else { diff2.sqrt() };
+    let rel_l2 = (diff2 / ref2.max(out.len() as f64)).sqrt();
     let passed = first_bad.is_none() && rel_l2 <= tol.rel_l2;
     Comparison { rel_l2, max_abs, abs_scale, first_bad, passed }
 }
@@ -168,6 +170,17 @@ mod tests {
     fn a_small_relative_error_above_the_bound_fails() {
         let c = compare_f32(&[1.0, 2.0, 3.001], &[1.0, 2.0, 3.0], TOL);
         assert!(!c.passed);
+    }
+
+    #[test]
+    fn an_output_that_cancels_to_near_zero_is_judged_against_the_unit_floor() {
+        // One output of 3.4e-3 off by 5.2e-8: 1.5e-5 relative, but far below 1e-5 absolute.
+        let tol = Tolerance { rel_l2: 1e-5, max_abs_scaled: 1e-5 };
+        assert!(compare_f32(&[3.37e-3 + 5.2e-8], &[3.37e-3], tol).passed);
+        // Large outputs stay relative: 1e-4 relative fails a 1e-5 bound.
+        assert!(!compare_f32(&[1000.1; 4], &[1000.0; 4], tol).passed);
+        // Small outputs are held to the bound as an RMS error.
+        assert!(!compare_f32(&[2e-5, 0.0], &[0.0, 0.0], tol).passed);
     }
 
     #[test]
