@@ -8,6 +8,12 @@ use dfma_reference::ops::count_sketch::CountSketch;
 use dfma_reference::ops::dense_project::{DenseProject, DenseProjectT};
 use dfma_reference::ops::fma_peak::FmaPeak;
 use dfma_reference::ops::int4_g128_gemv::Int4G128Gemv;
+use dfma_reference::ops::lora::backward::{LoraBackward, LoraBackwardDx};
+use dfma_reference::ops::lora::bgmv::Bgmv;
+use dfma_reference::ops::lora::expand::LoraExpand;
+use dfma_reference::ops::lora::fused::{BaseFormat, LoraFused};
+use dfma_reference::ops::lora::sgmv::Sgmv;
+use dfma_reference::ops::lora::shrink::LoraShrink;
 use dfma_reference::ops::philox4x32_10::{Philox4x32_10, key_and_base};
 use dfma_reference::ops::q4_0_gemv::Q4_0Gemv;
 use dfma_reference::ops::q8_0_gemm::Q8_0Gemm;
@@ -16,6 +22,8 @@ use dfma_reference::ops::q8_0_q8_1_gemm::Q8_0Q8_1Gemm;
 use dfma_reference::ops::stream_copy::StreamCopy;
 use dfma_reference::ops::stream_read::{CHUNK, StreamRead};
 use dfma_reference::{Dims, Op, Tensor, cpu};
+
+mod lora;
 
 use crate::backend::BackendKind;
 use crate::layout;
@@ -319,7 +327,30 @@ pub static KERNELS: &[KernelSpec] = &[
     },
     KernelSpec { op: &CountSketch, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &CountSketch, variant: "rayon_rows", imp: KernelImpl::Cpu(count_sketch_cpu) },
+    // Context adapters: shrink, expand, fused over a quantized base, batched, backward.
+    KernelSpec { op: &LoraShrink, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &LoraShrink, variant: "rayon_tokens", imp: KernelImpl::Cpu(lora::shrink_cpu) },
+    KernelSpec { op: &LoraExpand, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &LoraExpand, variant: "rayon_chunks", imp: KernelImpl::Cpu(lora::expand_cpu) },
+    KernelSpec { op: &LORA_FUSED_Q4_0, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &LORA_FUSED_Q4_0, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_q4_0_cpu) },
+    KernelSpec { op: &LORA_FUSED_Q8_0, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &LORA_FUSED_Q8_0, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_q8_0_cpu) },
+    KernelSpec { op: &LORA_FUSED_F16, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &LORA_FUSED_F16, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_f16_cpu) },
+    KernelSpec { op: &Bgmv, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Bgmv, variant: "rayon_two_phase", imp: KernelImpl::Cpu(lora::bgmv_cpu) },
+    KernelSpec { op: &Sgmv, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Sgmv, variant: "rayon_two_phase", imp: KernelImpl::Cpu(lora::sgmv_cpu) },
+    KernelSpec { op: &LoraBackward, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &LoraBackward, variant: "rayon_rows", imp: KernelImpl::Cpu(lora::backward_cpu) },
+    KernelSpec { op: &LoraBackwardDx, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &LoraBackwardDx, variant: "rayon_tokens", imp: KernelImpl::Cpu(lora::backward_dx_cpu) },
 ];
+
+const LORA_FUSED_Q4_0: LoraFused = LoraFused(BaseFormat::Q4_0);
+const LORA_FUSED_Q8_0: LoraFused = LoraFused(BaseFormat::Q8_0);
+const LORA_FUSED_F16: LoraFused = LoraFused(BaseFormat::F16);
 
 /// A PTX kernel: `source`'s `entry`, inputs laid out by `buffers`, launched on `grid`, whose SASS
 /// must contain each of `sass`.

@@ -5,76 +5,38 @@
 //! grow with the batch. Activations stay in f32 (no requantization), so the result matches
 //! the reference to f32 rounding.
 
-use half::f16;
-use rayon::prelude::*;
-
+use super::row_gemv::{self, Epilogue, FourRowsDot, RowDot, RowKernels, for_batch};
 use crate::quant::q8_0::{BLOCK_BYTES, BLOCK_WEIGHTS};
-
-/// Rows one rayon task computes: big enough to amortize scheduling, small enough to balance.
-const ROWS_PER_TASK: usize = 16;
+use half::f16;
 
 /// y[j·rows + r] = Σ_c W[r][c]·x[j·cols + c] for `batch` ∈ 1..=8 columns.
 ///
 /// `w` holds `rows` rows of `cols/32` Q8_0 blocks; `y` has `batch·rows` elements.
 pub fn q8_0_gemv(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, batch: usize) {
-    let row_bytes = cols / BLOCK_WEIGHTS * BLOCK_BYTES;
-    assert_eq!(w.len(), rows * row_bytes, "q8_0_gemv: w length");
-    assert_eq!(x.len(), batch * cols, "q8_0_gemv: x length");
-    assert_eq!(y.len(), batch * rows, "q8_0_gemv: y length");
-    match batch {
-        1 => run::<1>(w, x, y, rows, cols),
-        2 => run::<2>(w, x, y, rows, cols),
-        3 => run::<3>(w, x, y, rows, cols),
-        4 => run::<4>(w, x, y, rows, cols),
-        5 => run::<5>(w, x, y, rows, cols),
-        6 => run::<6>(w, x, y, rows, cols),
-        7 => run::<7>(w, x, y, rows, cols),
-        8 => run::<8>(w, x, y, rows, cols),
-        _ => panic!("q8_0_gemv: batch {batch} outside 1..=8"),
-    }
+    q8_0_gemv_then(w, x, y, rows, cols, batch, None);
 }
 
-fn run<const B: usize>(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize) {
-    let row_bytes = cols / BLOCK_WEIGHTS * BLOCK_BYTES;
-    let row_dot = select_row_dot::<B>();
-    if B == 1 {
-        // y is exactly one column: tasks write their own rows in place, four rows at a time
-        // where SIMD allows (one load of x serves four rows; four independent streams).
-        let four = select_four_rows_dot();
-        y.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(t, ys)| {
-            let row = |i: usize| {
-                let r = t * ROWS_PER_TASK + i;
-                &w[r * row_bytes..(r + 1) * row_bytes]
-            };
-            let mut i = 0;
-            if let Some(four) = four {
-                while i + 4 <= ys.len() {
-                    ys[i..i + 4].copy_from_slice(&four([row(i), row(i + 1), row(i + 2), row(i + 3)], x));
-                    i += 4;
-                }
-            }
-            for (k, yr) in ys.iter_mut().enumerate().skip(i) {
-                *yr = row_dot(row(k), x, cols)[0];
-            }
-        });
-        return;
-    }
-    // Several columns: compute [rows][B] then transpose into y's [B][rows].
-    let mut by_row = vec![0.0f32; rows * B];
-    by_row.par_chunks_mut(ROWS_PER_TASK * B).enumerate().for_each(|(t, out)| {
-        for (i, o) in out.chunks_exact_mut(B).enumerate() {
-            let r = t * ROWS_PER_TASK + i;
-            o.copy_from_slice(&row_dot(&w[r * row_bytes..(r + 1) * row_bytes], x, cols));
-        }
-    });
-    for r in 0..rows {
-        for j in 0..B {
-            y[j * rows + r] = by_row[r * B + j];
-        }
-    }
+/// [`q8_0_gemv`], then `epilogue` on each row's outputs inside the same row band.
+pub fn q8_0_gemv_then(
+    w: &[u8],
+    x: &[f32],
+    y: &mut [f32],
+    rows: usize,
+    cols: usize,
+    batch: usize,
+    epilogue: Option<Epilogue<'_>>,
+) {
+    for_batch!(batch, run(w, x, y, rows, cols, epilogue))
 }
 
-type RowDot<const B: usize> = fn(&[u8], &[f32], usize) -> [f32; B];
+fn run<const B: usize>(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, ep: Option<Epilogue<'_>>) {
+    let kernels = RowKernels {
+        row_bytes: cols / BLOCK_WEIGHTS * BLOCK_BYTES,
+        row_dot: select_row_dot::<B>(),
+        four_rows: select_four_rows_dot(),
+    };
+    row_gemv::run::<B>(kernels, w, x, y, rows, cols, ep);
+}
 
 fn select_row_dot<const B: usize>() -> RowDot<B> {
     #[cfg(target_arch = "x86_64")]
@@ -83,8 +45,6 @@ fn select_row_dot<const B: usize>() -> RowDot<B> {
     }
     row_dot_portable::<B>
 }
-
-type FourRowsDot = fn([&[u8]; 4], &[f32]) -> [f32; 4];
 
 fn select_four_rows_dot() -> Option<FourRowsDot> {
     #[cfg(target_arch = "x86_64")]

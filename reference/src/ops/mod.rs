@@ -7,6 +7,7 @@ pub mod count_sketch;
 pub mod dense_project;
 pub mod fma_peak;
 pub mod int4_g128_gemv;
+pub mod lora;
 pub mod philox4x32_10;
 pub mod q4_0_gemv;
 pub mod q8_0_gemm;
@@ -30,6 +31,15 @@ pub fn all() -> &'static [&'static dyn Op] {
         &dense_project::DenseProject,
         &dense_project::DenseProjectT,
         &count_sketch::CountSketch,
+        &lora::shrink::LoraShrink,
+        &lora::expand::LoraExpand,
+        &lora::fused::LoraFused(lora::fused::BaseFormat::Q4_0),
+        &lora::fused::LoraFused(lora::fused::BaseFormat::Q8_0),
+        &lora::fused::LoraFused(lora::fused::BaseFormat::F16),
+        &lora::bgmv::Bgmv,
+        &lora::sgmv::Sgmv,
+        &lora::backward::LoraBackward,
+        &lora::backward::LoraBackwardDx,
     ]
 }
 

@@ -1,0 +1,94 @@
+//! Fast CPU `lora_fused_*`: the base GEMV's row bands with the two adapters as an epilogue.
+//!
+//! The shrinks t_p = A_p·x and t_c = A_c·x come first (r_p + r_c dot products of length k, the
+//! A factors read once); then the base streams W band by band, and each row's outputs get
+//! s_p·B_p[r]·t_p + s_c·B_c[r]·t_c before they are stored, so y is written once.
+
+use super::{dot, lora_shrink};
+use crate::cpu::row_gemv::{self, Epilogue, RowKernels, for_batch};
+use crate::cpu::{q4_0_gemv, q8_0_gemv};
+use crate::ops::lora::fused::BaseFormat;
+
+/// One adapter's factors: `a` `[rank, k]`, `b` `[n, rank]`, scale `s`.
+#[derive(Clone, Copy)]
+pub struct Adapter<'a> {
+    /// The shrink, `[rank, k]`.
+    pub a: &'a [f32],
+    /// The expand, `[n, rank]`.
+    pub b: &'a [f32],
+    /// Its rank (0: absent).
+    pub rank: usize,
+    /// Its scale.
+    pub s: f32,
+}
+
+/// y = W·x + s_p·B_p(A_p·x) + s_c·B_c(A_c·x) for 1..=8 tokens; `w` in `format`, `n` rows of `k`.
+pub fn lora_fused(
+    format: BaseFormat,
+    w: &[u8],
+    x: &[f32],
+    y: &mut [f32],
+    n: usize,
+    k: usize,
+    adapters: [Adapter<'_>; 2],
+) {
+    let tokens = x.len() / k;
+    let shrunk: Vec<Vec<f32>> = adapters
+        .iter()
+        .map(|ad| {
+            let mut t = vec![0.0f32; tokens * ad.rank];
+            lora_shrink(ad.a, x, &mut t, ad.rank, k);
+            t
+        })
+        .collect();
+    let epilogue = |r: usize, out: &mut [f32]| {
+        for (ad, t) in adapters.iter().zip(&shrunk) {
+            if ad.rank == 0 {
+                continue;
+            }
+            let br = &ad.b[r * ad.rank..(r + 1) * ad.rank];
+            for (j, o) in out.iter_mut().enumerate() {
+                *o += ad.s * dot(br, &t[j * ad.rank..(j + 1) * ad.rank]);
+            }
+        }
+    };
+    let ep: Epilogue<'_> = &epilogue;
+    match format {
+        BaseFormat::Q4_0 => q4_0_gemv::q4_0_gemv_then(w, x, y, n, k, tokens, Some(ep)),
+        BaseFormat::Q8_0 => q8_0_gemv::q8_0_gemv_then(w, x, y, n, k, tokens, Some(ep)),
+        BaseFormat::F16 => for_batch!(tokens, f16_run(w, x, y, n, k, ep)),
+    }
+}
+
+fn f16_run<const B: usize>(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, ep: Epilogue<'_>) {
+    let kernels = RowKernels { row_bytes: 2 * cols, row_dot: f16_row_dot::<B>, four_rows: None };
+    row_gemv::run::<B>(kernels, w, x, y, rows, cols, Some(ep));
+}
+
+/// Weights an f16 row is widened in at a time (stays in L1).
+const F16_CHUNK: usize = 256;
+
+/// One little-endian f16 row against B columns: widen a chunk to f32 (F16C where the CPU has
+/// it, through `half`), then an 8-lane dot per column.
+fn f16_row_dot<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+    // Rows start at even offsets of a heap buffer, so the cast holds in practice; copy if not.
+    let copied: Vec<half::f16>;
+    let halves: &[half::f16] = match bytemuck::try_cast_slice(row) {
+        Ok(h) => h,
+        Err(_) => {
+            copied = row.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]])).collect();
+            &copied
+        }
+    };
+    let mut wide = [0.0f32; F16_CHUNK];
+    let mut acc = [0.0f32; B];
+    for (c, chunk) in halves.chunks(F16_CHUNK).enumerate() {
+        let wide = &mut wide[..chunk.len()];
+        half::slice::HalfFloatSliceExt::convert_to_f32_slice(chunk, wide);
+        for (j, a) in acc.iter_mut().enumerate() {
+            let xs = &x[j * cols + c * F16_CHUNK..][..chunk.len()];
+            *a += dot(wide, xs);
+        }
+    }
+    acc
+}
