@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a failure (a check failed, a driver error), 2 bad input
 //! (unknown flag, wrong shape or dtype, unreadable file).
 
+mod bars;
 mod cli;
 mod cmd;
 mod error;

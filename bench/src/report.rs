@@ -32,6 +32,9 @@ pub struct Report {
     pub rooflines: Vec<RooflineReport>,
     /// Every case, in run order.
     pub cases: Vec<CaseReport>,
+    /// The performance bars both of whose cases ran (see `bars.rs`); absent when none did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bars: Vec<crate::bars::BarReport>,
 }
 
 /// One backend and its device, or why it is unavailable.

@@ -27,6 +27,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::gguf_weights::{self, GgufWeights};
 use super::parse_backend;
+use crate::bars;
 use crate::cli::{BenchArgs, CacheMode};
 use crate::error::bad_input;
 use crate::output;
@@ -413,6 +414,7 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         backends: vec![],
         rooflines: vec![],
         cases: vec![],
+        bars: vec![],
     };
     println!("dfma bench  commit {}  seed {seed} (DFMA_SEED={seed} reproduces)", report.commit);
     let mut backends = Vec::new();
@@ -479,6 +481,24 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
                     }
                 }
             }
+            // Each bar of the op is measured against its peer in this run.
+            for (peer_op, peer_dims) in bars::peers_of(op.name()) {
+                let Some(peer) = ops::by_name(peer_op) else { continue };
+                let Some(dims) = peer.bench_dims().into_iter().find(|d| d.to_string() == peer_dims) else { continue };
+                for kernel in for_backend(b.kind()).filter(|k| k.op.name() == peer_op) {
+                    for &mode in &modes {
+                        let already = planned.iter().any(|c| {
+                            c.backend.kind() == b.kind()
+                                && std::ptr::eq(c.kernel, kernel)
+                                && c.dims == dims
+                                && c.mode == mode
+                        });
+                        if !already {
+                            planned.push(Case { backend: b.as_ref(), kernel, dims: dims.clone(), mode, weights: None });
+                        }
+                    }
+                }
+            }
         }
     }
     let pb = ProgressBar::new(planned.len() as u64);
@@ -536,6 +556,10 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         pb.inc(1);
     }
     pb.finish_and_clear();
+    report.bars = bars::evaluate(&report.cases);
+    for bar in &report.bars {
+        println!("{}", bars::line(bar));
+    }
     write_outputs(args, &report)?;
     if !failed.is_empty() {
         anyhow::bail!("{} case(s) could not run; first: {}", failed.len(), failed[0]);
