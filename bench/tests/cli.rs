@@ -260,6 +260,32 @@ fn quantize_q4_0_is_byte_identical_to_gguf() {
 }
 
 #[test]
+fn quantize_q4_1_is_byte_identical_to_gguf() {
+    let seed = seed_from_env().unwrap();
+    println!("seed {seed} (DFMA_SEED={seed} reproduces)");
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, cols) = (37, 256);
+    let input = dir.path().join("w.npy");
+    let output = dir.path().join("w_q4_1.npy");
+    write_npy_f32(&input, &[rows as u64, cols as u64], &tricky_q4_0_weights(seed, rows, cols));
+    let out = dfma(&["quantize", "q4_1", input.to_str().unwrap(), output.to_str().unwrap()]);
+    assert!(out.status.success(), "dfma quantize failed: {}", String::from_utf8_lossy(&out.stderr));
+    with_python("gguf Q4_1 parity", |py| {
+        let check = Command::new(py)
+            .arg(parity_script())
+            .arg("quantize")
+            .arg(&input)
+            .arg(&output)
+            .arg("Q4_1")
+            .output()
+            .unwrap();
+        let msg = String::from_utf8_lossy(&check.stdout);
+        println!("gguf Q4_1 parity: {msg}{}", String::from_utf8_lossy(&check.stderr));
+        assert!(check.status.success(), "dfma's Q4_1 differs from gguf's: {msg}");
+    });
+}
+
+#[test]
 fn op_q4_0_gemv_matches_numpy_on_every_available_backend() {
     let seed = seed_from_env().unwrap();
     println!("seed {seed} (DFMA_SEED={seed} reproduces)");

@@ -1,11 +1,11 @@
-"""Checks dfma's GGML formats (Q8_0, Q4_0) against the `gguf` package (llama.cpp's Python quantizer).
+"""Checks dfma's GGML formats (Q8_0, Q4_0, Q4_1) against the `gguf` package (llama.cpp's Python quantizer).
 
 usage: q8_0_parity.py quantize IN.npy OUT.npy [TYPE]
            OUT (dfma quantize) must equal gguf's TYPE bytes of IN, byte for byte.
        q8_0_parity.py gemv W.npy X.npy Y.npy [TYPE]
            Y (dfma op q8_0_gemv / q4_0_gemv) must match x @ dequantize(W).T in float64, W
            dequantized by gguf.
-TYPE is Q8_0 (the default) or Q4_0. Prints one line; exits 1 on a mismatch.
+TYPE is Q8_0 (the default), Q4_0 or Q4_1. Prints one line; exits 1 on a mismatch.
 """
 import sys
 

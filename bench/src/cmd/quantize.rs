@@ -1,8 +1,8 @@
-//! `dfma quantize q8_0|q4_0 IN.npy OUT.npy`: GGML block bytes as a u8 .npy.
+//! `dfma quantize q8_0|q4_0|q4_1 IN.npy OUT.npy`: GGML block bytes as a u8 .npy.
 
 use anyhow::Result;
 use dfma_reference::DType;
-use dfma_reference::quant::{q4_0, q8_0};
+use dfma_reference::quant::{q4_0, q4_1, q8_0};
 
 use crate::cli::QuantizeArgs;
 use crate::error::bad_input;
@@ -18,6 +18,7 @@ struct Format {
 const FORMATS: &[Format] = &[
     Format { name: "q8_0", row_bytes: q8_0::row_bytes, quantize: q8_0::quantize },
     Format { name: "q4_0", row_bytes: q4_0::row_bytes, quantize: q4_0::quantize },
+    Format { name: "q4_1", row_bytes: q4_1::row_bytes, quantize: q4_1::quantize },
 ];
 
 pub fn run(args: &QuantizeArgs) -> Result<()> {
