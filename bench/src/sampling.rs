@@ -85,7 +85,7 @@ mod tests {
             || {
                 i += 1.0;
                 std::thread::sleep(std::time::Duration::from_millis(1));
-                Ok(if i as u64 % 2 == 0 { 1.0 } else { 3.0 })
+                Ok(if (i as u64).is_multiple_of(2) { 1.0 } else { 3.0 })
             },
         )
         .unwrap();

@@ -16,6 +16,7 @@ use dfma_reference::ops::lora::sgmv::Sgmv;
 use dfma_reference::ops::lora::shrink::LoraShrink;
 use dfma_reference::ops::philox4x32_10::{Philox4x32_10, key_and_base};
 use dfma_reference::ops::q4_0_gemv::Q4_0Gemv;
+use dfma_reference::ops::q4_1_gemv::Q4_1Gemv;
 use dfma_reference::ops::q8_0_gemm::Q8_0Gemm;
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
 use dfma_reference::ops::q8_0_q8_1_gemm::Q8_0Q8_1Gemm;
@@ -24,6 +25,8 @@ use dfma_reference::ops::stream_read::{CHUNK, StreamRead};
 use dfma_reference::{Dims, Op, Tensor, cpu};
 
 mod lora;
+mod lora_ptx;
+mod lora_wgsl;
 
 use crate::backend::BackendKind;
 use crate::layout;
@@ -179,6 +182,8 @@ pub static KERNELS: &[KernelSpec] = &[
         variant: "lanes32_per_row",
         imp: wgsl(sources::Q4_0_GEMV_WGSL, "q4_0_gemv", layout::q4_0_gemv_buffers, rows_per_block_grid::<4>),
     },
+    KernelSpec { op: &Q4_1Gemv, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q4_1Gemv, variant: "rayon_simd", imp: KernelImpl::Cpu(q4_1_gemv_cpu) },
     KernelSpec { op: &Q8_0Gemm, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Q8_0Gemm, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_gemm_cpu) },
     KernelSpec {
@@ -330,22 +335,197 @@ pub static KERNELS: &[KernelSpec] = &[
     // Context adapters: shrink, expand, fused over a quantized base, batched, backward.
     KernelSpec { op: &LoraShrink, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LoraShrink, variant: "rayon_tokens", imp: KernelImpl::Cpu(lora::shrink_cpu) },
+    KernelSpec {
+        op: &LoraShrink,
+        variant: "warp_per_row_tokens4",
+        imp: ptx(
+            sources::LORA_SHRINK_PTX,
+            "lora_shrink",
+            layout::as_is,
+            lora_ptx::shrink_grid,
+            &["LDG.E.128", "SHFL.BFLY"],
+        ),
+    },
+    KernelSpec {
+        op: &LoraShrink,
+        variant: "row_per_workgroup_tokens8",
+        imp: wgsl(sources::LORA_SHRINK_WGSL, "lora_shrink", layout::as_is, lora_wgsl::shrink_grid),
+    },
     KernelSpec { op: &LoraExpand, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LoraExpand, variant: "rayon_chunks", imp: KernelImpl::Cpu(lora::expand_cpu) },
+    KernelSpec {
+        op: &LoraExpand,
+        variant: "thread_per_row_tokens4",
+        imp: ptx(sources::LORA_EXPAND_PTX, "lora_expand", layout::as_is, lora_ptx::expand_grid, &["LDG.E.128"]),
+    },
+    KernelSpec {
+        op: &LoraExpand,
+        variant: "invocation_per_output",
+        imp: wgsl(sources::LORA_EXPAND_WGSL, "lora_expand", layout::as_is, lora_wgsl::expand_grid),
+    },
     KernelSpec { op: &LORA_FUSED_Q4_0, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LORA_FUSED_Q4_0, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_q4_0_cpu) },
+    KernelSpec {
+        op: &LORA_FUSED_Q4_0,
+        variant: "shrink_then_warp_per_row",
+        imp: ptx_two_pass(
+            sources::LORA_FUSED_Q4_0_PTX,
+            "lora_fused_q4_0_shrink",
+            lora_ptx::fused_q4_0_buffers,
+            lora_ptx::fused_shrink_grid,
+            &["LDG.E.128", "SHFL.BFLY"],
+            SecondPass { entry: "lora_fused_q4_0_rows", grid: lora_ptx::fused_rows_grid },
+        ),
+    },
+    KernelSpec {
+        op: &LORA_FUSED_Q4_0,
+        variant: "shrink_then_rows4_epilogue",
+        imp: wgsl_two_pass(
+            sources::LORA_FUSED_Q4_0_WGSL,
+            "lora_fused_q4_0_shrink",
+            lora_wgsl::fused_q4_0_buffers,
+            lora_wgsl::fused_shrink_grid,
+            SecondPass { entry: "lora_fused_q4_0", grid: lora_wgsl::fused_rows4_grid },
+        ),
+    },
     KernelSpec { op: &LORA_FUSED_Q8_0, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LORA_FUSED_Q8_0, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_q8_0_cpu) },
+    KernelSpec {
+        op: &LORA_FUSED_Q8_0,
+        variant: "shrink_then_warp_per_row",
+        imp: ptx_two_pass(
+            sources::LORA_FUSED_Q8_0_PTX,
+            "lora_fused_q8_0_shrink",
+            lora_ptx::fused_q8_0_buffers,
+            lora_ptx::fused_shrink_grid,
+            &["LDG.E.128", "SHFL.BFLY"],
+            SecondPass { entry: "lora_fused_q8_0_rows", grid: lora_ptx::fused_rows_grid },
+        ),
+    },
+    KernelSpec {
+        op: &LORA_FUSED_Q8_0,
+        variant: "shrink_then_rows4_epilogue",
+        imp: wgsl_two_pass(
+            sources::LORA_FUSED_Q8_0_WGSL,
+            "lora_fused_q8_0_shrink",
+            lora_wgsl::fused_q8_0_buffers,
+            lora_wgsl::fused_shrink_grid,
+            SecondPass { entry: "lora_fused_q8_0", grid: lora_wgsl::fused_rows4_grid },
+        ),
+    },
     KernelSpec { op: &LORA_FUSED_F16, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LORA_FUSED_F16, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_f16_cpu) },
+    KernelSpec {
+        op: &LORA_FUSED_F16,
+        variant: "shrink_then_rows4_epilogue",
+        imp: wgsl_two_pass(
+            sources::LORA_FUSED_F16_WGSL,
+            "lora_fused_f16_shrink",
+            lora_wgsl::fused_f16_buffers,
+            lora_wgsl::fused_shrink_grid,
+            SecondPass { entry: "lora_fused_f16", grid: lora_wgsl::fused_rows4_grid },
+        ),
+    },
     KernelSpec { op: &Bgmv, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Bgmv, variant: "rayon_two_phase", imp: KernelImpl::Cpu(lora::bgmv_cpu) },
+    KernelSpec {
+        op: &Bgmv,
+        variant: "warp_shrink_then_row_expand",
+        imp: ptx_two_pass(
+            sources::BGMV_PTX,
+            "bgmv_shrink",
+            lora_ptx::batched_buffers,
+            lora_ptx::rank_row_token_warps_grid,
+            &["LDG.E.128", "SHFL.BFLY"],
+            SecondPass { entry: "bgmv_expand", grid: lora_ptx::batched_expand_grid },
+        ),
+    },
+    KernelSpec {
+        op: &Bgmv,
+        variant: "token_shrink_then_expand",
+        imp: wgsl_two_pass(
+            sources::BGMV_WGSL,
+            "bgmv_shrink",
+            lora_wgsl::stacked_buffers,
+            lora_wgsl::rank_by_tokens_grid,
+            SecondPass { entry: "bgmv_expand", grid: lora_wgsl::expand_grid },
+        ),
+    },
     KernelSpec { op: &Sgmv, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Sgmv, variant: "rayon_two_phase", imp: KernelImpl::Cpu(lora::sgmv_cpu) },
+    KernelSpec {
+        op: &Sgmv,
+        variant: "warp_shrink_then_row_expand",
+        imp: ptx_two_pass(
+            sources::SGMV_PTX,
+            "sgmv_shrink",
+            lora_ptx::batched_buffers,
+            lora_ptx::rank_row_token_warps_grid,
+            &["LDG.E.128", "SHFL.BFLY"],
+            SecondPass { entry: "sgmv_expand", grid: lora_ptx::batched_expand_grid },
+        ),
+    },
+    KernelSpec {
+        op: &Sgmv,
+        variant: "segment_search_shrink_then_expand",
+        imp: wgsl_two_pass(
+            sources::SGMV_WGSL,
+            "sgmv_shrink",
+            lora_wgsl::stacked_buffers,
+            lora_wgsl::rank_by_tokens_grid,
+            SecondPass { entry: "sgmv_expand", grid: lora_wgsl::expand_grid },
+        ),
+    },
     KernelSpec { op: &LoraBackward, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LoraBackward, variant: "rayon_rows", imp: KernelImpl::Cpu(lora::backward_cpu) },
+    KernelSpec {
+        op: &LoraBackward,
+        variant: "warp_hu_then_thread_per_grad",
+        imp: ptx_two_pass(
+            sources::LORA_BACKWARD_PTX,
+            "lora_backward_hu",
+            lora_ptx::backward_buffers,
+            lora_ptx::rank_row_token_warps_grid,
+            &["LDG.E.128", "SHFL.BFLY"],
+            SecondPass { entry: "lora_backward_grads", grid: lora_ptx::backward_grads_grid },
+        ),
+    },
+    KernelSpec {
+        op: &LoraBackward,
+        variant: "factors_then_invocation_per_grad",
+        imp: wgsl_two_pass(
+            sources::LORA_BACKWARD_WGSL,
+            "lora_backward_factors",
+            lora_wgsl::backward_buffers,
+            lora_wgsl::backward_factors_grid,
+            SecondPass { entry: "lora_backward_grads", grid: lora_wgsl::backward_grads_grid },
+        ),
+    },
     KernelSpec { op: &LoraBackwardDx, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LoraBackwardDx, variant: "rayon_tokens", imp: KernelImpl::Cpu(lora::backward_dx_cpu) },
+    KernelSpec {
+        op: &LoraBackwardDx,
+        variant: "warp_u_then_thread_per_column",
+        imp: ptx_two_pass(
+            sources::LORA_BACKWARD_PTX,
+            "lora_backward_dx_u",
+            lora_ptx::backward_dx_buffers,
+            lora_ptx::rank_row_token_warps_grid,
+            &["SHFL.BFLY"],
+            SecondPass { entry: "lora_backward_dx_rows", grid: lora_ptx::backward_dx_rows_grid },
+        ),
+    },
+    KernelSpec {
+        op: &LoraBackwardDx,
+        variant: "u_then_invocation_per_dx",
+        imp: wgsl_two_pass(
+            sources::LORA_BACKWARD_DX_WGSL,
+            "lora_backward_dx_u",
+            lora_wgsl::backward_dx_buffers,
+            lora_wgsl::rank_by_tokens_grid,
+            SecondPass { entry: "lora_backward_dx_grads", grid: lora_wgsl::backward_dx_grads_grid },
+        ),
+    },
 ];
 
 const LORA_FUSED_Q4_0: LoraFused = LoraFused(BaseFormat::Q4_0);
@@ -503,6 +683,13 @@ fn q8_0_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     let w = inputs[0].as_u8().expect("w is u8");
     let x = inputs[1].as_f32().expect("x is f32");
     cpu::q8_0_gemv::q8_0_gemv(w, x, f32_out(outputs), rows, cols, batch);
+}
+
+fn q4_1_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let (rows, cols, batch) = (dims.get("rows"), dims.get("cols"), dims.get("batch"));
+    let w = inputs[0].as_u8().expect("w is u8");
+    let x = inputs[1].as_f32().expect("x is f32");
+    cpu::q4_1_gemv::q4_1_gemv(w, x, f32_out(outputs), rows, cols, batch);
 }
 
 fn q4_0_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {

@@ -69,6 +69,40 @@ pub const DENSE_PROJECT_T_PTX: SourceFile = embed!("ptx", "dense_project_t.ptx")
 /// `kernels/wgsl/dense_project_t.wgsl`.
 pub const DENSE_PROJECT_T_WGSL: SourceFile = embed!("wgsl", "dense_project_t.wgsl");
 
+/// `kernels/wgsl/lora_shrink.wgsl`.
+pub const LORA_SHRINK_WGSL: SourceFile = embed!("wgsl", "lora_shrink.wgsl");
+/// `kernels/wgsl/lora_expand.wgsl`.
+pub const LORA_EXPAND_WGSL: SourceFile = embed!("wgsl", "lora_expand.wgsl");
+/// `kernels/wgsl/bgmv.wgsl` (two entries: shrink, then expand).
+pub const BGMV_WGSL: SourceFile = embed!("wgsl", "bgmv.wgsl");
+/// `kernels/wgsl/sgmv.wgsl` (two entries: shrink, then expand).
+pub const SGMV_WGSL: SourceFile = embed!("wgsl", "sgmv.wgsl");
+/// `kernels/wgsl/lora_fused_q4_0.wgsl` (two entries: shrink, then the GEMV).
+pub const LORA_FUSED_Q4_0_WGSL: SourceFile = embed!("wgsl", "lora_fused_q4_0.wgsl");
+/// `kernels/wgsl/lora_fused_q8_0.wgsl` (two entries: shrink, then the GEMV).
+pub const LORA_FUSED_Q8_0_WGSL: SourceFile = embed!("wgsl", "lora_fused_q8_0.wgsl");
+/// `kernels/wgsl/lora_fused_f16.wgsl` (two entries: shrink, then the GEMV).
+pub const LORA_FUSED_F16_WGSL: SourceFile = embed!("wgsl", "lora_fused_f16.wgsl");
+/// `kernels/wgsl/lora_backward.wgsl` (two entries: H and U, then dA and dB).
+pub const LORA_BACKWARD_WGSL: SourceFile = embed!("wgsl", "lora_backward.wgsl");
+/// `kernels/wgsl/lora_backward_dx.wgsl` (two entries: U, then dX).
+pub const LORA_BACKWARD_DX_WGSL: SourceFile = embed!("wgsl", "lora_backward_dx.wgsl");
+
+/// `kernels/ptx/lora_shrink.ptx`.
+pub const LORA_SHRINK_PTX: SourceFile = embed!("ptx", "lora_shrink.ptx");
+/// `kernels/ptx/lora_expand.ptx`.
+pub const LORA_EXPAND_PTX: SourceFile = embed!("ptx", "lora_expand.ptx");
+/// `kernels/ptx/bgmv.ptx` (two entries: shrink, then expand).
+pub const BGMV_PTX: SourceFile = embed!("ptx", "bgmv.ptx");
+/// `kernels/ptx/sgmv.ptx` (two entries: shrink, then expand).
+pub const SGMV_PTX: SourceFile = embed!("ptx", "sgmv.ptx");
+/// `kernels/ptx/lora_fused_q4_0.ptx` (two entries: shrink, then rows).
+pub const LORA_FUSED_Q4_0_PTX: SourceFile = embed!("ptx", "lora_fused_q4_0.ptx");
+/// `kernels/ptx/lora_fused_q8_0.ptx` (two entries: shrink, then rows).
+pub const LORA_FUSED_Q8_0_PTX: SourceFile = embed!("ptx", "lora_fused_q8_0.ptx");
+/// `kernels/ptx/lora_backward.ptx` (four entries: two passes for each backward op).
+pub const LORA_BACKWARD_PTX: SourceFile = embed!("ptx", "lora_backward.ptx");
+
 /// Every PTX file, for `dfma ptx check`.
 pub const PTX_FILES: &[SourceFile] = &[
     Q8_0_GEMV_PTX,
@@ -84,6 +118,13 @@ pub const PTX_FILES: &[SourceFile] = &[
     PHILOX_PTX,
     DENSE_PROJECT_PTX,
     DENSE_PROJECT_T_PTX,
+    LORA_SHRINK_PTX,
+    LORA_EXPAND_PTX,
+    BGMV_PTX,
+    SGMV_PTX,
+    LORA_FUSED_Q4_0_PTX,
+    LORA_FUSED_Q8_0_PTX,
+    LORA_BACKWARD_PTX,
 ];
 /// Every WGSL file.
 pub const WGSL_FILES: &[SourceFile] = &[
@@ -98,4 +139,13 @@ pub const WGSL_FILES: &[SourceFile] = &[
     PHILOX_WGSL,
     DENSE_PROJECT_WGSL,
     DENSE_PROJECT_T_WGSL,
+    LORA_SHRINK_WGSL,
+    LORA_EXPAND_WGSL,
+    BGMV_WGSL,
+    SGMV_WGSL,
+    LORA_FUSED_Q4_0_WGSL,
+    LORA_FUSED_Q8_0_WGSL,
+    LORA_FUSED_F16_WGSL,
+    LORA_BACKWARD_WGSL,
+    LORA_BACKWARD_DX_WGSL,
 ];

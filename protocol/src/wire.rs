@@ -104,7 +104,7 @@ fn check_at_depth(bytes: &[u8], schema: &'static MessageSchema, depth: usize) ->
 
 fn count_packed(run: &[u8], kind: FieldKind, what: &'static str) -> Result<usize, ProtocolError> {
     match kind {
-        FieldKind::Fixed32 if run.len() % 4 == 0 => Ok(run.len() / 4),
+        FieldKind::Fixed32 if run.len().is_multiple_of(4) => Ok(run.len() / 4),
         FieldKind::Fixed32 => Err(ProtocolError::Malformed { what, reason: "packed floats not a multiple of 4" }),
         _ => {
             let mut reader = Reader { bytes: run, position: 0 };

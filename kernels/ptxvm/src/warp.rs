@@ -426,7 +426,7 @@ impl Warp {
         let fb = l.prog.frame_bytes as usize;
         for lane in lanes(exec) {
             let a = rd(&self.regs, addr.base, lane).wrapping_add(addr.off as u64);
-            if a % u64::from(total) != 0 {
+            if !a.is_multiple_of(u64::from(total)) {
                 let what = ["load", "store", "atomic"][kind];
                 return Err(ExecError::Memory {
                     site: self.site(l, b, pc, lane),

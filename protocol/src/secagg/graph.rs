@@ -21,7 +21,7 @@ pub struct NeighbourGraph {
 impl NeighbourGraph {
     /// A k-regular graph on `instances` vertices; `k` must be even and below `instances`.
     pub fn harary(instances: usize, k: usize, seed: [u8; 32]) -> Result<Self, SecAggError> {
-        if k == 0 || k % 2 != 0 || k >= instances {
+        if k == 0 || !k.is_multiple_of(2) || k >= instances {
             return Err(SecAggError::InvalidConfig("neighbour count k must be even, ≥ 2 and < n"));
         }
         // Fisher–Yates shuffle with a seeded ChaCha20 stream.

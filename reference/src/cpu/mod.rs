@@ -8,6 +8,7 @@ pub mod int4_g128_gemv;
 pub mod lora;
 pub mod philox;
 pub mod q4_0_gemv;
+pub mod q4_1_gemv;
 pub mod q8_0_gemm;
 pub mod q8_0_gemv;
 pub mod q8_0_q8_1_gemm;

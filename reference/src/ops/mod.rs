@@ -10,6 +10,7 @@ pub mod int4_g128_gemv;
 pub mod lora;
 pub mod philox4x32_10;
 pub mod q4_0_gemv;
+pub mod q4_1_gemv;
 pub mod q8_0_gemm;
 pub mod q8_0_gemv;
 pub mod q8_0_q8_1_gemm;
@@ -21,6 +22,7 @@ pub fn all() -> &'static [&'static dyn Op] {
     &[
         &q8_0_gemv::Q8_0Gemv,
         &q4_0_gemv::Q4_0Gemv,
+        &q4_1_gemv::Q4_1Gemv,
         &int4_g128_gemv::Int4G128Gemv,
         &q8_0_gemm::Q8_0Gemm,
         &q8_0_q8_1_gemm::Q8_0Q8_1Gemm,

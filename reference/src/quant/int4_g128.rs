@@ -25,7 +25,7 @@ pub const GROUP_SZ_BYTES: usize = 4;
 /// `(code bytes, scale/zero bytes)` of a row of `cols` weights; `None` unless `cols` is a positive
 /// multiple of 128.
 pub fn row_bytes(cols: usize) -> Option<(usize, usize)> {
-    (cols > 0 && cols % GROUP == 0).then_some((cols / 2, cols / GROUP * GROUP_SZ_BYTES))
+    (cols > 0 && cols.is_multiple_of(GROUP)).then_some((cols / 2, cols / GROUP * GROUP_SZ_BYTES))
 }
 
 /// Quantizes a row-major `rows × cols` matrix into `(codes, scales_and_zeros)`.

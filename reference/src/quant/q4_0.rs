@@ -18,7 +18,7 @@ pub const BLOCK_BYTES: usize = 18;
 
 /// Bytes a row of `cols` weights takes; `None` unless `cols` is a positive multiple of 32.
 pub fn row_bytes(cols: usize) -> Option<usize> {
-    (cols > 0 && cols % BLOCK_WEIGHTS == 0).then_some(cols / BLOCK_WEIGHTS * BLOCK_BYTES)
+    (cols > 0 && cols.is_multiple_of(BLOCK_WEIGHTS)).then_some(cols / BLOCK_WEIGHTS * BLOCK_BYTES)
 }
 
 /// Quantizes one row; `x.len()` must be a multiple of 32 and `out.len()` its [`row_bytes`].

@@ -33,7 +33,7 @@ pub fn quantize_row(x: &[f32], out: &mut [u8]) {
 
 /// Quantizes a row-major `rows × cols` matrix.
 pub fn quantize(x: &[f32], cols: usize) -> Vec<u8> {
-    assert!(cols > 0 && cols % BLOCK_VALUES == 0, "Q8_1 needs a positive multiple of 32 columns");
+    assert!(cols > 0 && cols.is_multiple_of(BLOCK_VALUES), "Q8_1 needs a positive multiple of 32 columns");
     let rb = cols / BLOCK_VALUES * BLOCK_BYTES;
     let mut out = vec![0u8; x.len() / cols * rb];
     for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(rb)) {

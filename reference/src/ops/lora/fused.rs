@@ -58,7 +58,7 @@ impl BaseFormat {
             BaseFormat::Q8_0 => (q8_0::BLOCK_BYTES, q8_0::BLOCK_WEIGHTS),
             BaseFormat::F16 => (2, 1),
         };
-        (row_bytes > 0 && row_bytes % block_bytes == 0).then_some(row_bytes / block_bytes * block_weights)
+        (row_bytes > 0 && row_bytes.is_multiple_of(block_bytes)).then_some(row_bytes / block_bytes * block_weights)
     }
 
     /// Smallest row length the format takes (and the granularity of k).

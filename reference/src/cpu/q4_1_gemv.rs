@@ -1,0 +1,159 @@
+//! Fast CPU `q4_1_gemv` on GGML Q4_1 bytes as they are, through the shared row-band driver.
+//!
+//! Per block and column: `d·Σ q_c·x_c + m·Σ x_c` — the 32 codes unpacked to f32 once and reused
+//! for every column, the offset folded into one sum of the block's activations. AVX2 + FMA where
+//! the CPU has them (nibbles split with a mask and a shift, widened to f32 lanes), portable
+//! 8-lane code elsewhere. Activations stay in f32, so the result matches the reference to f32
+//! rounding.
+
+use super::row_gemv::{self, Epilogue, RowKernels, for_batch};
+use crate::quant::q4_1::{BLOCK_BYTES, BLOCK_WEIGHTS, block_codes, scale_and_min};
+
+/// y[j·rows + r] = Σ_c W[r][c]·x[j·cols + c] for `batch` ∈ 1..=8 columns.
+///
+/// `w` holds `rows` rows of `cols/32` Q4_1 blocks; `y` has `batch·rows` elements.
+pub fn q4_1_gemv(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, batch: usize) {
+    q4_1_gemv_then(w, x, y, rows, cols, batch, None);
+}
+
+/// [`q4_1_gemv`], then `epilogue` on each row's outputs inside the same row band.
+pub fn q4_1_gemv_then(
+    w: &[u8],
+    x: &[f32],
+    y: &mut [f32],
+    rows: usize,
+    cols: usize,
+    batch: usize,
+    epilogue: Option<Epilogue<'_>>,
+) {
+    for_batch!(batch, run(w, x, y, rows, cols, epilogue))
+}
+
+fn run<const B: usize>(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, ep: Option<Epilogue<'_>>) {
+    let kernels =
+        RowKernels { row_bytes: cols / BLOCK_WEIGHTS * BLOCK_BYTES, row_dot: select_row_dot::<B>(), four_rows: None };
+    row_gemv::run::<B>(kernels, w, x, y, rows, cols, ep);
+}
+
+fn select_row_dot<const B: usize>() -> row_gemv::RowDot<B> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("f16c")
+    {
+        return avx2::row_dot::<B>;
+    }
+    row_dot_portable::<B>
+}
+
+/// One row against `B` columns, portable: per block an f32 partial Σq·x and Σx per column.
+fn row_dot_portable<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+    let mut acc = [0.0f32; B];
+    for (b, blk) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+        let (d, m) = scale_and_min(blk);
+        let q = block_codes(&blk[4..]).map(f32::from);
+        for (j, a) in acc.iter_mut().enumerate() {
+            let xb = &x[j * cols + b * BLOCK_WEIGHTS..][..BLOCK_WEIGHTS];
+            let (mut qx, mut sx) = ([0.0f32; 8], [0.0f32; 8]);
+            for (qc, xc) in q.chunks_exact(8).zip(xb.chunks_exact(8)) {
+                for l in 0..8 {
+                    qx[l] += qc[l] * xc[l];
+                    sx[l] += xc[l];
+                }
+            }
+            *a += d * qx.iter().sum::<f32>() + m * sx.iter().sum::<f32>();
+        }
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK_BYTES, BLOCK_WEIGHTS};
+
+    /// Safe entry: only selected after `avx2`, `fma` and `f16c` were detected at run time.
+    pub(super) fn row_dot<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+        assert!(x.len() >= (B - 1) * cols + row.len() / BLOCK_BYTES * BLOCK_WEIGHTS, "x shorter than B rows");
+        // SAFETY: `select_row_dot` returns this function only when the CPU has AVX2, FMA and
+        // F16C; the length of x is checked above.
+        unsafe { row_dot_avx2::<B>(row, x, cols) }
+    }
+
+    /// Horizontal sum of eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum(a: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
+        _mm_cvtss_f32(s)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn row_dot_avx2<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+        let mut acc = [_mm256_setzero_ps(); B];
+        let mask = _mm_set1_epi8(0x0F);
+        for (b, blk) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+            let (d, m) = super::scale_and_min(blk);
+            // SAFETY: a block has 16 nibble bytes after its 4 header bytes.
+            let v = unsafe { _mm_loadu_si128(blk.as_ptr().add(4).cast()) };
+            let lo = _mm_and_si128(v, mask);
+            let hi = _mm_and_si128(_mm_srli_epi16::<4>(v), mask);
+            let q = [
+                _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo)),
+                _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(lo))),
+                _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)),
+                _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(hi))),
+            ];
+            let (dv, mv) = (_mm256_set1_ps(d), _mm256_set1_ps(m));
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: x holds B columns of `cols` values (checked by the safe entry).
+                unsafe {
+                    let xb = x.as_ptr().add(j * cols + b * BLOCK_WEIGHTS);
+                    let xs = [
+                        _mm256_loadu_ps(xb),
+                        _mm256_loadu_ps(xb.add(8)),
+                        _mm256_loadu_ps(xb.add(16)),
+                        _mm256_loadu_ps(xb.add(24)),
+                    ];
+                    let mut qx = _mm256_mul_ps(q[0], xs[0]);
+                    let mut sx = _mm256_add_ps(xs[0], xs[1]);
+                    qx = _mm256_fmadd_ps(q[1], xs[1], qx);
+                    qx = _mm256_fmadd_ps(q[2], xs[2], qx);
+                    qx = _mm256_fmadd_ps(q[3], xs[3], qx);
+                    sx = _mm256_add_ps(sx, _mm256_add_ps(xs[2], xs[3]));
+                    *a = _mm256_fmadd_ps(dv, qx, _mm256_fmadd_ps(mv, sx, *a));
+                }
+            }
+        }
+        acc.map(|a| hsum(a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::q4_1;
+
+    #[test]
+    fn the_portable_and_simd_paths_agree_with_the_reference() {
+        let (rows, cols) = (7, 96);
+        let w: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919 % 211) as f32 - 100.0) / 37.0).collect();
+        let x: Vec<f32> = (0..3 * cols).map(|i| ((i * 104_729 % 97) as f32 - 48.0) / 11.0).collect();
+        let wq = q4_1::quantize(&w, cols);
+        let deq = q4_1::dequantize(&wq);
+        let mut y = vec![f32::NAN; 3 * rows];
+        q4_1_gemv(&wq, &x, &mut y, rows, cols, 3);
+        for j in 0..3 {
+            for r in 0..rows {
+                let want: f64 = (0..cols).map(|c| f64::from(deq[r * cols + c]) * f64::from(x[j * cols + c])).sum();
+                let got = y[j * rows + r];
+                assert!((f64::from(got) - want).abs() < 1e-4 * (1.0 + want.abs()), "y[{j}][{r}] {got} vs {want}");
+                let portable = row_dot_portable::<3>(&wq[r * 60..(r + 1) * 60], &x, cols)[j];
+                assert!((portable - got).abs() < 1e-4 * (1.0 + got.abs()), "portable {portable} vs {got}");
+            }
+        }
+    }
+}

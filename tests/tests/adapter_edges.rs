@@ -1,0 +1,70 @@
+//! Adapter inputs that the ops' random test shapes never produce, run by every kernel of the op
+//! on every backend that opens here (the others print "not run"): a fused op whose two adapters
+//! are both absent (rank 0, so only the base product runs and the shrink pass has no rows), and
+//! an `sgmv` segment table with empty segments, the last one among them, which a kernel must
+//! skip when it looks up a token's segment.
+
+use dfma_kernels::registry::find;
+use dfma_kernels::{BackendKind, BackendOptions, open, run_once};
+use dfma_reference::compare::compare_tensors;
+use dfma_reference::ops::lora::fused::{self, BaseFormat, LoraFused};
+use dfma_reference::ops::lora::sgmv::{self, Sgmv};
+use dfma_reference::seed::rng_for;
+use dfma_reference::{Op, Tensor};
+
+/// Runs every kernel of `op` on every backend that opens on `inputs`; returns what failed.
+fn failures_of_every_kernel(op: &dyn Op, inputs: &[Tensor]) -> Vec<String> {
+    let dims = op.dims_of(inputs).expect("the inputs are valid");
+    let want = op.reference(&dims, inputs);
+    let mut failures = Vec::new();
+    for kind in BackendKind::ALL {
+        let backend = match open(kind, &BackendOptions::default()) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("{kind} not run: {}", e.to_string().trim_start_matches("not available: "));
+                continue;
+            }
+        };
+        for kernel in find(op.name(), kind) {
+            let got = match run_once(backend.as_ref(), kernel, &dims, inputs) {
+                Ok(got) => got,
+                Err(e) => {
+                    failures.push(format!("{kind} {}: {e}", kernel.id()));
+                    continue;
+                }
+            };
+            if got.len() != want.len() {
+                failures.push(format!("{kind} {}: {} outputs, expected {}", kernel.id(), got.len(), want.len()));
+            }
+            for (g, w) in got.iter().zip(&want) {
+                let (passed, detail) = compare_tensors(g, w, op.tolerance());
+                println!("{kind} {} {dims}: {}", kernel.id(), if passed { "PASS" } else { "FAIL" });
+                if !passed {
+                    failures.push(format!("{kind} {} {dims}: {detail}", kernel.id()));
+                }
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn a_fused_op_whose_adapters_both_have_rank_0_is_the_base_product_alone() {
+    let mut failures = Vec::new();
+    for format in [BaseFormat::Q4_0, BaseFormat::Q8_0, BaseFormat::F16] {
+        let op = LoraFused(format);
+        let inputs = op.random_inputs(&fused::dims(37, 64, 3, 0, 0), &mut rng_for(21, 0));
+        failures.extend(failures_of_every_kernel(&op, &inputs));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn sgmv_skips_empty_segments_when_finding_a_token_s_segment() {
+    let mut inputs = Sgmv.random_inputs(&sgmv::dims(9, 33, 17, 4, 3, 4), &mut rng_for(22, 0));
+    // Segments 1 and 3 are empty: tokens 0..3 take adapter 0, tokens 3..9 adapter 2.
+    inputs[4] = Tensor::u32(vec![5], vec![0, 3, 3, 9, 9]);
+    inputs[5] = Tensor::u32(vec![4], vec![0, 1, 2, 1]);
+    let failures = failures_of_every_kernel(&Sgmv, &inputs);
+    assert!(failures.is_empty(), "{failures:#?}");
+}
