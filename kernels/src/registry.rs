@@ -388,6 +388,8 @@ pub static KERNELS: &[KernelSpec] = &[
             SecondPass { entry: "lora_fused_q4_0", grid: lora_wgsl::fused_rows4_grid },
         ),
     },
+    KernelSpec { op: &LORA_FUSED_Q4_1, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &LORA_FUSED_Q4_1, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_q4_1_cpu) },
     KernelSpec { op: &LORA_FUSED_Q8_0, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LORA_FUSED_Q8_0, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_q8_0_cpu) },
     KernelSpec {
@@ -529,6 +531,7 @@ pub static KERNELS: &[KernelSpec] = &[
 ];
 
 const LORA_FUSED_Q4_0: LoraFused = LoraFused(BaseFormat::Q4_0);
+const LORA_FUSED_Q4_1: LoraFused = LoraFused(BaseFormat::Q4_1);
 const LORA_FUSED_Q8_0: LoraFused = LoraFused(BaseFormat::Q8_0);
 const LORA_FUSED_F16: LoraFused = LoraFused(BaseFormat::F16);
 

@@ -48,6 +48,10 @@ pub(super) fn fused_q4_0_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tens
     fused_cpu(BaseFormat::Q4_0, dims, inputs, outputs);
 }
 
+pub(super) fn fused_q4_1_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    fused_cpu(BaseFormat::Q4_1, dims, inputs, outputs);
+}
+
 pub(super) fn fused_q8_0_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     fused_cpu(BaseFormat::Q8_0, dims, inputs, outputs);
 }

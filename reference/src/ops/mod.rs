@@ -36,6 +36,7 @@ pub fn all() -> &'static [&'static dyn Op] {
         &lora::shrink::LoraShrink,
         &lora::expand::LoraExpand,
         &lora::fused::LoraFused(lora::fused::BaseFormat::Q4_0),
+        &lora::fused::LoraFused(lora::fused::BaseFormat::Q4_1),
         &lora::fused::LoraFused(lora::fused::BaseFormat::Q8_0),
         &lora::fused::LoraFused(lora::fused::BaseFormat::F16),
         &lora::bgmv::Bgmv,

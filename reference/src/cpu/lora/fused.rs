@@ -6,7 +6,7 @@
 
 use super::{dot, lora_shrink};
 use crate::cpu::row_gemv::{self, Epilogue, RowKernels, for_batch};
-use crate::cpu::{q4_0_gemv, q8_0_gemv};
+use crate::cpu::{q4_0_gemv, q4_1_gemv, q8_0_gemv};
 use crate::ops::lora::fused::BaseFormat;
 
 /// One adapter's factors: `a` `[rank, k]`, `b` `[n, rank]`, scale `s`.
@@ -55,6 +55,7 @@ pub fn lora_fused(
     let ep: Epilogue<'_> = &epilogue;
     match format {
         BaseFormat::Q4_0 => q4_0_gemv::q4_0_gemv_then(w, x, y, n, k, tokens, Some(ep)),
+        BaseFormat::Q4_1 => q4_1_gemv::q4_1_gemv_then(w, x, y, n, k, tokens, Some(ep)),
         BaseFormat::Q8_0 => q8_0_gemv::q8_0_gemv_then(w, x, y, n, k, tokens, Some(ep)),
         BaseFormat::F16 => for_batch!(tokens, f16_run(w, x, y, n, k, ep)),
     }

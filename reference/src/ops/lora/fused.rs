@@ -1,11 +1,11 @@
-//! `lora_fused_{q4_0,q8_0,f16}`: y = W·x + s_p·B_p(A_p·x) + s_c·B_c(A_c·x) — the frozen base
+//! `lora_fused_{q4_0,q4_1,q8_0,f16}`: y = W·x + s_p·B_p(A_p·x) + s_c·B_c(A_c·x) — the frozen base
 //! product with the personal (p) and collective (c) adapters applied in the same op, so a
 //! kernel streams W once, reads x once and writes y once.
 //!
 //! Layout:
-//! - `w`: u8 `[n, row_bytes]`, the base in one of three formats (one op each, sharing this
-//!   module): GGML Q4_0 (`k/32·18` bytes a row), GGML Q8_0 (`k/32·34`), or IEEE f16 (`2k`,
-//!   little-endian) — the formats a GGUF checkpoint ships its projections in;
+//! - `w`: u8 `[n, row_bytes]`, the base in one of four formats (one op each, sharing this
+//!   module): GGML Q4_0 (`k/32·18` bytes a row), Q4_1 (`k/32·20`), Q8_0 (`k/32·34`), or IEEE
+//!   f16 (`2k`, little-endian) — the formats a GGUF checkpoint ships its projections in;
 //! - `x`: f32 `[tokens, k]` (or `[k]`), 1..=8 tokens (decode);
 //! - `a_p` `[r_p, k]`, `b_p` `[n, r_p]`, `a_c` `[r_c, k]`, `b_c` `[n, r_c]`: the two adapters;
 //!   a rank may be 0 (shapes `[0, k]` and `[n, 0]`): that adapter is absent;
@@ -24,7 +24,7 @@ use super::{
 };
 use crate::compare::Tolerance;
 use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
-use crate::quant::{q4_0, q8_0};
+use crate::quant::{q4_0, q4_1, q8_0};
 use crate::tensor::{DType, Tensor};
 
 /// Most tokens one `lora_fused_*` launch takes (decode batches; prefill uses the GEMMs).
@@ -35,6 +35,8 @@ pub const MAX_TOKENS: usize = 8;
 pub enum BaseFormat {
     /// GGML Q4_0: 18 bytes per 32 weights.
     Q4_0,
+    /// GGML Q4_1: 20 bytes per 32 weights (the embedded model's projections).
+    Q4_1,
     /// GGML Q8_0: 34 bytes per 32 weights.
     Q8_0,
     /// IEEE binary16, little-endian: 2 bytes a weight.
@@ -46,6 +48,7 @@ impl BaseFormat {
     pub fn row_bytes(self, k: usize) -> Option<usize> {
         match self {
             BaseFormat::Q4_0 => q4_0::row_bytes(k),
+            BaseFormat::Q4_1 => q4_1::row_bytes(k),
             BaseFormat::Q8_0 => q8_0::row_bytes(k),
             BaseFormat::F16 => (k > 0).then_some(2 * k),
         }
@@ -55,6 +58,7 @@ impl BaseFormat {
     fn k_of(self, row_bytes: usize) -> Option<usize> {
         let (block_bytes, block_weights) = match self {
             BaseFormat::Q4_0 => (q4_0::BLOCK_BYTES, q4_0::BLOCK_WEIGHTS),
+            BaseFormat::Q4_1 => (q4_1::BLOCK_BYTES, q4_1::BLOCK_WEIGHTS),
             BaseFormat::Q8_0 => (q8_0::BLOCK_BYTES, q8_0::BLOCK_WEIGHTS),
             BaseFormat::F16 => (2, 1),
         };
@@ -64,7 +68,7 @@ impl BaseFormat {
     /// Smallest row length the format takes (and the granularity of k).
     fn k_step(self) -> usize {
         match self {
-            BaseFormat::Q4_0 | BaseFormat::Q8_0 => 32,
+            BaseFormat::Q4_0 | BaseFormat::Q4_1 | BaseFormat::Q8_0 => 32,
             BaseFormat::F16 => 1,
         }
     }
@@ -73,6 +77,7 @@ impl BaseFormat {
     pub fn encode(self, w: &[f32], k: usize) -> Vec<u8> {
         match self {
             BaseFormat::Q4_0 => q4_0::quantize(w, k),
+            BaseFormat::Q4_1 => q4_1::quantize(w, k),
             BaseFormat::Q8_0 => q8_0::quantize(w, k),
             BaseFormat::F16 => w.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
         }
@@ -82,6 +87,7 @@ impl BaseFormat {
     pub fn decode(self, bytes: &[u8]) -> Vec<f32> {
         match self {
             BaseFormat::Q4_0 => q4_0::dequantize(bytes),
+            BaseFormat::Q4_1 => q4_1::dequantize(bytes),
             BaseFormat::Q8_0 => q8_0::dequantize(bytes),
             BaseFormat::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
         }
@@ -108,6 +114,7 @@ const fn inputs(w_doc: &'static str) -> [TensorSpec; 7] {
     ]
 }
 const INPUTS_Q4_0: &[TensorSpec] = &inputs("[n, k/32*18] Q4_0 blocks");
+const INPUTS_Q4_1: &[TensorSpec] = &inputs("[n, k/32*20] Q4_1 blocks");
 const INPUTS_Q8_0: &[TensorSpec] = &inputs("[n, k/32*34] Q8_0 blocks");
 const INPUTS_F16: &[TensorSpec] = &inputs("[n, 2k] f16 little-endian");
 const OUTPUTS: &[TensorSpec] = &[TensorSpec { name: "y", dtype: DType::F32, shape_doc: "[tokens, n]" }];
@@ -133,6 +140,7 @@ impl Op for LoraFused {
     fn name(&self) -> &'static str {
         match self.0 {
             BaseFormat::Q4_0 => "lora_fused_q4_0",
+            BaseFormat::Q4_1 => "lora_fused_q4_1",
             BaseFormat::Q8_0 => "lora_fused_q8_0",
             BaseFormat::F16 => "lora_fused_f16",
         }
@@ -141,6 +149,7 @@ impl Op for LoraFused {
     fn summary(&self) -> &'static str {
         match self.0 {
             BaseFormat::Q4_0 => "y = W·x + s_p·B_p(A_p·x) + s_c·B_c(A_c·x), W in Q4_0: base and two adapters in one op",
+            BaseFormat::Q4_1 => "y = W·x + s_p·B_p(A_p·x) + s_c·B_c(A_c·x), W in Q4_1: base and two adapters in one op",
             BaseFormat::Q8_0 => "y = W·x + s_p·B_p(A_p·x) + s_c·B_c(A_c·x), W in Q8_0: base and two adapters in one op",
             BaseFormat::F16 => "y = W·x + s_p·B_p(A_p·x) + s_c·B_c(A_c·x), W in f16: base and two adapters in one op",
         }
@@ -149,6 +158,7 @@ impl Op for LoraFused {
     fn inputs(&self) -> &'static [TensorSpec] {
         match self.0 {
             BaseFormat::Q4_0 => INPUTS_Q4_0,
+            BaseFormat::Q4_1 => INPUTS_Q4_1,
             BaseFormat::Q8_0 => INPUTS_Q8_0,
             BaseFormat::F16 => INPUTS_F16,
         }
@@ -280,7 +290,7 @@ mod tests {
 
     #[test]
     fn every_format_round_trips_its_own_shape() {
-        for f in [BaseFormat::Q4_0, BaseFormat::Q8_0, BaseFormat::F16] {
+        for f in [BaseFormat::Q4_0, BaseFormat::Q4_1, BaseFormat::Q8_0, BaseFormat::F16] {
             let d = dims(3, 64, 2, 4, 0);
             assert_eq!(LoraFused(f).dims_of(&problem(f, &d)).unwrap(), d, "{f:?}");
         }
