@@ -8,4 +8,5 @@
 pub use dfma_kernels as kernels;
 
 pub mod energy;
+pub mod model;
 pub mod schedule;
