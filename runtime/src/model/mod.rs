@@ -1,3 +1,12 @@
 //! The model runtime: a Llama-family model read from GGUF, its tokenizer, its forward pass.
 
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod matvec;
 pub mod tokenizer;
+pub mod weights;
+
+pub use config::LlamaConfig;
+pub use error::ModelError;
+pub use forward::{KvCache, Model};
