@@ -27,6 +27,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// List every backend, its devices and driver versions, and why any is unavailable.
     Devices,
+    /// Generate text with the embedded model (SmolLM2-135M-Instruct) or a Llama GGUF.
+    Generate(GenerateArgs),
     /// List ops and their registered kernels.
     List,
     /// Run one op on .npy files.
@@ -214,6 +216,41 @@ pub struct QuantizeArgs {
     pub input: PathBuf,
     /// Output: u8 .npy, shape [rows, cols/32*34].
     pub output: PathBuf,
+}
+
+/// `dfma generate` options.
+#[derive(Parser, Debug)]
+pub struct GenerateArgs {
+    /// The user's message (rendered with the model's chat template unless --raw).
+    #[arg(long)]
+    pub prompt: String,
+    /// A Llama-family GGUF (default: DFMA_MODEL_GGUF, else the embedded model, fetched once).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Feed the prompt as it is, without the chat template.
+    #[arg(long)]
+    pub raw: bool,
+    /// A system message for the chat template.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Keep the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Nucleus sampling threshold (1: off).
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Sampling seed (default: DFMA_SEED, else fresh; printed either way).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Backend of the matrix products.
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
 }
 
 /// `dfma schedule` options.

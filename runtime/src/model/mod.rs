@@ -1,9 +1,13 @@
 //! The model runtime: a Llama-family model read from GGUF, its tokenizer, its forward pass.
 
+pub mod chat;
 pub mod config;
 pub mod error;
+pub mod fetch;
 pub mod forward;
+pub mod generate;
 pub mod matvec;
+pub mod sampler;
 pub mod tokenizer;
 pub mod weights;
 

@@ -1,0 +1,85 @@
+//! `dfma generate --prompt "…"`: text from the embedded model (or any Llama GGUF) on dfma's
+//! kernels, streamed as it is sampled, with prefill and decode tokens per second.
+
+use std::io::Write;
+
+use anyhow::Result;
+use dfma_kernels::BackendKind;
+use dfma_reference::seed::seed_from_env;
+use dfma_runtime::model::chat::{self, Message};
+use dfma_runtime::model::fetch::default_model;
+use dfma_runtime::model::generate::generate;
+use dfma_runtime::model::sampler::{Sampler, SamplerConfig};
+use dfma_runtime::model::tokenizer::Tokenizer;
+use dfma_runtime::model::{Model, ModelError};
+
+use super::parse_backend;
+use crate::cli::GenerateArgs;
+use crate::error::bad_input;
+
+/// A model that cannot be loaded is bad input (exit 2); a failed run is not.
+fn model_error(e: ModelError) -> anyhow::Error {
+    match e {
+        ModelError::Request(_) => anyhow::anyhow!("{e}"),
+        e => bad_input(e.to_string()),
+    }
+}
+
+pub fn run(args: &GenerateArgs) -> Result<()> {
+    let kind = parse_backend(&args.backend)?;
+    if kind != BackendKind::Cpu {
+        return Err(bad_input(format!("--backend {kind}: the model runtime runs on cpu so far")));
+    }
+    if !(args.top_p > 0.0 && args.top_p <= 1.0) || args.temperature < 0.0 || !args.temperature.is_finite() {
+        return Err(bad_input("--temperature must be ≥ 0 and --top-p in (0, 1]"));
+    }
+    let path = match &args.model {
+        Some(p) => p.clone(),
+        None => default_model().map_err(model_error)?,
+    };
+    let model = Model::load(&path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let tokenizer = Tokenizer::from_gguf(model.file()).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let text = match (args.raw, chat::template(&model.file().gguf)) {
+        (false, Some(t)) => {
+            let mut messages = Vec::new();
+            if let Some(s) = &args.system {
+                messages.push(Message { role: "system".into(), content: s.clone() });
+            }
+            messages.push(Message { role: "user".into(), content: args.prompt.clone() });
+            chat::render(t, &messages).map_err(model_error)?
+        }
+        _ => args.prompt.clone(),
+    };
+    let ids = tokenizer.encode(&text, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let seed = match args.seed {
+        Some(s) => s,
+        None => seed_from_env().map_err(bad_input)?,
+    };
+    eprintln!(
+        "model {} ({} layers, width {}), {} prompt tokens, seed {seed}, temperature {}",
+        path.display(),
+        model.config.layers,
+        model.config.dim,
+        ids.len(),
+        args.temperature
+    );
+    let mut sampler =
+        Sampler::new(SamplerConfig { temperature: args.temperature, top_k: args.top_k, top_p: args.top_p, seed });
+    let mut stdout = std::io::stdout();
+    let (_, stats) = generate(&model, &tokenizer, &ids, args.max_tokens, &mut sampler, |piece| {
+        let _ = stdout.write_all(piece.as_bytes());
+        let _ = stdout.flush();
+    })
+    .map_err(model_error)?;
+    println!();
+    eprintln!(
+        "prefill {} tokens at {:.1} tokens/s; decode {} tokens at {:.1} tokens/s on {kind} ({} threads){}",
+        stats.prompt_tokens,
+        stats.prefill_tokens_per_s(),
+        stats.generated_tokens,
+        stats.decode_tokens_per_s(),
+        rayon::current_num_threads(),
+        if stats.stopped_at_end { "" } else { "; stopped at --max-tokens" }
+    );
+    Ok(())
+}

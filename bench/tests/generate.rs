@@ -1,0 +1,67 @@
+//! `dfma generate` end to end: the embedded model answers a factual question fluently (greedy,
+//! so the answer is reproducible), and bad input — a file that is not a GGUF, a GGUF of another
+//! architecture, an unknown backend — exits 2 with one line naming the problem.
+
+mod common;
+
+use common::{dfma, in_ci, py_script, with_python};
+
+fn model() -> Option<String> {
+    match std::env::var("DFMA_MODEL_GGUF") {
+        Ok(p) => Some(p),
+        Err(_) if in_ci() => panic!("DFMA_MODEL_GGUF is required under CI=true"),
+        Err(_) => {
+            println!("not run: DFMA_MODEL_GGUF unset");
+            None
+        }
+    }
+}
+
+#[test]
+fn the_embedded_model_answers_a_factual_question() {
+    let Some(path) = model() else { return };
+    let out = dfma(&["generate", "--model", &path, "--prompt", "What is the capital of France?", "--max-tokens", "40"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}\n{stderr}");
+    assert!(text.contains("Paris"), "answer without Paris: {text:?}");
+    assert!(stderr.contains("decode") && stderr.contains("tokens/s"), "{stderr}");
+}
+
+fn expect_bad(args: &[&str], needle: &str) {
+    let out = dfma(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr} lacks {needle:?}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_file_that_is_not_a_llama_gguf_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.gguf");
+    std::fs::write(&junk, b"GGUF but not really").unwrap();
+    expect_bad(&["generate", "--model", junk.to_str().unwrap(), "--prompt", "hi"], "junk.gguf");
+    expect_bad(&["generate", "--prompt", "hi", "--backend", "tpu"], "--backend tpu");
+    with_python("gguf writer", |py| {
+        // A valid GGUF of another architecture, written by the gguf package.
+        let other = dir.path().join("other.gguf");
+        let script = "import sys, numpy as np, gguf\n\
+                      w = gguf.GGUFWriter(sys.argv[1], 'gpt2')\n\
+                      w.add_tensor('t', np.ones(4, dtype=np.float32))\n\
+                      w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()";
+        let o = std::process::Command::new(py).args(["-c", script]).arg(&other).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        expect_bad(
+            &["generate", "--model", other.to_str().unwrap(), "--prompt", "hi"],
+            "general.architecture is \"gpt2\"",
+        );
+        // A llama GGUF whose metadata lacks the MLP width.
+        let partial = dir.path().join("partial.gguf");
+        let o = std::process::Command::new(py).arg(py_script("make_gguf.py")).arg(&partial).arg("1").output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        expect_bad(&["generate", "--model", partial.to_str().unwrap(), "--prompt", "hi"], "llama.feed_forward_length");
+    });
+}
