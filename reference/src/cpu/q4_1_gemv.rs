@@ -91,14 +91,26 @@ mod avx2 {
         _mm_cvtss_f32(s)
     }
 
+    /// d and m of the block at `p`, broadcast: one F16C conversion of the 4 header bytes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn scale_and_min(p: *const u8) -> (__m256, __m256) {
+        // SAFETY: the caller guarantees 4 readable bytes at `p`.
+        let bits = unsafe { p.cast::<i32>().read_unaligned() };
+        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(bits));
+        (_mm256_broadcastss_ps(dm), _mm256_broadcastss_ps(_mm_movehdup_ps(dm)))
+    }
+
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn row_dot_avx2<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
-        let mut acc = [_mm256_setzero_ps(); B];
+        // Two accumulators a column (d·Σq·x and m·Σx), each fed once a block from short trees,
+        // so consecutive blocks overlap instead of waiting on one FMA chain.
+        let mut acc_q = [_mm256_setzero_ps(); B];
+        let mut acc_m = [_mm256_setzero_ps(); B];
         let mask = _mm_set1_epi8(0x0F);
         for (b, blk) in row.chunks_exact(BLOCK_BYTES).enumerate() {
-            let (d, m) = super::scale_and_min(blk);
-            // SAFETY: a block has 16 nibble bytes after its 4 header bytes.
-            let v = unsafe { _mm_loadu_si128(blk.as_ptr().add(4).cast()) };
+            // SAFETY: a block is 20 bytes: 4 header bytes, then 16 nibble bytes.
+            let ((dv, mv), v) = unsafe { (scale_and_min(blk.as_ptr()), _mm_loadu_si128(blk.as_ptr().add(4).cast())) };
             let lo = _mm_and_si128(v, mask);
             let hi = _mm_and_si128(_mm_srli_epi16::<4>(v), mask);
             let q = [
@@ -107,8 +119,7 @@ mod avx2 {
                 _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)),
                 _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(hi))),
             ];
-            let (dv, mv) = (_mm256_set1_ps(d), _mm256_set1_ps(m));
-            for (j, a) in acc.iter_mut().enumerate() {
+            for j in 0..B {
                 // SAFETY: x holds B columns of `cols` values (checked by the safe entry).
                 unsafe {
                     let xb = x.as_ptr().add(j * cols + b * BLOCK_WEIGHTS);
@@ -118,17 +129,19 @@ mod avx2 {
                         _mm256_loadu_ps(xb.add(16)),
                         _mm256_loadu_ps(xb.add(24)),
                     ];
-                    let mut qx = _mm256_mul_ps(q[0], xs[0]);
-                    let mut sx = _mm256_add_ps(xs[0], xs[1]);
-                    qx = _mm256_fmadd_ps(q[1], xs[1], qx);
-                    qx = _mm256_fmadd_ps(q[2], xs[2], qx);
-                    qx = _mm256_fmadd_ps(q[3], xs[3], qx);
-                    sx = _mm256_add_ps(sx, _mm256_add_ps(xs[2], xs[3]));
-                    *a = _mm256_fmadd_ps(dv, qx, _mm256_fmadd_ps(mv, sx, *a));
+                    let qx01 = _mm256_fmadd_ps(q[1], xs[1], _mm256_mul_ps(q[0], xs[0]));
+                    let qx23 = _mm256_fmadd_ps(q[3], xs[3], _mm256_mul_ps(q[2], xs[2]));
+                    let sx = _mm256_add_ps(_mm256_add_ps(xs[0], xs[1]), _mm256_add_ps(xs[2], xs[3]));
+                    acc_q[j] = _mm256_fmadd_ps(dv, _mm256_add_ps(qx01, qx23), acc_q[j]);
+                    acc_m[j] = _mm256_fmadd_ps(mv, sx, acc_m[j]);
                 }
             }
         }
-        acc.map(|a| hsum(a))
+        let mut out = [0.0f32; B];
+        for j in 0..B {
+            out[j] = hsum(_mm256_add_ps(acc_q[j], acc_m[j]));
+        }
+        out
     }
 }
 
