@@ -1,5 +1,6 @@
 //! The model runtime: a Llama-family model read from GGUF, its tokenizer, its forward pass.
 
+pub mod adapter;
 pub mod chat;
 pub mod config;
 pub mod error;
