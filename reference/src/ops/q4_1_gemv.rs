@@ -9,24 +9,18 @@
 //! Cost model: bytes = weights + x + y; flops = 2·rows·cols·batch. Per block a kernel can use
 //! `Σ_c (d·q_c + m)·x_c = d·Σ q_c·x_c + m·Σ x_c`, so the offset costs one sum of x per block.
 
-use rand::Rng;
 use rand::rngs::StdRng;
 
+use super::quant_gemv;
 use crate::compare::Tolerance;
-use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
-use crate::quant::q4_1;
+use crate::op::{Cost, Dims, Op, OpError, TensorSpec};
+use crate::quant::format::BaseFormat;
 use crate::tensor::{DType, Tensor};
 
-/// Most activation columns one launch takes (decode batches; prefill is a GEMM).
-pub const MAX_BATCH: usize = 8;
+pub use super::quant_gemv::{MAX_BATCH, dims};
 
 /// The `q4_1_gemv` op.
 pub struct Q4_1Gemv;
-
-/// Problem sizes of a `q4_1_gemv`.
-pub fn dims(rows: usize, cols: usize, batch: usize) -> Dims {
-    Dims(vec![("rows", rows), ("cols", cols), ("batch", batch)])
-}
 
 const INPUTS: &[TensorSpec] = &[
     TensorSpec { name: "w", dtype: DType::U8, shape_doc: "[rows, cols/32*20] Q4_1 blocks" },
@@ -52,36 +46,7 @@ impl Op for Q4_1Gemv {
     }
 
     fn dims_of(&self, inputs: &[Tensor]) -> Result<Dims, OpError> {
-        let [w, x] = inputs else {
-            return Err(OpError::new("inputs", format!("expected 2 tensors (w, x), got {}", inputs.len())));
-        };
-        expect_dtype("w", w, DType::U8)?;
-        expect_dtype("x", x, DType::F32)?;
-        let &[rows, row_bytes] = w.shape.as_slice() else {
-            return Err(OpError::new("w", format!("shape {:?} is not 2-D [rows, cols/32*20]", w.shape)));
-        };
-        if rows == 0 || row_bytes == 0 || row_bytes % q4_1::BLOCK_BYTES != 0 {
-            return Err(OpError::new(
-                "w",
-                format!("shape {:?}: need rows ≥ 1 and a row of whole 20-byte Q4_1 blocks", w.shape),
-            ));
-        }
-        let cols = row_bytes / q4_1::BLOCK_BYTES * q4_1::BLOCK_WEIGHTS;
-        let (batch, x_cols) = match x.shape.as_slice() {
-            &[c] => (1, c),
-            &[b, c] => (b, c),
-            s => return Err(OpError::new("x", format!("shape {s:?} is not [batch, cols] or [cols]"))),
-        };
-        if x_cols != cols {
-            return Err(OpError::new(
-                "x",
-                format!("has {x_cols} columns but w's rows hold {cols} weights ({row_bytes} bytes)"),
-            ));
-        }
-        if !(1..=MAX_BATCH).contains(&batch) {
-            return Err(OpError::new("x", format!("batch {batch} is outside 1..={MAX_BATCH}")));
-        }
-        Ok(dims(rows, cols, batch))
+        quant_gemv::dims_of(BaseFormat::Q4_1, inputs)
     }
 
     fn output_shapes(&self, dims: &Dims) -> Vec<Vec<usize>> {
@@ -89,32 +54,11 @@ impl Op for Q4_1Gemv {
     }
 
     fn reference(&self, dims: &Dims, inputs: &[Tensor]) -> Vec<Tensor> {
-        let (rows, cols, batch) = (dims.get("rows"), dims.get("cols"), dims.get("batch"));
-        let w = q4_1::dequantize(inputs[0].as_u8().expect("w is u8"));
-        let x = inputs[1].as_f32().expect("x is f32");
-        let mut y = vec![0.0f32; batch * rows];
-        for j in 0..batch {
-            let xj = &x[j * cols..(j + 1) * cols];
-            for r in 0..rows {
-                let wr = &w[r * cols..(r + 1) * cols];
-                let acc: f64 = wr.iter().zip(xj).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
-                y[j * rows + r] = acc as f32;
-            }
-        }
-        vec![Tensor::f32(vec![batch, rows], y)]
+        quant_gemv::reference(BaseFormat::Q4_1, dims, inputs)
     }
 
     fn random_inputs(&self, dims: &Dims, rng: &mut StdRng) -> Vec<Tensor> {
-        let (rows, cols, batch) = (dims.get("rows"), dims.get("cols"), dims.get("batch"));
-        // Per-row magnitudes vary over two decades so scales differ from block to block.
-        let mut w = Vec::with_capacity(rows * cols);
-        for _ in 0..rows {
-            let row_scale = 10f32.powf(rng.random_range(-1.0..1.0));
-            w.extend((0..cols).map(|_| row_scale * rng.random_range(-1.0f32..1.0)));
-        }
-        let x: Vec<f32> = (0..batch * cols).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        let w = q4_1::quantize(&w, cols);
-        vec![Tensor::u8(vec![rows, cols / 32 * q4_1::BLOCK_BYTES], w), Tensor::f32(vec![batch, cols], x)]
+        quant_gemv::random_inputs(BaseFormat::Q4_1, dims, rng)
     }
 
     fn test_dims(&self) -> Vec<Dims> {
@@ -152,15 +96,14 @@ impl Op for Q4_1Gemv {
     }
 
     fn cost(&self, dims: &Dims) -> Cost {
-        let (rows, cols, batch) = (dims.get("rows") as u64, dims.get("cols") as u64, dims.get("batch") as u64);
-        let weight_bytes = rows * (cols / 32) * q4_1::BLOCK_BYTES as u64;
-        Cost { bytes: weight_bytes + 4 * batch * cols + 4 * batch * rows, weight_bytes, flops: 2 * rows * cols * batch }
+        quant_gemv::cost(BaseFormat::Q4_1, dims)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::q4_1;
 
     #[test]
     fn the_reference_matches_a_hand_computed_product() {

@@ -24,75 +24,11 @@ use super::{
 };
 use crate::compare::Tolerance;
 use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
-use crate::quant::{q4_0, q4_1, q8_0};
+pub use crate::quant::format::BaseFormat;
 use crate::tensor::{DType, Tensor};
 
 /// Most tokens one `lora_fused_*` launch takes (decode batches; prefill uses the GEMMs).
 pub const MAX_TOKENS: usize = 8;
-
-/// How the frozen base matrix of a fused adapter op is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BaseFormat {
-    /// GGML Q4_0: 18 bytes per 32 weights.
-    Q4_0,
-    /// GGML Q4_1: 20 bytes per 32 weights (the embedded model's projections).
-    Q4_1,
-    /// GGML Q8_0: 34 bytes per 32 weights.
-    Q8_0,
-    /// IEEE binary16, little-endian: 2 bytes a weight.
-    F16,
-}
-
-impl BaseFormat {
-    /// Bytes of one row of `k` weights; `None` when the format cannot hold `k` weights a row.
-    pub fn row_bytes(self, k: usize) -> Option<usize> {
-        match self {
-            BaseFormat::Q4_0 => q4_0::row_bytes(k),
-            BaseFormat::Q4_1 => q4_1::row_bytes(k),
-            BaseFormat::Q8_0 => q8_0::row_bytes(k),
-            BaseFormat::F16 => (k > 0).then_some(2 * k),
-        }
-    }
-
-    /// Weights a row of `row_bytes` bytes holds; `None` when that is not a whole row.
-    fn k_of(self, row_bytes: usize) -> Option<usize> {
-        let (block_bytes, block_weights) = match self {
-            BaseFormat::Q4_0 => (q4_0::BLOCK_BYTES, q4_0::BLOCK_WEIGHTS),
-            BaseFormat::Q4_1 => (q4_1::BLOCK_BYTES, q4_1::BLOCK_WEIGHTS),
-            BaseFormat::Q8_0 => (q8_0::BLOCK_BYTES, q8_0::BLOCK_WEIGHTS),
-            BaseFormat::F16 => (2, 1),
-        };
-        (row_bytes > 0 && row_bytes.is_multiple_of(block_bytes)).then_some(row_bytes / block_bytes * block_weights)
-    }
-
-    /// Smallest row length the format takes (and the granularity of k).
-    fn k_step(self) -> usize {
-        match self {
-            BaseFormat::Q4_0 | BaseFormat::Q4_1 | BaseFormat::Q8_0 => 32,
-            BaseFormat::F16 => 1,
-        }
-    }
-
-    /// Encodes a row-major `rows × k` f32 matrix.
-    pub fn encode(self, w: &[f32], k: usize) -> Vec<u8> {
-        match self {
-            BaseFormat::Q4_0 => q4_0::quantize(w, k),
-            BaseFormat::Q4_1 => q4_1::quantize(w, k),
-            BaseFormat::Q8_0 => q8_0::quantize(w, k),
-            BaseFormat::F16 => w.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
-        }
-    }
-
-    /// Decodes bytes written by [`BaseFormat::encode`] (or a GGUF file) back to f32 weights.
-    pub fn decode(self, bytes: &[u8]) -> Vec<f32> {
-        match self {
-            BaseFormat::Q4_0 => q4_0::dequantize(bytes),
-            BaseFormat::Q4_1 => q4_1::dequantize(bytes),
-            BaseFormat::Q8_0 => q8_0::dequantize(bytes),
-            BaseFormat::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        }
-    }
-}
 
 /// The `lora_fused_*` op over a base in `format`.
 pub struct LoraFused(pub BaseFormat);
