@@ -14,6 +14,7 @@ pub mod q4_1_gemv;
 pub mod q8_0_gemm;
 pub mod q8_0_gemv;
 pub mod q8_0_q8_1_gemm;
+pub mod quant_gemv;
 pub mod stream_copy;
 pub mod stream_read;
 
