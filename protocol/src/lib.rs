@@ -7,10 +7,14 @@
 //! frames with a typed [`error::ProtocolError`] and changes no state when it does. Every length
 //! a frame declares is checked against [`limits`] before anything is allocated for it
 //! ([`wire`]). [`secagg`] sums fixed-point sketches so that the aggregator learns the sum only.
+//! [`dp`] clips and noises a signal and accounts its privacy loss in Rényi DP, refusing a round
+//! that would overspend an instance's budget; [`transport`] moves frames between instances and
+//! the CCF behind one trait.
 //!
 //! This crate depends on neither the kernels nor the runtime, so that a CCF server or an
 //! outside client can speak the protocol without linking GPU code.
 
+pub mod dp;
 pub mod envelope;
 pub mod error;
 pub mod framing;
@@ -22,6 +26,7 @@ pub mod payload;
 pub mod receiver;
 pub mod schema;
 pub mod secagg;
+pub mod transport;
 pub mod wire;
 
 /// The protocol version this build speaks, carried in every envelope.
