@@ -27,6 +27,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// List every backend, its devices and driver versions, and why any is unavailable.
     Devices,
+    /// Fuzz every protocol decoder with generated and mutated frames; exit 1 on any panic or
+    /// allocation beyond the bound.
+    Fuzz(FuzzArgs),
     /// Generate text with the embedded model (SmolLM2-135M-Instruct) or a Llama GGUF.
     Generate(GenerateArgs),
     /// List ops and their registered kernels.
@@ -248,7 +251,8 @@ pub struct GenerateArgs {
     /// Sampling seed (default: DFMA_SEED, else fresh; printed either way).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Backend of the matrix products.
+    /// Backend of the matrix products: cpu (the mapped weights), or wgpu, cuda, ptxvm,
+    /// reference (weights uploaded once, one registered GEMV per matrix).
     #[arg(long, default_value = "cpu")]
     pub backend: String,
 }
@@ -267,6 +271,17 @@ pub struct ScheduleArgs {
     /// A forecast trace of the same slots to plan on (charged on TRACE).
     #[arg(long, value_name = "FORECAST")]
     pub plan: Option<PathBuf>,
+}
+
+/// `dfma fuzz` options.
+#[derive(Parser, Debug)]
+pub struct FuzzArgs {
+    /// Frames to generate and mutate (each goes through every decoder).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub cases: u64,
+    /// Seed of the frame generator; the same seed replays the same frames.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// `dfma profile` options.

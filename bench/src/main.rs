@@ -19,6 +19,13 @@ use clap::Parser;
 
 use crate::error::BadInput;
 
+/// Counts heap bytes per thread so that `dfma fuzz` can check each decoder call's allocation
+/// bound. A global allocator can only be chosen by the binary. Every command pays for it: a
+/// thread-local add per allocation on top of the system allocator, small next to the
+/// allocation itself.
+#[global_allocator]
+static ALLOCATOR: dfma_protocol::fuzz::CountingAllocator = dfma_protocol::fuzz::CountingAllocator;
+
 fn main() {
     let cli = cli::Cli::parse();
     if let Err(e) = cmd::run(cli) {

@@ -1,6 +1,7 @@
 //! `dfma generate` end to end: the embedded model answers a factual question fluently (greedy,
-//! so the answer is reproducible), and bad input — a file that is not a GGUF, a GGUF of another
-//! architecture, an unknown backend — exits 2 with one line naming the problem.
+//! so the answer is reproducible), runs on wgpu with its weights resident, and bad input — a
+//! file that is not a GGUF, a GGUF of another architecture, an unknown backend — exits 2 with one
+//! line naming the problem; a backend that cannot run here exits 1 with one line saying why.
 
 mod common;
 
@@ -64,4 +65,34 @@ fn a_file_that_is_not_a_llama_gguf_is_bad_input() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         expect_bad(&["generate", "--model", partial.to_str().unwrap(), "--prompt", "hi"], "llama.feed_forward_length");
     });
+}
+
+#[test]
+fn generate_runs_on_wgpu_with_the_weights_resident_or_says_why_not() {
+    let Some(path) = model() else { return };
+    let out =
+        dfma(&["generate", "--model", &path, "--raw", "--prompt", "Hi", "--max-tokens", "2", "--backend", "wgpu"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stderr}");
+    if !in_ci() && stderr.contains("not available") {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("matrix products on wgpu") && stderr.contains("resident"), "{stderr}");
+}
+
+#[test]
+fn an_unavailable_backend_is_one_line_saying_why_and_exit_1() {
+    let Some(path) = model() else { return };
+    let out =
+        dfma(&["generate", "--model", &path, "--raw", "--prompt", "Hi", "--max-tokens", "1", "--backend", "cuda"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        println!("cuda is available here: {stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cuda: not available: "), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }

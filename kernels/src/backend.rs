@@ -75,6 +75,15 @@ pub enum Error {
         /// Backend asked to run it.
         backend: BackendKind,
     },
+    /// The caller passed an input a prepared kernel cannot take (e.g. a rewrite of another
+    /// shape): a usage error, not a failure of the kernel or the driver.
+    #[error("{kernel}: {message}")]
+    Input {
+        /// Kernel id.
+        kernel: String,
+        /// What is wrong, in one line.
+        message: String,
+    },
     /// The driver or runtime failed.
     #[error("{backend}: {message}")]
     Driver {
@@ -134,15 +143,29 @@ pub trait Backend: Send + Sync {
 }
 
 /// A kernel bound to device-resident inputs and outputs.
-pub trait Prepared {
+///
+/// `Send`, so that a model holding its prepared kernels can move between threads; every
+/// backend's state (device buffers, streams, interpreter memory) already is.
+pub trait Prepared: Send {
     /// Fills every output with poison (NaN for floats) so unwritten elements cannot pass.
     fn poison_outputs(&mut self) -> Result<(), Error>;
     /// Enqueues one launch (host backends run it to completion).
     fn launch(&mut self) -> Result<(), Error>;
     /// Waits until every enqueued launch has finished.
     fn synchronize(&mut self) -> Result<(), Error>;
-    /// Copies the outputs back to the host.
+    /// Copies the outputs back to the host. Call [`Prepared::synchronize`] first; outputs
+    /// are not poisoned again here, so a read after a launch sees exactly what it wrote.
     fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error>;
+    /// Replaces op input `input` with `t` for the next launch (in stream order: launches
+    /// already enqueued still see the old value), leaving every other input resident. This is
+    /// how one prepared kernel runs on new activations without uploading its weights again.
+    ///
+    /// `t` must have the dtype and shape of the tensor the kernel was prepared with, so the
+    /// dims, the device buffer's size and the launch geometry all still hold. GPU backends copy
+    /// it straight into the device buffer that [`crate::registry::GpuKernel::inputs_as_is`]
+    /// declares for it, and refuse an input the kernel's layout repacks ([`Error::Input`]);
+    /// host backends take any input.
+    fn write_input(&mut self, input: usize, t: &Tensor) -> Result<(), Error>;
     /// Thread-level instructions the last launch executed, where the backend counts them (the
     /// PTX interpreter does; hardware backends return `None`).
     fn thread_instructions(&self) -> Option<u64> {

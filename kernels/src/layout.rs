@@ -8,6 +8,7 @@
 
 use dfma_reference::quant::int4_g128::GROUP as INT4_GROUP;
 use dfma_reference::quant::q4_0::BLOCK_BYTES as Q4_0_BLOCK_BYTES;
+use dfma_reference::quant::q4_1::BLOCK_BYTES as Q4_1_BLOCK_BYTES;
 use dfma_reference::quant::q8_0::{BLOCK_BYTES, BLOCK_WEIGHTS};
 use dfma_reference::{Dims, Tensor};
 
@@ -113,19 +114,81 @@ pub fn q4_0_warp_tiles(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
         for (b, blk) in row.chunks_exact(Q4_0_BLOCK_BYTES).enumerate() {
             let s = 2 * (r * padded + b);
             scales[s..s + 2].copy_from_slice(&blk[..2]);
-            for (j, &byte) in blk[2..].iter().enumerate() {
-                // Byte j holds the codes of row positions 32·b + j (low) and 32·b + j + 16 (high).
-                for (pos, q) in [(b * BLOCK_WEIGHTS + j, byte & 0x0F), (b * BLOCK_WEIGHTS + j + 16, byte >> 4)] {
-                    let (window, p) = (pos / 1024, pos % 1024);
-                    let (i, lane, k) = (p / 128, (p % 128) / 4, p % 4);
-                    let at = window * 512 + 16 * lane + 4 * (i / 2) + k;
-                    let shift = 4 * (i % 2);
-                    row_codes[at] = (row_codes[at] & !(0x0F << shift)) | (q << shift);
-                }
-            }
+            place_nibbles(row_codes, b, &blk[2..]);
         }
     }
     vec![scales, codes, inputs[1].as_bytes().to_vec()]
+}
+
+/// Writes block `b`'s 16 GGML nibble bytes (byte j: weight j low, weight j + 16 high) into a
+/// row of warp-tile codes at the places [`q4_0_warp_tiles`] documents, so Q4_0 and Q4_1 (whose
+/// blocks differ only in their header) share one permutation and one PTX unpacking scheme.
+fn place_nibbles(row_codes: &mut [u8], b: usize, nibbles: &[u8]) {
+    for (j, &byte) in nibbles.iter().enumerate() {
+        // Byte j holds the codes of row positions 32·b + j (low) and 32·b + j + 16 (high).
+        for (pos, q) in [(b * BLOCK_WEIGHTS + j, byte & 0x0F), (b * BLOCK_WEIGHTS + j + 16, byte >> 4)] {
+            let (window, p) = (pos / 1024, pos % 1024);
+            let (i, lane, k) = (p / 128, (p % 128) / 4, p % 4);
+            let at = window * 512 + 16 * lane + 4 * (i / 2) + k;
+            let shift = 4 * (i % 2);
+            row_codes[at] = (row_codes[at] & !(0x0F << shift)) | (q << shift);
+        }
+    }
+}
+
+/// Splits Q4_1 blocks into `[scales, offsets, nibbles]`: f16 d and f16 m each in a plane of their
+/// own (padded to 4 bytes), since 20-byte blocks are only 4-byte aligned and a shader reading
+/// words of two halves wants two blocks' scales (or offsets) per word. Block `i` (row-major over
+/// rows, then blocks) has d at bytes `2i..2i+2` of the first buffer, m at the same bytes of the
+/// second and its 16 nibble bytes, in GGML's order, at bytes `16i..16i+16` of the third.
+pub fn q4_1_split(blocks: &[u8]) -> [Vec<u8>; 3] {
+    let n = blocks.len() / Q4_1_BLOCK_BYTES;
+    let plane = (2 * n).next_multiple_of(4);
+    let mut scales = Vec::with_capacity(plane);
+    let mut offsets = Vec::with_capacity(plane);
+    let mut nibbles = Vec::with_capacity(n * 16);
+    for b in blocks.chunks_exact(Q4_1_BLOCK_BYTES) {
+        scales.extend_from_slice(&b[..2]);
+        offsets.extend_from_slice(&b[2..4]);
+        nibbles.extend_from_slice(&b[4..]);
+    }
+    scales.resize(plane, 0);
+    offsets.resize(plane, 0);
+    [scales, offsets, nibbles]
+}
+
+/// `q4_1_gemv`'s device buffers for WGSL: scales, offsets, nibbles ([`q4_1_split`]), x as is.
+pub fn q4_1_gemv_buffers(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    let [scales, offsets, nibbles] = q4_1_split(inputs[0].as_bytes());
+    vec![scales, offsets, nibbles, inputs[1].as_bytes().to_vec()]
+}
+
+/// `q4_1_gemv`'s "warp tiles" layout for the PTX kernel: `[scales, offsets, codes, x]`.
+///
+/// As [`q4_0_warp_tiles`] (rows padded to whole windows of 32 blocks, codes permuted by the same
+/// rule), with the block's f16 offset m in a plane of its own beside the scale plane, both in
+/// block order `row · padded_blocks + block`: a lane loads one block's d and one block's m per
+/// window and the warp shares them with shfl. Pad blocks have d = 0, m = 0 and codes 0, so they
+/// contribute d·Σq·x + m·Σx = 0 whatever x holds there.
+pub fn q4_1_warp_tiles(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    let (rows, cols) = (dims.get("rows"), dims.get("cols"));
+    let blocks = cols / BLOCK_WEIGHTS;
+    let padded = blocks.next_multiple_of(Q4_0_WINDOW_BLOCKS);
+    let w = inputs[0].as_bytes();
+    let plane = (rows * padded * 2).next_multiple_of(4);
+    let (mut scales, mut offsets) = (vec![0u8; plane], vec![0u8; plane]);
+    let mut codes = vec![0u8; rows * padded * 16];
+    for r in 0..rows {
+        let row = &w[r * blocks * Q4_1_BLOCK_BYTES..(r + 1) * blocks * Q4_1_BLOCK_BYTES];
+        let row_codes = &mut codes[r * padded * 16..(r + 1) * padded * 16];
+        for (b, blk) in row.chunks_exact(Q4_1_BLOCK_BYTES).enumerate() {
+            let s = 2 * (r * padded + b);
+            scales[s..s + 2].copy_from_slice(&blk[..2]);
+            offsets[s..s + 2].copy_from_slice(&blk[2..4]);
+            place_nibbles(row_codes, b, &blk[4..]);
+        }
+    }
+    vec![scales, offsets, codes, inputs[1].as_bytes().to_vec()]
 }
 
 /// `int4_g128_gemv`'s "warp tiles" layout for the PTX kernel: `[sz, codes, x]`.
@@ -243,6 +306,53 @@ mod tests {
         for p in 160..1024 {
             assert_eq!(code(p), 8, "padding at {p}");
         }
+    }
+
+    #[test]
+    fn q4_1_warp_tiles_put_scales_offsets_and_codes_where_the_lanes_read_them() {
+        // Two rows of 64 weights (2 blocks each), each padded to a 1024-weight window. Block
+        // (r, b) has d = (r, 2b), m = (r, 2b + 1), byte j = (r + b + j) % 16 low, j high.
+        let mut blocks = vec![0u8; 4 * 20];
+        for (rb, blk) in blocks.chunks_exact_mut(20).enumerate() {
+            let (r, b) = (rb / 2, rb % 2);
+            blk[..4].copy_from_slice(&[r as u8, 2 * b as u8, r as u8, 2 * b as u8 + 1]);
+            for j in 0..16 {
+                blk[4 + j] = ((r + b + j) % 16) as u8 | ((j as u8) << 4);
+            }
+        }
+        let dims = Dims(vec![("rows", 2), ("cols", 64), ("batch", 1)]);
+        let x = Tensor::f32(vec![1, 64], vec![1.0; 64]);
+        let out = q4_1_warp_tiles(&dims, &[Tensor::u8(vec![2, 40], blocks), x]);
+        let (scales, offsets, codes) = (&out[0], &out[1], &out[2]);
+        assert_eq!((scales.len(), offsets.len(), codes.len()), (128, 128, 1024));
+        // Row 1 starts at padded block 32.
+        assert_eq!(&scales[64..68], &[1, 0, 1, 2]);
+        assert_eq!(&offsets[64..68], &[1, 1, 1, 3]);
+        assert!(scales[68..].iter().chain(&offsets[68..]).all(|&b| b == 0));
+        for r in 0..2 {
+            let code = |p: usize| {
+                let (i, lane, k) = (p / 128, (p % 128) / 4, p % 4);
+                (codes[512 * r + 16 * lane + 4 * (i / 2) + k] >> (4 * (i % 2))) & 0x0F
+            };
+            for p in 0..1024 {
+                let (b, j) = (p / 32, p % 32);
+                let want = match (b, j) {
+                    (0..2, 0..16) => ((r + b + j) % 16) as u8,
+                    (0..2, _) => (j - 16) as u8,
+                    _ => 0,
+                };
+                assert_eq!(code(p), want, "row {r}, position {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn q4_1_split_separates_scales_offsets_and_nibbles() {
+        let blocks: Vec<u8> = (0..3 * 20).map(|i| i as u8).collect();
+        let [s, m, n] = q4_1_split(&blocks);
+        assert_eq!(s, vec![0, 1, 20, 21, 40, 41, 0, 0]);
+        assert_eq!(m, vec![2, 3, 22, 23, 42, 43, 0, 0]);
+        assert_eq!(&n[16..32], &blocks[24..40]);
     }
 
     #[test]

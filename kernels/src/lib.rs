@@ -17,6 +17,7 @@ pub mod open;
 pub mod ptxas;
 pub mod ptxvm;
 pub mod registry;
+mod resident;
 pub mod sources;
 pub mod tune;
 pub mod wgpu;

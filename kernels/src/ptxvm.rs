@@ -15,6 +15,7 @@ use dfma_reference::{DType, Dims, Tensor};
 
 use crate::backend::{Backend, BackendKind, DeviceInfo, Error, Prepared};
 use crate::registry::{GpuKernel, KernelImpl, KernelSpec};
+use crate::resident::InputSlots;
 
 fn err(e: impl std::fmt::Display) -> Error {
     Error::driver(BackendKind::Ptxvm, e)
@@ -104,6 +105,10 @@ pub struct PtxvmPrepared {
     /// The second pass of a two-pass kernel: entry and geometry.
     then: Option<(&'static str, LaunchConfig)>,
     last: Option<LaunchReport>,
+    /// The kernel, for the input buffers a rewrite may touch.
+    kernel: GpuKernel,
+    /// Input shapes, to check a rewrite.
+    slots: InputSlots,
 }
 
 impl PtxvmPrepared {
@@ -141,6 +146,8 @@ impl PtxvmPrepared {
             cfg: LaunchConfig::new(g.blocks, g.threads),
             then,
             last: None,
+            kernel: *k,
+            slots: InputSlots::new(kernel, inputs),
         })
     }
 
@@ -182,6 +189,17 @@ impl Prepared for PtxvmPrepared {
 
     fn thread_instructions(&self) -> Option<u64> {
         self.last.as_ref().map(|r| r.counters.thread_instructions())
+    }
+
+    fn write_input(&mut self, input: usize, t: &Tensor) -> Result<(), Error> {
+        let b = self.slots.device_buffer(&self.kernel, input, t)?;
+        let Some(&Arg::U64(addr)) = self.args.get(b) else {
+            return Err(err(format!("device buffer {b} is not a buffer argument")));
+        };
+        if !self.mem.write(addr, t.as_bytes()) {
+            return Err(err(format!("device buffer {b} is not {} bytes long", t.as_bytes().len())));
+        }
+        Ok(())
     }
 
     fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error> {

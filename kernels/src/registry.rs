@@ -2,7 +2,9 @@
 //!
 //! Adding a kernel: put its source in `kernels/ptx` or `kernels/wgsl`, embed it in
 //! [`crate::sources`], and add one [`KernelSpec`] to [`KERNELS`]. The test matrix, `dfma op`,
-//! `dfma ptx check` and `dfma bench` pick it up from here.
+//! `dfma ptx check` and `dfma bench` pick it up from here. A PTX kernel names the SASS
+//! instructions its design relies on ([`GpuKernel::sass_must_contain`], and a two-pass
+//! kernel's second entry [`SecondPass::sass_must_contain`]); `dfma ptx check` asserts both.
 
 use dfma_reference::ops::count_sketch::CountSketch;
 use dfma_reference::ops::dense_project::{DenseProject, DenseProjectT};
@@ -20,13 +22,17 @@ use dfma_reference::ops::q4_1_gemv::Q4_1Gemv;
 use dfma_reference::ops::q8_0_gemm::Q8_0Gemm;
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
 use dfma_reference::ops::q8_0_q8_1_gemm::Q8_0Q8_1Gemm;
+use dfma_reference::ops::srht::{Srht, SrhtT};
+use dfma_reference::ops::stochastic_quantize::{StochasticDequantize, StochasticQuantize};
 use dfma_reference::ops::stream_copy::StreamCopy;
 use dfma_reference::ops::stream_read::{CHUNK, StreamRead};
+use dfma_reference::ops::topk::TopK;
 use dfma_reference::{Dims, Op, Tensor, cpu};
 
 mod lora;
 mod lora_ptx;
 mod lora_wgsl;
+mod signals;
 
 use crate::backend::BackendKind;
 use crate::layout;
@@ -58,13 +64,21 @@ pub struct GpuKernel {
     pub buffers: fn(&Dims, &[Tensor]) -> Vec<Vec<u8>>,
     /// Launch geometry for a problem.
     pub grid: fn(&Dims) -> Grid,
-    /// SASS substrings `dfma ptx check` requires (e.g. `LDG.E.128`); empty for WGSL.
+    /// SASS substrings `dfma ptx check` requires of `entry` (e.g. `LDG.E.128`); empty for
+    /// WGSL. A second pass lists its own in [`SecondPass::sass_must_contain`].
     pub sass_must_contain: &'static [&'static str],
     /// A second entry of the same source launched right after `entry`, in order, on the same
     /// arguments: for reductions across blocks that must not depend on block scheduling
     /// (partials to a scratch buffer, then a fixed-order reduce) instead of float atomics.
     /// A WGSL second entry must use every binding, since both passes share one bind group.
     pub then: Option<SecondPass>,
+    /// Op inputs the layout copies into a device buffer unchanged, as `(op input, device buffer)`
+    /// index pairs. A prepared kernel can overwrite such an input in place
+    /// ([`crate::Prepared::write_input`]) without running `buffers` again — the model runtime
+    /// uploads a GEMV's weights once and rewrites only the activations per token. Empty when
+    /// every input is repacked; declared with [`KernelImpl::with_inputs_as_is`] and checked
+    /// against `buffers` by the crate's tests.
+    pub inputs_as_is: &'static [(usize, usize)],
 }
 
 /// The second launch of a two-pass [`GpuKernel`].
@@ -74,6 +88,10 @@ pub struct SecondPass {
     pub entry: &'static str,
     /// Its launch geometry.
     pub grid: fn(&Dims) -> Grid,
+    /// SASS substrings `dfma ptx check` requires of this entry, as [`GpuKernel::sass_must_contain`]
+    /// does of the first: the second pass is often where the op's bytes are read (a fused
+    /// GEMV's rows), so its 128-bit loads and shuffles are checked too. Empty for WGSL.
+    pub sass_must_contain: &'static [&'static str],
 }
 
 /// How a kernel is implemented.
@@ -88,6 +106,29 @@ pub enum KernelImpl {
     /// WGSL: runs on `wgpu`.
     Wgsl(GpuKernel),
 }
+
+impl KernelImpl {
+    /// Declares the op inputs a GPU kernel's layout leaves as they are ([`GpuKernel::inputs_as_is`]).
+    /// A host kernel keeps its inputs as they are anyway, so this is for `Ptx` and `Wgsl` only.
+    pub const fn with_inputs_as_is(self, pairs: &'static [(usize, usize)]) -> Self {
+        match self {
+            KernelImpl::Ptx(mut k) => {
+                k.inputs_as_is = pairs;
+                KernelImpl::Ptx(k)
+            }
+            KernelImpl::Wgsl(mut k) => {
+                k.inputs_as_is = pairs;
+                KernelImpl::Wgsl(k)
+            }
+            KernelImpl::Reference | KernelImpl::Cpu(_) => panic!("host kernels keep every input as it is"),
+        }
+    }
+}
+
+/// A GEMV's activations `x` (op input 1) are device buffer 2 of its layout: `[scales, codes, x]`.
+const X_IS_BUFFER_2: &[(usize, usize)] = &[(1, 2)];
+/// A Q4_1 GEMV's activations `x` (op input 1) are device buffer 3: `[scales, offsets, codes, x]`.
+const X_IS_BUFFER_3: &[(usize, usize)] = &[(1, 3)];
 
 /// One registered kernel: an op, a variant name and an implementation.
 pub struct KernelSpec {
@@ -135,7 +176,8 @@ pub static KERNELS: &[KernelSpec] = &[
             layout::q8_0_warp_tiles,
             rows_per_block_grid::<4>,
             &["LDG.E.128"],
-        ),
+        )
+        .with_inputs_as_is(X_IS_BUFFER_2),
     },
     KernelSpec {
         op: &Q8_0Gemv,
@@ -146,12 +188,14 @@ pub static KERNELS: &[KernelSpec] = &[
             layout::q8_0_warp_tiles,
             rows_per_block_grid::<4>,
             &["LDG.E.128"],
-        ),
+        )
+        .with_inputs_as_is(X_IS_BUFFER_2),
     },
     KernelSpec {
         op: &Q8_0Gemv,
         variant: "lanes32_per_row",
-        imp: wgsl(sources::Q8_0_GEMV_WGSL, "q8_0_gemv", layout::q8_0_gemv_buffers, rows_per_block_grid::<4>),
+        imp: wgsl(sources::Q8_0_GEMV_WGSL, "q8_0_gemv", layout::q8_0_gemv_buffers, rows_per_block_grid::<4>)
+            .with_inputs_as_is(X_IS_BUFFER_2),
     },
     KernelSpec { op: &Q4_0Gemv, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Q4_0Gemv, variant: "rayon_simd", imp: KernelImpl::Cpu(q4_0_gemv_cpu) },
@@ -164,7 +208,8 @@ pub static KERNELS: &[KernelSpec] = &[
             layout::q4_0_warp_tiles,
             rows_per_block_grid::<4>,
             &["LDG.E.128"],
-        ),
+        )
+        .with_inputs_as_is(X_IS_BUFFER_2),
     },
     KernelSpec {
         op: &Q4_0Gemv,
@@ -175,15 +220,35 @@ pub static KERNELS: &[KernelSpec] = &[
             layout::q4_0_warp_tiles,
             rows_per_block_grid::<4>,
             &["LDG.E.128"],
-        ),
+        )
+        .with_inputs_as_is(X_IS_BUFFER_2),
     },
     KernelSpec {
         op: &Q4_0Gemv,
         variant: "lanes32_per_row",
-        imp: wgsl(sources::Q4_0_GEMV_WGSL, "q4_0_gemv", layout::q4_0_gemv_buffers, rows_per_block_grid::<4>),
+        imp: wgsl(sources::Q4_0_GEMV_WGSL, "q4_0_gemv", layout::q4_0_gemv_buffers, rows_per_block_grid::<4>)
+            .with_inputs_as_is(X_IS_BUFFER_2),
     },
     KernelSpec { op: &Q4_1Gemv, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Q4_1Gemv, variant: "rayon_simd", imp: KernelImpl::Cpu(q4_1_gemv_cpu) },
+    KernelSpec {
+        op: &Q4_1Gemv,
+        variant: "warp_per_row",
+        imp: ptx(
+            sources::Q4_1_GEMV_PTX,
+            "q4_1_gemv",
+            layout::q4_1_warp_tiles,
+            rows_per_block_grid::<4>,
+            &["LDG.E.128", "SHFL.IDX"],
+        )
+        .with_inputs_as_is(X_IS_BUFFER_3),
+    },
+    KernelSpec {
+        op: &Q4_1Gemv,
+        variant: "lanes32_per_row",
+        imp: wgsl(sources::Q4_1_GEMV_WGSL, "q4_1_gemv", layout::q4_1_gemv_buffers, rows_per_block_grid::<4>)
+            .with_inputs_as_is(X_IS_BUFFER_3),
+    },
     KernelSpec { op: &Q8_0Gemm, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Q8_0Gemm, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_gemm_cpu) },
     KernelSpec {
@@ -304,7 +369,7 @@ pub static KERNELS: &[KernelSpec] = &[
             dense_project_buffers,
             dense_chunk_grid,
             &["IMAD.WIDE.U32", "LDS.128"],
-            SecondPass { entry: "dense_project_reduce", grid: k_rows_grid },
+            SecondPass { entry: "dense_project_reduce", grid: k_rows_grid, sass_must_contain: &["FADD", "MUFU.RCP"] },
         ),
     },
     KernelSpec {
@@ -315,7 +380,7 @@ pub static KERNELS: &[KernelSpec] = &[
             "dense_project_partials",
             dense_project_buffers,
             dense_chunk_grid,
-            SecondPass { entry: "dense_project_reduce", grid: k_rows_grid },
+            SecondPass { entry: "dense_project_reduce", grid: k_rows_grid, sass_must_contain: &[] },
         ),
     },
     KernelSpec { op: &DenseProjectT, variant: "reference", imp: KernelImpl::Reference },
@@ -332,6 +397,112 @@ pub static KERNELS: &[KernelSpec] = &[
     },
     KernelSpec { op: &CountSketch, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &CountSketch, variant: "rayon_rows", imp: KernelImpl::Cpu(count_sketch_cpu) },
+    KernelSpec { op: &TopK, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &TopK, variant: "rayon_radix_select", imp: KernelImpl::Cpu(signals::topk_cpu) },
+    KernelSpec { op: &StochasticQuantize, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec {
+        op: &StochasticQuantize,
+        variant: "rayon_blocks",
+        imp: KernelImpl::Cpu(signals::stochastic_quantize_cpu),
+    },
+    KernelSpec {
+        op: &StochasticQuantize,
+        variant: "block_per_256",
+        imp: ptx(
+            sources::STOCHASTIC_QUANTIZE_PTX,
+            "stochastic_quantize",
+            signals::quantize_buffers,
+            signals::quant_block_grid,
+            &["IMAD.WIDE.U32"],
+        ),
+    },
+    KernelSpec {
+        op: &StochasticQuantize,
+        variant: "block_per_256",
+        imp: wgsl(
+            sources::STOCHASTIC_QUANTIZE_WGSL,
+            "stochastic_quantize",
+            signals::quantize_buffers,
+            signals::quant_block_grid_2d,
+        ),
+    },
+    KernelSpec { op: &StochasticDequantize, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec {
+        op: &StochasticDequantize,
+        variant: "rayon_blocks",
+        imp: KernelImpl::Cpu(signals::stochastic_dequantize_cpu),
+    },
+    KernelSpec {
+        op: &StochasticDequantize,
+        variant: "thread_per_coordinate",
+        imp: ptx(
+            sources::STOCHASTIC_DEQUANTIZE_PTX,
+            "stochastic_dequantize",
+            signals::dequantize_buffers,
+            signals::quant_block_grid,
+            &[],
+        ),
+    },
+    KernelSpec {
+        op: &StochasticDequantize,
+        variant: "thread_per_coordinate",
+        imp: wgsl(
+            sources::STOCHASTIC_DEQUANTIZE_WGSL,
+            "stochastic_dequantize",
+            signals::dequantize_buffers,
+            signals::quant_block_grid_2d,
+        ),
+    },
+    KernelSpec { op: &Srht, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Srht, variant: "rayon_fwht", imp: KernelImpl::Cpu(signals::srht_cpu) },
+    KernelSpec {
+        op: &Srht,
+        variant: "chunk_fwht_then_gather",
+        imp: ptx_two_pass(
+            sources::SRHT_PTX,
+            "srht_chunks",
+            signals::srht_buffers,
+            signals::srht_chunk_grid,
+            &["IMAD.WIDE.U32"],
+            SecondPass { entry: "srht_gather", grid: signals::single_workgroup_grid, sass_must_contain: &["POPC"] },
+        ),
+    },
+    KernelSpec {
+        op: &Srht,
+        variant: "chunk_fwht_then_gather",
+        imp: wgsl_two_pass(
+            sources::SRHT_WGSL,
+            "srht_chunks",
+            signals::srht_buffers,
+            signals::srht_chunk_grid_2d,
+            SecondPass { entry: "srht_gather", grid: signals::single_workgroup_grid, sass_must_contain: &[] },
+        ),
+    },
+    KernelSpec { op: &SrhtT, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &SrhtT, variant: "rayon_fwht", imp: KernelImpl::Cpu(signals::srht_t_cpu) },
+    KernelSpec {
+        op: &SrhtT,
+        variant: "sample_buckets_then_chunk_fwht",
+        imp: ptx_two_pass(
+            sources::SRHT_T_PTX,
+            "srht_t_bucket",
+            signals::srht_t_buffers,
+            signals::single_workgroup_grid,
+            &["IMAD.WIDE.U32"],
+            SecondPass { entry: "srht_t_chunks", grid: signals::srht_chunk_grid, sass_must_contain: &["POPC"] },
+        ),
+    },
+    KernelSpec {
+        op: &SrhtT,
+        variant: "sample_buckets_then_chunk_fwht",
+        imp: wgsl_two_pass(
+            sources::SRHT_T_WGSL,
+            "srht_t_bucket",
+            signals::srht_t_buffers,
+            signals::single_workgroup_grid,
+            SecondPass { entry: "srht_t_chunks", grid: signals::srht_chunk_grid_2d, sass_must_contain: &[] },
+        ),
+    },
     // Context adapters: shrink, expand, fused over a quantized base, batched, backward.
     KernelSpec { op: &LoraShrink, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LoraShrink, variant: "rayon_tokens", imp: KernelImpl::Cpu(lora::shrink_cpu) },
@@ -374,7 +545,11 @@ pub static KERNELS: &[KernelSpec] = &[
             lora_ptx::fused_q4_0_buffers,
             lora_ptx::fused_shrink_grid,
             &["LDG.E.128", "SHFL.BFLY"],
-            SecondPass { entry: "lora_fused_q4_0_rows", grid: lora_ptx::fused_rows_grid },
+            SecondPass {
+                entry: "lora_fused_q4_0_rows",
+                grid: lora_ptx::fused_rows_grid,
+                sass_must_contain: &["LDG.E.128", "SHFL.IDX", "SHFL.BFLY"],
+            },
         ),
     },
     KernelSpec {
@@ -385,11 +560,38 @@ pub static KERNELS: &[KernelSpec] = &[
             "lora_fused_q4_0_shrink",
             lora_wgsl::fused_q4_0_buffers,
             lora_wgsl::fused_shrink_grid,
-            SecondPass { entry: "lora_fused_q4_0", grid: lora_wgsl::fused_rows4_grid },
+            SecondPass { entry: "lora_fused_q4_0", grid: lora_wgsl::fused_rows4_grid, sass_must_contain: &[] },
         ),
     },
     KernelSpec { op: &LORA_FUSED_Q4_1, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LORA_FUSED_Q4_1, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_q4_1_cpu) },
+    KernelSpec {
+        op: &LORA_FUSED_Q4_1,
+        variant: "shrink_then_warp_per_row",
+        imp: ptx_two_pass(
+            sources::LORA_FUSED_Q4_1_PTX,
+            "lora_fused_q4_1_shrink",
+            lora_ptx::fused_q4_1_buffers,
+            lora_ptx::fused_shrink_grid,
+            &["LDG.E.128", "SHFL.BFLY"],
+            SecondPass {
+                entry: "lora_fused_q4_1_rows",
+                grid: lora_ptx::fused_rows_grid,
+                sass_must_contain: &["LDG.E.128", "SHFL.IDX", "SHFL.BFLY"],
+            },
+        ),
+    },
+    KernelSpec {
+        op: &LORA_FUSED_Q4_1,
+        variant: "shrink_then_rows4_epilogue",
+        imp: wgsl_two_pass(
+            sources::LORA_FUSED_Q4_1_WGSL,
+            "lora_fused_q4_1_shrink",
+            lora_wgsl::fused_q4_1_buffers,
+            lora_wgsl::fused_shrink_grid,
+            SecondPass { entry: "lora_fused_q4_1", grid: lora_wgsl::fused_rows4_grid, sass_must_contain: &[] },
+        ),
+    },
     KernelSpec { op: &LORA_FUSED_Q8_0, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LORA_FUSED_Q8_0, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_q8_0_cpu) },
     KernelSpec {
@@ -401,7 +603,11 @@ pub static KERNELS: &[KernelSpec] = &[
             lora_ptx::fused_q8_0_buffers,
             lora_ptx::fused_shrink_grid,
             &["LDG.E.128", "SHFL.BFLY"],
-            SecondPass { entry: "lora_fused_q8_0_rows", grid: lora_ptx::fused_rows_grid },
+            SecondPass {
+                entry: "lora_fused_q8_0_rows",
+                grid: lora_ptx::fused_rows_grid,
+                sass_must_contain: &["LDG.E.128", "SHFL.BFLY"],
+            },
         ),
     },
     KernelSpec {
@@ -412,11 +618,27 @@ pub static KERNELS: &[KernelSpec] = &[
             "lora_fused_q8_0_shrink",
             lora_wgsl::fused_q8_0_buffers,
             lora_wgsl::fused_shrink_grid,
-            SecondPass { entry: "lora_fused_q8_0", grid: lora_wgsl::fused_rows4_grid },
+            SecondPass { entry: "lora_fused_q8_0", grid: lora_wgsl::fused_rows4_grid, sass_must_contain: &[] },
         ),
     },
     KernelSpec { op: &LORA_FUSED_F16, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &LORA_FUSED_F16, variant: "rows_then_adapters", imp: KernelImpl::Cpu(lora::fused_f16_cpu) },
+    KernelSpec {
+        op: &LORA_FUSED_F16,
+        variant: "shrink_then_warp_per_row",
+        imp: ptx_two_pass(
+            sources::LORA_FUSED_F16_PTX,
+            "lora_fused_f16_shrink",
+            lora_ptx::fused_f16_buffers,
+            lora_ptx::fused_shrink_grid,
+            &["LDG.E.128", "SHFL.BFLY"],
+            SecondPass {
+                entry: "lora_fused_f16_rows",
+                grid: lora_ptx::fused_rows_grid,
+                sass_must_contain: &["LDG.E.128", "HADD2.F32", "SHFL.BFLY"],
+            },
+        ),
+    },
     KernelSpec {
         op: &LORA_FUSED_F16,
         variant: "shrink_then_rows4_epilogue",
@@ -425,7 +647,7 @@ pub static KERNELS: &[KernelSpec] = &[
             "lora_fused_f16_shrink",
             lora_wgsl::fused_f16_buffers,
             lora_wgsl::fused_shrink_grid,
-            SecondPass { entry: "lora_fused_f16", grid: lora_wgsl::fused_rows4_grid },
+            SecondPass { entry: "lora_fused_f16", grid: lora_wgsl::fused_rows4_grid, sass_must_contain: &[] },
         ),
     },
     KernelSpec { op: &Bgmv, variant: "reference", imp: KernelImpl::Reference },
@@ -439,7 +661,7 @@ pub static KERNELS: &[KernelSpec] = &[
             lora_ptx::batched_buffers,
             lora_ptx::rank_row_token_warps_grid,
             &["LDG.E.128", "SHFL.BFLY"],
-            SecondPass { entry: "bgmv_expand", grid: lora_ptx::batched_expand_grid },
+            SecondPass { entry: "bgmv_expand", grid: lora_ptx::batched_expand_grid, sass_must_contain: &["LDG.E.128"] },
         ),
     },
     KernelSpec {
@@ -450,7 +672,7 @@ pub static KERNELS: &[KernelSpec] = &[
             "bgmv_shrink",
             lora_wgsl::stacked_buffers,
             lora_wgsl::rank_by_tokens_grid,
-            SecondPass { entry: "bgmv_expand", grid: lora_wgsl::expand_grid },
+            SecondPass { entry: "bgmv_expand", grid: lora_wgsl::expand_grid, sass_must_contain: &[] },
         ),
     },
     KernelSpec { op: &Sgmv, variant: "reference", imp: KernelImpl::Reference },
@@ -464,7 +686,7 @@ pub static KERNELS: &[KernelSpec] = &[
             lora_ptx::batched_buffers,
             lora_ptx::rank_row_token_warps_grid,
             &["LDG.E.128", "SHFL.BFLY"],
-            SecondPass { entry: "sgmv_expand", grid: lora_ptx::batched_expand_grid },
+            SecondPass { entry: "sgmv_expand", grid: lora_ptx::batched_expand_grid, sass_must_contain: &["LDG.E.128"] },
         ),
     },
     KernelSpec {
@@ -475,7 +697,7 @@ pub static KERNELS: &[KernelSpec] = &[
             "sgmv_shrink",
             lora_wgsl::stacked_buffers,
             lora_wgsl::rank_by_tokens_grid,
-            SecondPass { entry: "sgmv_expand", grid: lora_wgsl::expand_grid },
+            SecondPass { entry: "sgmv_expand", grid: lora_wgsl::expand_grid, sass_must_contain: &[] },
         ),
     },
     KernelSpec { op: &LoraBackward, variant: "reference", imp: KernelImpl::Reference },
@@ -489,7 +711,11 @@ pub static KERNELS: &[KernelSpec] = &[
             lora_ptx::backward_buffers,
             lora_ptx::rank_row_token_warps_grid,
             &["LDG.E.128", "SHFL.BFLY"],
-            SecondPass { entry: "lora_backward_grads", grid: lora_ptx::backward_grads_grid },
+            SecondPass {
+                entry: "lora_backward_grads",
+                grid: lora_ptx::backward_grads_grid,
+                sass_must_contain: &["LDG.E.CONSTANT", "FFMA"],
+            },
         ),
     },
     KernelSpec {
@@ -500,7 +726,7 @@ pub static KERNELS: &[KernelSpec] = &[
             "lora_backward_factors",
             lora_wgsl::backward_buffers,
             lora_wgsl::backward_factors_grid,
-            SecondPass { entry: "lora_backward_grads", grid: lora_wgsl::backward_grads_grid },
+            SecondPass { entry: "lora_backward_grads", grid: lora_wgsl::backward_grads_grid, sass_must_contain: &[] },
         ),
     },
     KernelSpec { op: &LoraBackwardDx, variant: "reference", imp: KernelImpl::Reference },
@@ -514,7 +740,11 @@ pub static KERNELS: &[KernelSpec] = &[
             lora_ptx::backward_dx_buffers,
             lora_ptx::rank_row_token_warps_grid,
             &["SHFL.BFLY"],
-            SecondPass { entry: "lora_backward_dx_rows", grid: lora_ptx::backward_dx_rows_grid },
+            SecondPass {
+                entry: "lora_backward_dx_rows",
+                grid: lora_ptx::backward_dx_rows_grid,
+                sass_must_contain: &["LDG.E.CONSTANT", "FFMA"],
+            },
         ),
     },
     KernelSpec {
@@ -525,7 +755,11 @@ pub static KERNELS: &[KernelSpec] = &[
             "lora_backward_dx_u",
             lora_wgsl::backward_dx_buffers,
             lora_wgsl::rank_by_tokens_grid,
-            SecondPass { entry: "lora_backward_dx_grads", grid: lora_wgsl::backward_dx_grads_grid },
+            SecondPass {
+                entry: "lora_backward_dx_grads",
+                grid: lora_wgsl::backward_dx_grads_grid,
+                sass_must_contain: &[],
+            },
         ),
     },
 ];
@@ -544,10 +778,11 @@ const fn ptx(
     grid: fn(&Dims) -> Grid,
     sass: &'static [&'static str],
 ) -> KernelImpl {
-    KernelImpl::Ptx(GpuKernel { source, entry, buffers, grid, sass_must_contain: sass, then: None })
+    KernelImpl::Ptx(GpuKernel { source, entry, buffers, grid, sass_must_contain: sass, then: None, inputs_as_is: &[] })
 }
 
-/// A two-pass PTX kernel: [`ptx`], then `then` on the same arguments.
+/// A two-pass PTX kernel: [`ptx`], then `then` on the same arguments; `sass` is checked in
+/// `entry`'s SASS and `then.sass_must_contain` in the second entry's.
 const fn ptx_two_pass(
     source: SourceFile,
     entry: &'static str,
@@ -556,7 +791,15 @@ const fn ptx_two_pass(
     sass: &'static [&'static str],
     then: SecondPass,
 ) -> KernelImpl {
-    KernelImpl::Ptx(GpuKernel { source, entry, buffers, grid, sass_must_contain: sass, then: Some(then) })
+    KernelImpl::Ptx(GpuKernel {
+        source,
+        entry,
+        buffers,
+        grid,
+        sass_must_contain: sass,
+        then: Some(then),
+        inputs_as_is: &[],
+    })
 }
 
 /// A WGSL kernel: `source`'s `entry`, inputs laid out by `buffers`, dispatched on `grid`.
@@ -566,7 +809,7 @@ const fn wgsl(
     buffers: fn(&Dims, &[Tensor]) -> Vec<Vec<u8>>,
     grid: fn(&Dims) -> Grid,
 ) -> KernelImpl {
-    KernelImpl::Wgsl(GpuKernel { source, entry, buffers, grid, sass_must_contain: &[], then: None })
+    KernelImpl::Wgsl(GpuKernel { source, entry, buffers, grid, sass_must_contain: &[], then: None, inputs_as_is: &[] })
 }
 
 /// A two-pass WGSL kernel: [`wgsl`], then `then` on the same bind group.
@@ -577,7 +820,15 @@ const fn wgsl_two_pass(
     grid: fn(&Dims) -> Grid,
     then: SecondPass,
 ) -> KernelImpl {
-    KernelImpl::Wgsl(GpuKernel { source, entry, buffers, grid, sass_must_contain: &[], then: Some(then) })
+    KernelImpl::Wgsl(GpuKernel {
+        source,
+        entry,
+        buffers,
+        grid,
+        sass_must_contain: &[],
+        then: Some(then),
+        inputs_as_is: &[],
+    })
 }
 
 /// Kernels that run on `backend`.

@@ -37,6 +37,11 @@ pub const Q4_0_GEMV_ROWS4_PTX: SourceFile = embed!("ptx", "q4_0_gemv_rows4.ptx")
 /// `kernels/wgsl/q4_0_gemv.wgsl`.
 pub const Q4_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q4_0_gemv.wgsl");
 
+/// `kernels/ptx/q4_1_gemv.ptx`.
+pub const Q4_1_GEMV_PTX: SourceFile = embed!("ptx", "q4_1_gemv.ptx");
+/// `kernels/wgsl/q4_1_gemv.wgsl`.
+pub const Q4_1_GEMV_WGSL: SourceFile = embed!("wgsl", "q4_1_gemv.wgsl");
+
 /// `kernels/ptx/int4_g128_gemv.ptx`.
 pub const INT4_G128_GEMV_PTX: SourceFile = embed!("ptx", "int4_g128_gemv.ptx");
 /// `kernels/wgsl/int4_g128_gemv.wgsl`.
@@ -68,6 +73,22 @@ pub const DENSE_PROJECT_WGSL: SourceFile = embed!("wgsl", "dense_project.wgsl");
 pub const DENSE_PROJECT_T_PTX: SourceFile = embed!("ptx", "dense_project_t.ptx");
 /// `kernels/wgsl/dense_project_t.wgsl`.
 pub const DENSE_PROJECT_T_WGSL: SourceFile = embed!("wgsl", "dense_project_t.wgsl");
+/// `kernels/ptx/stochastic_quantize.ptx`.
+pub const STOCHASTIC_QUANTIZE_PTX: SourceFile = embed!("ptx", "stochastic_quantize.ptx");
+/// `kernels/wgsl/stochastic_quantize.wgsl`.
+pub const STOCHASTIC_QUANTIZE_WGSL: SourceFile = embed!("wgsl", "stochastic_quantize.wgsl");
+/// `kernels/ptx/stochastic_dequantize.ptx`.
+pub const STOCHASTIC_DEQUANTIZE_PTX: SourceFile = embed!("ptx", "stochastic_dequantize.ptx");
+/// `kernels/wgsl/stochastic_dequantize.wgsl`.
+pub const STOCHASTIC_DEQUANTIZE_WGSL: SourceFile = embed!("wgsl", "stochastic_dequantize.wgsl");
+/// `kernels/ptx/srht.ptx` (two entries: chunk transforms, then sample and gather).
+pub const SRHT_PTX: SourceFile = embed!("ptx", "srht.ptx");
+/// `kernels/wgsl/srht.wgsl` (two entries: chunk transforms, then sample and gather).
+pub const SRHT_WGSL: SourceFile = embed!("wgsl", "srht.wgsl");
+/// `kernels/ptx/srht_t.ptx` (two entries: sample and scatter, then chunk transforms).
+pub const SRHT_T_PTX: SourceFile = embed!("ptx", "srht_t.ptx");
+/// `kernels/wgsl/srht_t.wgsl` (two entries: sample and scatter, then chunk transforms).
+pub const SRHT_T_WGSL: SourceFile = embed!("wgsl", "srht_t.wgsl");
 
 /// `kernels/wgsl/lora_shrink.wgsl`.
 pub const LORA_SHRINK_WGSL: SourceFile = embed!("wgsl", "lora_shrink.wgsl");
@@ -79,6 +100,8 @@ pub const BGMV_WGSL: SourceFile = embed!("wgsl", "bgmv.wgsl");
 pub const SGMV_WGSL: SourceFile = embed!("wgsl", "sgmv.wgsl");
 /// `kernels/wgsl/lora_fused_q4_0.wgsl` (two entries: shrink, then the GEMV).
 pub const LORA_FUSED_Q4_0_WGSL: SourceFile = embed!("wgsl", "lora_fused_q4_0.wgsl");
+/// `kernels/wgsl/lora_fused_q4_1.wgsl` (two entries: shrink, then the GEMV).
+pub const LORA_FUSED_Q4_1_WGSL: SourceFile = embed!("wgsl", "lora_fused_q4_1.wgsl");
 /// `kernels/wgsl/lora_fused_q8_0.wgsl` (two entries: shrink, then the GEMV).
 pub const LORA_FUSED_Q8_0_WGSL: SourceFile = embed!("wgsl", "lora_fused_q8_0.wgsl");
 /// `kernels/wgsl/lora_fused_f16.wgsl` (two entries: shrink, then the GEMV).
@@ -98,8 +121,12 @@ pub const BGMV_PTX: SourceFile = embed!("ptx", "bgmv.ptx");
 pub const SGMV_PTX: SourceFile = embed!("ptx", "sgmv.ptx");
 /// `kernels/ptx/lora_fused_q4_0.ptx` (two entries: shrink, then rows).
 pub const LORA_FUSED_Q4_0_PTX: SourceFile = embed!("ptx", "lora_fused_q4_0.ptx");
+/// `kernels/ptx/lora_fused_q4_1.ptx` (two entries: shrink, then rows).
+pub const LORA_FUSED_Q4_1_PTX: SourceFile = embed!("ptx", "lora_fused_q4_1.ptx");
 /// `kernels/ptx/lora_fused_q8_0.ptx` (two entries: shrink, then rows).
 pub const LORA_FUSED_Q8_0_PTX: SourceFile = embed!("ptx", "lora_fused_q8_0.ptx");
+/// `kernels/ptx/lora_fused_f16.ptx` (two entries: shrink, then rows).
+pub const LORA_FUSED_F16_PTX: SourceFile = embed!("ptx", "lora_fused_f16.ptx");
 /// `kernels/ptx/lora_backward.ptx` (four entries: two passes for each backward op).
 pub const LORA_BACKWARD_PTX: SourceFile = embed!("ptx", "lora_backward.ptx");
 
@@ -111,6 +138,7 @@ pub const PTX_FILES: &[SourceFile] = &[
     Q8_0_Q8_1_GEMM_PTX,
     Q4_0_GEMV_PTX,
     Q4_0_GEMV_ROWS4_PTX,
+    Q4_1_GEMV_PTX,
     INT4_G128_GEMV_PTX,
     STREAM_READ_PTX,
     STREAM_COPY_PTX,
@@ -118,12 +146,18 @@ pub const PTX_FILES: &[SourceFile] = &[
     PHILOX_PTX,
     DENSE_PROJECT_PTX,
     DENSE_PROJECT_T_PTX,
+    STOCHASTIC_QUANTIZE_PTX,
+    STOCHASTIC_DEQUANTIZE_PTX,
+    SRHT_PTX,
+    SRHT_T_PTX,
     LORA_SHRINK_PTX,
     LORA_EXPAND_PTX,
     BGMV_PTX,
     SGMV_PTX,
     LORA_FUSED_Q4_0_PTX,
+    LORA_FUSED_Q4_1_PTX,
     LORA_FUSED_Q8_0_PTX,
+    LORA_FUSED_F16_PTX,
     LORA_BACKWARD_PTX,
 ];
 /// Every WGSL file.
@@ -132,6 +166,7 @@ pub const WGSL_FILES: &[SourceFile] = &[
     Q8_0_GEMM_WGSL,
     Q8_0_Q8_1_GEMM_WGSL,
     Q4_0_GEMV_WGSL,
+    Q4_1_GEMV_WGSL,
     INT4_G128_GEMV_WGSL,
     STREAM_READ_WGSL,
     STREAM_COPY_WGSL,
@@ -139,11 +174,16 @@ pub const WGSL_FILES: &[SourceFile] = &[
     PHILOX_WGSL,
     DENSE_PROJECT_WGSL,
     DENSE_PROJECT_T_WGSL,
+    STOCHASTIC_QUANTIZE_WGSL,
+    STOCHASTIC_DEQUANTIZE_WGSL,
+    SRHT_WGSL,
+    SRHT_T_WGSL,
     LORA_SHRINK_WGSL,
     LORA_EXPAND_WGSL,
     BGMV_WGSL,
     SGMV_WGSL,
     LORA_FUSED_Q4_0_WGSL,
+    LORA_FUSED_Q4_1_WGSL,
     LORA_FUSED_Q8_0_WGSL,
     LORA_FUSED_F16_WGSL,
     LORA_BACKWARD_WGSL,

@@ -10,7 +10,11 @@
 
 use std::path::{Path, PathBuf};
 
+use dfma_reference::Dims;
 use serde::{Deserialize, Serialize};
+
+use crate::backend::{BackendKind, DeviceInfo};
+use crate::registry::{KernelSpec, find};
 
 /// Format version of the cache file.
 pub const TUNE_CACHE_VERSION: u32 = 1;
@@ -106,6 +110,22 @@ impl TuneCache {
     /// The tuned choice for `key`.
     pub fn best(&self, key: &TuneKey) -> Option<&TuneEntry> {
         self.entries.iter().find(|e| &e.key == key)
+    }
+
+    /// The kernel of `op` to run on `kind` at `dims`: the variant tuned for this device, driver
+    /// and shape when the cache has one (and it is still registered), else the first registered.
+    /// `None` when `op` has no kernel on `kind`. Shared by `dfma op` and the model runtime, so
+    /// that a `dfma tune` run changes both the same way.
+    pub fn pick(&self, op: &str, kind: BackendKind, device: &DeviceInfo, dims: &Dims) -> Option<&'static KernelSpec> {
+        let key = TuneKey {
+            device: device.name.clone(),
+            driver: device.driver.clone(),
+            backend: kind.name().into(),
+            op: op.into(),
+            dims: dims.to_string(),
+        };
+        let tuned = self.best(&key).and_then(|e| find(op, kind).find(|k| k.variant == e.variant));
+        tuned.or_else(|| find(op, kind).next())
     }
 
     /// Records `entry`, replacing an earlier choice for the same key.

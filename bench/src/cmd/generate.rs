@@ -1,10 +1,15 @@
 //! `dfma generate --prompt "…"`: text from the embedded model (or any Llama GGUF) on dfma's
 //! kernels, streamed as it is sampled, with prefill and decode tokens per second.
+//!
+//! `--backend cpu` multiplies on the CPU kernels over the mapped file; any other backend gets
+//! the model's weights uploaded once at load, one registered GEMV per matrix, and moves only
+//! activations per product. A backend that cannot run here is reported as `dfma op` reports
+//! it ("error: wgpu: not available: …", exit 1).
 
 use std::io::Write;
 
-use anyhow::Result;
-use dfma_kernels::BackendKind;
+use anyhow::{Result, anyhow};
+use dfma_kernels::{BackendOptions, open};
 use dfma_reference::seed::seed_from_env;
 use dfma_runtime::model::chat::{self, Message};
 use dfma_runtime::model::fetch::default_model;
@@ -17,19 +22,16 @@ use super::parse_backend;
 use crate::cli::GenerateArgs;
 use crate::error::bad_input;
 
-/// A model that cannot be loaded is bad input (exit 2); a failed run is not.
+/// A model that cannot be loaded is bad input (exit 2); a failed run or a failing backend is not.
 fn model_error(e: ModelError) -> anyhow::Error {
     match e {
-        ModelError::Request(_) => anyhow::anyhow!("{e}"),
+        ModelError::Request(_) | ModelError::Backend { .. } => anyhow!("{e}"),
         e => bad_input(e.to_string()),
     }
 }
 
-pub fn run(args: &GenerateArgs) -> Result<()> {
+pub fn run(args: &GenerateArgs, opts: &BackendOptions) -> Result<()> {
     let kind = parse_backend(&args.backend)?;
-    if kind != BackendKind::Cpu {
-        return Err(bad_input(format!("--backend {kind}: the model runtime runs on cpu so far")));
-    }
     if !(args.top_p > 0.0 && args.top_p <= 1.0) || args.temperature < 0.0 || !args.temperature.is_finite() {
         return Err(bad_input("--temperature must be ≥ 0 and --top-p in (0, 1]"));
     }
@@ -37,7 +39,11 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => default_model().map_err(model_error)?,
     };
-    let model = Model::load(&path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let backend = open(kind, opts).map_err(|e| anyhow!("{kind}: {e}"))?;
+    let model = Model::load_on(&path, backend.as_ref()).map_err(|e| match e {
+        ModelError::Backend { .. } => anyhow!("{}: {e}", path.display()),
+        e => bad_input(format!("{}: {e}", path.display())),
+    })?;
     let tokenizer = Tokenizer::from_gguf(model.file()).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
     let text = match (args.raw, chat::template(&model.file().gguf)) {
         (false, Some(t)) => {
@@ -63,6 +69,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         ids.len(),
         args.temperature
     );
+    eprintln!("matrix products on {}", model.engine().describe());
     let mut sampler =
         Sampler::new(SamplerConfig { temperature: args.temperature, top_k: args.top_k, top_p: args.top_p, seed });
     let mut stdout = std::io::stdout();
@@ -73,11 +80,12 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     .map_err(model_error)?;
     println!();
     eprintln!(
-        "prefill {} tokens at {:.1} tokens/s; decode {} tokens at {:.1} tokens/s on {kind} ({} threads){}",
+        "prefill {} tokens at {:.1} tokens/s; decode {} tokens at {:.1} tokens/s on {kind} ({}; {} host threads){}",
         stats.prompt_tokens,
         stats.prefill_tokens_per_s(),
         stats.generated_tokens,
         stats.decode_tokens_per_s(),
+        backend.device().name,
         rayon::current_num_threads(),
         if stats.stopped_at_end { "" } else { "; stopped at --max-tokens" }
     );

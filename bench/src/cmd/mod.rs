@@ -3,6 +3,7 @@
 mod bench;
 mod compare;
 mod devices;
+mod fuzz;
 mod generate;
 mod gguf_weights;
 mod list;
@@ -26,7 +27,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&args, &opts),
         Command::Compare(args) => compare::run(&args),
         Command::Devices => devices::run(&opts),
-        Command::Generate(args) => generate::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
+        Command::Generate(args) => generate::run(&args, &opts),
         Command::List => list::run(),
         Command::Op(args) => op::run(&args, &opts),
         Command::Profile(args) => profile::run(&args),

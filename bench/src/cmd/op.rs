@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 use dfma_kernels::registry::{KernelSpec, find};
-use dfma_kernels::tune::{TuneCache, TuneKey};
+use dfma_kernels::tune::TuneCache;
 use dfma_kernels::{BackendKind, BackendOptions, DeviceInfo, open, run_once};
 use dfma_reference::{Dims, ops};
 
@@ -80,24 +80,9 @@ fn pick_kernel(
     device: &DeviceInfo,
     dims: &Dims,
 ) -> Result<&'static KernelSpec> {
-    let tuned;
-    let wanted = match variant {
-        Some(v) => Some(v),
-        None => {
-            let path = TuneCache::default_path();
-            let cache = TuneCache::load(&path).map_err(bad_input)?;
-            let key = TuneKey {
-                device: device.name.clone(),
-                driver: device.driver.clone(),
-                backend: kind.name().into(),
-                op: op.into(),
-                dims: dims.to_string(),
-            };
-            tuned = cache.best(&key).map(|e| e.variant.clone());
-            tuned.as_deref()
-        }
+    let picked = match variant {
+        Some(v) => find(op, kind).find(|k| k.variant == v),
+        None => TuneCache::load(&TuneCache::default_path()).map_err(bad_input)?.pick(op, kind, device, dims),
     };
-    let mut kernels = find(op, kind);
-    let first = find(op, kind).next().ok_or_else(|| bad_input(format!("{op} has no kernel on {kind}")))?;
-    Ok(wanted.and_then(|v| kernels.find(|k| k.variant == v)).unwrap_or(first))
+    picked.ok_or_else(|| bad_input(format!("{op} has no kernel on {kind}")))
 }

@@ -8,6 +8,7 @@ use dfma_reference::{DType, Dims, Tensor};
 use super::err;
 use crate::backend::{Error, Prepared, TimingMethod};
 use crate::registry::{GpuKernel, Grid, KernelSpec};
+use crate::resident::InputSlots;
 
 pub(super) struct CudaPrepared {
     stream: Arc<CudaStream>,
@@ -18,6 +19,10 @@ pub(super) struct CudaPrepared {
     grid: Grid,
     /// A two-pass kernel's second function and geometry, launched after the first.
     then: Option<(CudaFunction, Grid)>,
+    /// The kernel, for the input buffers a rewrite may touch.
+    kernel: GpuKernel,
+    /// Input shapes, to check a rewrite.
+    slots: InputSlots,
 }
 
 impl CudaPrepared {
@@ -42,7 +47,17 @@ impl CudaPrepared {
             let poison = Tensor::poisoned(spec.dtype, shape.clone());
             outputs.push((stream.clone_htod(poison.as_bytes()).map_err(err)?, spec.dtype, shape));
         }
-        Ok(Self { stream, function, inputs: bufs, outputs, params: dims.as_u32_params(), grid: (k.grid)(dims), then })
+        Ok(Self {
+            stream,
+            function,
+            inputs: bufs,
+            outputs,
+            params: dims.as_u32_params(),
+            grid: (k.grid)(dims),
+            then,
+            kernel: *k,
+            slots: InputSlots::new(kernel, inputs),
+        })
     }
 }
 
@@ -77,6 +92,20 @@ impl Prepared for CudaPrepared {
         end.synchronize().map_err(err)?;
         let ms = start.elapsed_ms(&end).map_err(err)?;
         Ok((f64::from(ms) * 1e-3, TimingMethod::CudaEvents))
+    }
+
+    fn write_input(&mut self, input: usize, t: &Tensor) -> Result<(), Error> {
+        let b = self.slots.device_buffer(&self.kernel, input, t)?;
+        let bytes = t.as_bytes();
+        let buf = &mut self.inputs[b];
+        // Device buffers are padded past the layout's bytes, never shorter: the shape check
+        // above keeps the length the buffer was made for.
+        if buf.len() < bytes.len() {
+            return Err(err(format!("device buffer {b} holds {} bytes, not {}", buf.len(), bytes.len())));
+        }
+        // An async copy on the kernel's stream: ordered after launches already enqueued and
+        // before the next; from pageable memory the driver stages `bytes` before returning.
+        self.stream.memcpy_htod(bytes, &mut buf.slice_mut(..bytes.len())).map_err(err)
     }
 
     fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error> {

@@ -4,6 +4,7 @@ use dfma_reference::{Dims, Tensor};
 
 use crate::backend::{Backend, BackendKind, DeviceInfo, Error, Prepared};
 use crate::registry::{KernelImpl, KernelSpec};
+use crate::resident::InputSlots;
 
 /// Bytes read to evict the CPU caches before a cold sample: far beyond any last-level cache.
 pub const FLUSH_BYTES: usize = 64 << 20;
@@ -55,7 +56,8 @@ impl Backend for HostBackend {
             .zip(kernel.op.output_shapes(dims))
             .map(|(spec, shape)| Tensor::poisoned(spec.dtype, shape))
             .collect();
-        Ok(Box::new(HostPrepared { kernel, dims: dims.clone(), inputs: inputs.to_vec(), outputs }))
+        let slots = InputSlots::new(kernel, inputs);
+        Ok(Box::new(HostPrepared { kernel, dims: dims.clone(), inputs: inputs.to_vec(), outputs, slots }))
     }
 
     fn flush_caches(&self) -> Result<(), Error> {
@@ -75,6 +77,8 @@ struct HostPrepared {
     dims: Dims,
     inputs: Vec<Tensor>,
     outputs: Vec<Tensor>,
+    /// Input shapes, to check a rewrite.
+    slots: InputSlots,
 }
 
 impl Prepared for HostPrepared {
@@ -105,6 +109,12 @@ impl Prepared for HostPrepared {
 
     fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error> {
         Ok(self.outputs.clone())
+    }
+
+    fn write_input(&mut self, input: usize, t: &Tensor) -> Result<(), Error> {
+        self.slots.check(input, t)?;
+        self.inputs[input].clone_from(t);
+        Ok(())
     }
 }
 

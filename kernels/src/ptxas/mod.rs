@@ -52,7 +52,9 @@ impl FileArchReport {
     }
 }
 
-/// SASS patterns the registry requires of the kernels in `file`.
+/// SASS patterns the registry requires of the kernels in `file`, as (entry, pattern): each
+/// kernel's first entry and, for a two-pass kernel, its second entry too, since that pass may be
+/// the one that streams the op's bytes.
 fn sass_expectations(file: &str) -> Vec<(&'static str, &'static str)> {
     KERNELS
         .iter()
@@ -60,7 +62,11 @@ fn sass_expectations(file: &str) -> Vec<(&'static str, &'static str)> {
             KernelImpl::Ptx(g) if g.source.file == file => Some(g),
             _ => None,
         })
-        .flat_map(|g| g.sass_must_contain.iter().map(move |p| (g.entry, *p)))
+        .flat_map(|g| {
+            let first = g.sass_must_contain.iter().map(move |p| (g.entry, *p));
+            let second = g.then.into_iter().flat_map(|t| t.sass_must_contain.iter().map(move |p| (t.entry, *p)));
+            first.chain(second)
+        })
         .collect()
 }
 
@@ -187,6 +193,21 @@ mod tests {
         let f = sass_by_function(sass);
         assert_eq!(f.len(), 2);
         assert!(f[0].1.contains("LDG.E.128") && !f[1].1.contains("LDG.E.128"));
+    }
+
+    #[test]
+    fn a_two_pass_kernel_s_second_entry_has_its_own_sass_checks() {
+        let fused = sass_expectations("lora_fused_q4_1.ptx");
+        assert!(fused.contains(&("lora_fused_q4_1_shrink", "SHFL.BFLY")), "{fused:?}");
+        assert!(fused.contains(&("lora_fused_q4_1_rows", "LDG.E.128")), "{fused:?}");
+        // Every PTX second pass in the registry names at least one instruction.
+        for k in KERNELS {
+            if let KernelImpl::Ptx(g) = k.imp
+                && let Some(t) = g.then
+            {
+                assert!(!t.sass_must_contain.is_empty(), "{k:?}: second entry {} has no SASS check", t.entry);
+            }
+        }
     }
 
     #[test]

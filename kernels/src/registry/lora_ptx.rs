@@ -73,9 +73,21 @@ pub(super) fn fused_q4_0_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>>
     fused_buffers(dims, inputs, layout::q4_0_warp_tiles)
 }
 
+/// `lora_fused_q4_1`'s device buffers: see [`fused_buffers`]; the base has three planes
+/// (scales, offsets, codes), so the adapter buffers follow one later than Q4_0's.
+pub(super) fn fused_q4_1_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    fused_buffers(dims, inputs, layout::q4_1_warp_tiles)
+}
+
 /// `lora_fused_q8_0`'s device buffers: see [`fused_buffers`].
 pub(super) fn fused_q8_0_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
     fused_buffers(dims, inputs, layout::q8_0_warp_tiles)
+}
+
+/// `lora_fused_f16`'s device buffers: W as it is (the kernel picks 128-bit or 16-bit loads
+/// from k, so no repacking is needed), then x and the rest as [`fused_buffers`] lays them out.
+pub(super) fn fused_f16_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    fused_buffers(dims, inputs, layout::as_is)
 }
 
 /// Fused shrink: a warp per (row of the stacked [A_p ; A_c], token), 4 warps a block; one block

@@ -76,6 +76,12 @@ pub(super) fn fused_q4_0_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>>
     fused_buffers(dims, inputs, layout::q4_0_split(inputs[0].as_bytes()).into())
 }
 
+/// `lora_fused_q4_1`: W split as `q4_1_gemv.wgsl` reads it (scales, offsets, nibbles), then
+/// [`fused_buffers`].
+pub(super) fn fused_q4_1_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    fused_buffers(dims, inputs, layout::q4_1_split(inputs[0].as_bytes()).into())
+}
+
 /// `lora_fused_q8_0`: W split as `q8_0_gemv.wgsl` reads it, then [`fused_buffers`].
 pub(super) fn fused_q8_0_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
     fused_buffers(dims, inputs, layout::q8_0_split(inputs[0].as_bytes()).into())

@@ -9,12 +9,21 @@ use wgpu::util::DeviceExt;
 use super::{WgpuBackend, err};
 use crate::backend::{Error, Prepared, TimingMethod};
 use crate::registry::{GpuKernel, Grid, KernelSpec};
+use crate::resident::InputSlots;
 
 pub(super) struct WgpuPrepared<'a> {
     backend: &'a WgpuBackend,
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
+    /// The layout's device buffers, kept so that an as-is input can be rewritten.
+    inputs: Vec<wgpu::Buffer>,
     outputs: Vec<(wgpu::Buffer, DType, Vec<usize>)>,
+    /// One MAP_READ buffer per output, made at the first read and reused by every later one.
+    readback: Vec<wgpu::Buffer>,
+    /// The kernel, for the input buffers a rewrite may touch.
+    kernel: GpuKernel,
+    /// Input shapes, to check a rewrite.
+    slots: InputSlots,
     grid: Grid,
     /// A two-pass kernel's second pipeline, its bind group (same buffers) and geometry.
     then: Option<(Arc<wgpu::ComputePipeline>, wgpu::BindGroup, Grid)>,
@@ -91,7 +100,8 @@ impl<'a> WgpuPrepared<'a> {
             buffers.push(device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("dfma input"),
                 contents: &padded_to_4(bytes),
-                usage: wgpu::BufferUsages::STORAGE,
+                // COPY_DST: `write_input` rewrites an as-is input (a GEMV's x) in place.
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             }));
         }
         let mut outputs = Vec::new();
@@ -149,7 +159,19 @@ impl<'a> WgpuPrepared<'a> {
                 )));
             }
         }
-        Ok(Self { backend, pipeline, bind_group, outputs, grid, then, timestamps: None })
+        Ok(Self {
+            backend,
+            pipeline,
+            bind_group,
+            inputs: buffers,
+            outputs,
+            readback: Vec::new(),
+            kernel: *k,
+            slots: InputSlots::new(kernel, inputs),
+            grid,
+            then,
+            timestamps: None,
+        })
     }
 }
 
@@ -180,16 +202,31 @@ impl WgpuPrepared<'_> {
 
 /// Maps `buf` (MAP_READ) after the queue finishes and copies out its first `len` bytes.
 fn read_mapped(device: &wgpu::Device, buf: &wgpu::Buffer, len: usize) -> Result<Vec<u8>, Error> {
-    let slice = buf.slice(..);
+    Ok(read_all_mapped(device, &[(buf, len)])?.pop().expect("one buffer"))
+}
+
+/// Maps every `(buffer, len)` (MAP_READ) with one wait for the queue, and copies out the first
+/// `len` bytes of each, in order.
+fn read_all_mapped(device: &wgpu::Device, bufs: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<u8>>, Error> {
     let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
+    for (i, (buf, _)) in bufs.iter().enumerate() {
+        let tx = tx.clone();
+        buf.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send((i, r));
+        });
+    }
+    drop(tx);
     device.poll(wgpu::PollType::wait_indefinitely()).map_err(err)?;
-    rx.recv().map_err(err)?.map_err(err)?;
-    let data = slice.get_mapped_range().map_err(err)?[..len].to_vec();
-    buf.unmap();
-    Ok(data)
+    for _ in bufs {
+        rx.recv().map_err(err)?.1.map_err(err)?;
+    }
+    let mut out = Vec::with_capacity(bufs.len());
+    for (buf, len) in bufs {
+        let data = buf.slice(..).get_mapped_range().map_err(err)?[..*len].to_vec();
+        buf.unmap();
+        out.push(data);
+    }
+    Ok(out)
 }
 
 impl Prepared for WgpuPrepared<'_> {
@@ -243,23 +280,43 @@ impl Prepared for WgpuPrepared<'_> {
 
     fn read_outputs(&mut self) -> Result<Vec<Tensor>, Error> {
         let device = &self.backend.device;
-        let mut out = Vec::new();
-        for (buf, dtype, shape) in &self.outputs {
-            let n: usize = shape.iter().product();
-            let bytes = n * dtype.size_bytes();
-            let size = bytes.next_multiple_of(4).max(4) as u64;
-            let staging = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("dfma readback"),
-                size,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
-            enc.copy_buffer_to_buffer(buf, 0, &staging, 0, size);
-            self.backend.queue.submit([enc.finish()]);
-            let data = read_mapped(device, &staging, bytes)?;
-            out.push(Tensor::from_bytes(*dtype, shape.clone(), &data).expect("readback length matches shape"));
+        let byte_len = |dtype: DType, shape: &[usize]| shape.iter().product::<usize>() * dtype.size_bytes();
+        if self.readback.is_empty() {
+            self.readback = (self.outputs.iter())
+                .map(|(_, dtype, shape)| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("dfma readback"),
+                        size: byte_len(*dtype, shape).next_multiple_of(4).max(4) as u64,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                })
+                .collect();
         }
-        Ok(out)
+        // Every output in one submission and one wait: a launch's results come back together.
+        let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        for ((buf, _, _), staging) in self.outputs.iter().zip(&self.readback) {
+            enc.copy_buffer_to_buffer(buf, 0, staging, 0, staging.size());
+        }
+        self.backend.queue.submit([enc.finish()]);
+        let lens: Vec<(&wgpu::Buffer, usize)> =
+            self.outputs.iter().zip(&self.readback).map(|((_, d, s), st)| (st, byte_len(*d, s))).collect();
+        let data = read_all_mapped(device, &lens)?;
+        Ok(self
+            .outputs
+            .iter()
+            .zip(data)
+            .map(|((_, dtype, shape), d)| {
+                Tensor::from_bytes(*dtype, shape.clone(), &d).expect("readback length matches shape")
+            })
+            .collect())
+    }
+
+    fn write_input(&mut self, input: usize, t: &Tensor) -> Result<(), Error> {
+        let b = self.slots.device_buffer(&self.kernel, input, t)?;
+        // Staged by the queue and applied before the next submission's commands, after every
+        // earlier one: launches already submitted keep the old value.
+        self.backend.queue.write_buffer(&self.inputs[b], 0, &padded_to_4(t.as_bytes()));
+        Ok(())
     }
 }

@@ -13,3 +13,6 @@ pub mod q8_0_gemm;
 pub mod q8_0_gemv;
 pub mod q8_0_q8_1_gemm;
 pub mod row_gemv;
+pub mod srht;
+pub mod stochastic_quantize;
+pub mod topk;

@@ -15,8 +15,11 @@ pub mod q8_0_gemm;
 pub mod q8_0_gemv;
 pub mod q8_0_q8_1_gemm;
 pub mod quant_gemv;
+pub mod srht;
+pub mod stochastic_quantize;
 pub mod stream_copy;
 pub mod stream_read;
+pub mod topk;
 
 /// Every registered op, in a stable order.
 pub fn all() -> &'static [&'static dyn Op] {
@@ -34,6 +37,11 @@ pub fn all() -> &'static [&'static dyn Op] {
         &dense_project::DenseProject,
         &dense_project::DenseProjectT,
         &count_sketch::CountSketch,
+        &topk::TopK,
+        &stochastic_quantize::StochasticQuantize,
+        &stochastic_quantize::StochasticDequantize,
+        &srht::Srht,
+        &srht::SrhtT,
         &lora::shrink::LoraShrink,
         &lora::expand::LoraExpand,
         &lora::fused::LoraFused(lora::fused::BaseFormat::Q4_0),

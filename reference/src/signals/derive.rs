@@ -12,6 +12,12 @@ pub const PURPOSE_DENSE_RADEMACHER: u32 = 1;
 pub const PURPOSE_DENSE_GAUSSIAN: u32 = 2;
 /// Purpose id of `count_sketch`'s bucket and sign hashes.
 pub const PURPOSE_COUNT_SKETCH: u32 = 3;
+/// Purpose id of `stochastic_quantize`'s rounding uniforms (one per coordinate).
+pub const PURPOSE_QUANTIZE_DITHER: u32 = 4;
+/// Purpose id of `srht`'s diagonal signs D.
+pub const PURPOSE_SRHT_SIGNS: u32 = 5;
+/// Purpose id of `srht`'s coordinate sample (the partial Fisher–Yates draws).
+pub const PURPOSE_SRHT_SAMPLE: u32 = 6;
 
 /// Columns of one dense-projection row whose signs one Philox block supplies (4 words × 32 bits).
 pub const SIGNS_PER_BLOCK: usize = 128;
@@ -80,6 +86,41 @@ pub fn count_sketch_hash(key: [u32; 2], r: u32, i: u64, c: u32) -> (u32, bool) {
     (bucket(w[0], c), w[1] >> 31 == 1)
 }
 
+/// The word that dithers coordinate `i` of `stochastic_quantize`: word (i mod 4) of
+/// Philox((q mod 2^32, q div 2^32, 0, 4), K) with q = i div 4. Its uniform is [`uniform`].
+pub fn quantize_dither_word(key: [u32; 2], i: u64) -> u32 {
+    let q = i / 4;
+    philox4x32_10([q as u32, (q >> 32) as u32, 0, PURPOSE_QUANTIZE_DITHER], key)[(i % 4) as usize]
+}
+
+/// Whether the SRHT's diagonal sign D[i] is −1: bit (i mod 32) of word ((i mod 128) div 32) of
+/// Philox((b mod 2^32, b div 2^32, 0, 5), K) with b = i div 128 (a set bit means −1).
+pub fn srht_negative(key: [u32; 2], i: u64) -> bool {
+    let b = i / SIGNS_PER_BLOCK as u64;
+    let w = philox4x32_10([b as u32, (b >> 32) as u32, 0, PURPOSE_SRHT_SIGNS], key);
+    (w[(i % SIGNS_PER_BLOCK as u64 / 32) as usize] >> (i % 32)) & 1 == 1
+}
+
+/// The SRHT's k sampled coordinates of 0..n_pad, in draw order: a partial Fisher–Yates shuffle
+/// of the identity permutation P. Step t = 0..k−1 draws w = word 0 of
+/// Philox((t, 0, 0, 6), K), picks j = t + [`bucket`](w, n_pad − t), swaps P[t] and P[j], and
+/// samples P[t]. Distinct coordinates; `n_pad` ≤ 2^32, `k` ≤ `n_pad`. The virtual permutation
+/// is kept as a map of its moved entries, so the cost is O(k) whatever `n_pad` is.
+pub fn srht_sample(key: [u32; 2], n_pad: u64, k: usize) -> Vec<u32> {
+    assert!(n_pad <= 1 << 32 && k as u64 <= n_pad, "srht_sample: k {k} of n_pad {n_pad}");
+    let mut moved = std::collections::HashMap::<u64, u64>::new();
+    (0..k as u64)
+        .map(|t| {
+            let w = philox4x32_10([t as u32, 0, 0, PURPOSE_SRHT_SAMPLE], key)[0];
+            let j = t + u64::from(bucket(w, (n_pad - t) as u32));
+            let (pt, pj) = (*moved.get(&t).unwrap_or(&t), *moved.get(&j).unwrap_or(&j));
+            moved.insert(j, pt);
+            moved.insert(t, pj);
+            pj as u32
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +169,30 @@ mod tests {
         assert_eq!(bucket(0, 7), 0);
         assert_eq!(bucket(u32::MAX, 7), 6);
         assert_eq!(bucket(u32::MAX, u32::MAX), u32::MAX - 1);
+    }
+
+    #[test]
+    fn a_full_srht_sample_is_a_permutation() {
+        let mut s = srht_sample(key_of_seed(3), 64, 64);
+        s.sort_unstable();
+        assert_eq!(s, (0..64).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn srht_samples_are_distinct_and_spread_over_the_range() {
+        let s = srht_sample(key_of_seed(4), 1 << 20, 1000);
+        let mut d = s.clone();
+        d.sort_unstable();
+        d.dedup();
+        assert_eq!(d.len(), 1000);
+        let below_half = s.iter().filter(|&&i| i < 1 << 19).count();
+        assert!((420..580).contains(&below_half), "{below_half} of 1000 in the lower half");
+    }
+
+    #[test]
+    fn the_dither_word_is_word_i_mod_4_of_block_i_div_4() {
+        let key = key_of_seed(9);
+        let w = philox4x32_10([2, 0, 0, PURPOSE_QUANTIZE_DITHER], key);
+        assert_eq!([8, 9, 10, 11].map(|i| quantize_dither_word(key, i)), w);
     }
 }

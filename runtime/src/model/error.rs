@@ -38,6 +38,21 @@ pub enum ModelError {
     /// The request does not fit the model (context full, token id out of range).
     #[error("{0}")]
     Request(String),
+    /// The model cannot run on the chosen backend (a weight format without a GEMV kernel
+    /// there): bad input for this backend, not a failure.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The `dfma tune` cache that picks the kernels is unreadable (corrupt, another version).
+    #[error("{0}")]
+    TuneCache(String),
+    /// The backend failed (or is not available) while uploading weights or running a product.
+    #[error("{what}: {source}")]
+    Backend {
+        /// What was being done, naming the tensor.
+        what: String,
+        /// The backend's error.
+        source: dfma_kernels::Error,
+    },
 }
 
 impl ModelError {

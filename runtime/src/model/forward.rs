@@ -6,24 +6,33 @@
 //! key/value head h / (heads / kv_heads)) → output projection, added to the residual; then
 //! RMSNorm → SwiGLU (silu(gate)·up) → down projection, added to the residual. A final RMSNorm
 //! and the output head (the embeddings when tied) give the logits. f32 throughout.
+//!
+//! Every matrix product goes through the model's [`MatmulEngine`], chosen at load: the CPU
+//! kernels on the mapped file ([`Model::load`]), or a backend's registered GEMV kernels with the
+//! weights resident on the device ([`Model::load_on`]). The rest of the pass (norms, RoPE,
+//! attention over the cache, SwiGLU) is small per token and stays on the CPU.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use dfma_kernels::Backend;
 use dfma_reference::gguf::GgufFile;
 
 use super::config::LlamaConfig;
+use super::engine::{CpuEngine, MatmulEngine, engine_for};
 use super::error::ModelError;
-use super::matvec::matvec;
-use super::weights::{Layer, Weights};
+use super::weights::{Layer, Matrix, Weights};
 
-/// A loaded model: the mapped file, its configuration and its checked tensors.
-pub struct Model {
+/// A loaded model: the mapped file, its configuration, its checked tensors and the engine its
+/// matrix products run on. `'b` is the borrow of the backend a device engine's resident
+/// weights live on (`'static` for the CPU engine).
+pub struct Model<'b> {
     file: Arc<GgufFile>,
     /// Hyperparameters.
     pub config: LlamaConfig,
     /// Tensor locations.
     pub weights: Weights,
+    engine: Box<dyn MatmulEngine + 'b>,
 }
 
 /// Keys and values of the tokens seen so far, per layer: `[layers][capacity][kv_dim]`.
@@ -81,13 +90,40 @@ fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
-impl Model {
-    /// Opens `path`, reads the configuration and checks every tensor.
-    pub fn load(path: &Path) -> Result<Model, ModelError> {
-        let file = GgufFile::open(path)?;
-        let config = LlamaConfig::from_gguf(&file.gguf)?;
-        let weights = Weights::load(&file, &config)?;
-        Ok(Model { file: Arc::new(file), config, weights })
+impl Model<'static> {
+    /// Opens `path`, reads the configuration and checks every tensor; products run on the CPU
+    /// kernels, straight on the mapped file.
+    pub fn load(path: &Path) -> Result<Model<'static>, ModelError> {
+        let (file, config, weights) = open(path)?;
+        Ok(Model { file: Arc::new(file), config, weights, engine: Box::new(CpuEngine) })
+    }
+}
+
+/// The mapped file, its configuration and its checked tensors.
+fn open(path: &Path) -> Result<(GgufFile, LlamaConfig, Weights), ModelError> {
+    let file = GgufFile::open(path)?;
+    let config = LlamaConfig::from_gguf(&file.gguf)?;
+    let weights = Weights::load(&file, &config)?;
+    Ok((file, config, weights))
+}
+
+impl<'b> Model<'b> {
+    /// As [`Model::load`], with every matrix product on `backend`: `cpu` is the CPU engine;
+    /// any other backend gets one prepared GEMV per weight matrix, its weights uploaded here,
+    /// once, in the kernel's device layout ([`super::engine::DeviceEngine`]).
+    pub fn load_on(path: &Path, backend: &'b dyn Backend) -> Result<Model<'b>, ModelError> {
+        let (file, config, weights) = open(path)?;
+        let engine = engine_for(backend, &file, &weights)?;
+        Ok(Model { file: Arc::new(file), config, weights, engine })
+    }
+
+    /// The engine the matrix products run on.
+    pub fn engine(&self) -> &dyn MatmulEngine {
+        self.engine.as_ref()
+    }
+
+    fn matvec(&self, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError> {
+        self.engine.matvec(&self.file, m, x, y)
     }
 
     /// The mapped file (for the tokenizer and for kernels that read weights directly).
@@ -115,24 +151,30 @@ impl Model {
         let pos = cache.len;
         let mut x = self.weights.token_embd.row_f32(&self.file, token as usize);
         for (l, layer) in self.weights.layers.iter().enumerate() {
-            self.attention(l, layer, &mut x, pos, cache);
-            self.mlp(layer, &mut x);
+            self.attention(l, layer, &mut x, pos, cache)?;
+            self.mlp(layer, &mut x)?;
         }
         cache.len += 1;
         let h = rms_norm(&x, &self.weights.output_norm, c.rms_eps);
-        let head = self.weights.output.as_ref().unwrap_or(&self.weights.token_embd);
         let mut logits = vec![0.0f32; c.vocab];
-        matvec(&self.file, head, &h, &mut logits, 1);
+        self.matvec(self.weights.head(), &h, &mut logits)?;
         Ok(logits)
     }
 
-    fn attention(&self, l: usize, layer: &Layer, x: &mut [f32], pos: usize, cache: &mut KvCache) {
+    fn attention(
+        &self,
+        l: usize,
+        layer: &Layer,
+        x: &mut [f32],
+        pos: usize,
+        cache: &mut KvCache,
+    ) -> Result<(), ModelError> {
         let c = &self.config;
         let h = rms_norm(x, &layer.attn_norm, c.rms_eps);
         let (mut q, mut k, mut v) = (vec![0.0f32; c.dim], vec![0.0f32; c.kv_dim()], vec![0.0f32; c.kv_dim()]);
-        matvec(&self.file, &layer.q, &h, &mut q, 1);
-        matvec(&self.file, &layer.k, &h, &mut k, 1);
-        matvec(&self.file, &layer.v, &h, &mut v, 1);
+        self.matvec(&layer.q, &h, &mut q)?;
+        self.matvec(&layer.k, &h, &mut k)?;
+        self.matvec(&layer.v, &h, &mut v)?;
         rope(&mut q, c.head_dim, pos, c.rope_theta);
         rope(&mut k, c.head_dim, pos, c.rope_theta);
         let slot = cache.slot(l, pos);
@@ -162,23 +204,25 @@ impl Model {
             }
         }
         let mut proj = vec![0.0f32; c.dim];
-        matvec(&self.file, &layer.o, &out, &mut proj, 1);
+        self.matvec(&layer.o, &out, &mut proj)?;
         for (xi, p) in x.iter_mut().zip(&proj) {
             *xi += p;
         }
+        Ok(())
     }
 
-    fn mlp(&self, layer: &Layer, x: &mut [f32]) {
+    fn mlp(&self, layer: &Layer, x: &mut [f32]) -> Result<(), ModelError> {
         let c = &self.config;
         let h = rms_norm(x, &layer.ffn_norm, c.rms_eps);
         let (mut g, mut u) = (vec![0.0f32; c.ffn_dim], vec![0.0f32; c.ffn_dim]);
-        matvec(&self.file, &layer.gate, &h, &mut g, 1);
-        matvec(&self.file, &layer.up, &h, &mut u, 1);
+        self.matvec(&layer.gate, &h, &mut g)?;
+        self.matvec(&layer.up, &h, &mut u)?;
         let a: Vec<f32> = g.iter().zip(&u).map(|(&g, &u)| silu(g) * u).collect();
         let mut d = vec![0.0f32; c.dim];
-        matvec(&self.file, &layer.down, &a, &mut d, 1);
+        self.matvec(&layer.down, &a, &mut d)?;
         for (xi, di) in x.iter_mut().zip(&d) {
             *xi += di;
         }
+        Ok(())
     }
 }

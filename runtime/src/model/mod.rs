@@ -3,6 +3,7 @@
 pub mod adapter;
 pub mod chat;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod fetch;
 pub mod forward;
@@ -13,5 +14,6 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use config::LlamaConfig;
+pub use engine::{CpuEngine, DeviceEngine, MatmulEngine};
 pub use error::ModelError;
 pub use forward::{KvCache, Model};

@@ -50,12 +50,20 @@ pub struct Matrix {
     /// Input width.
     pub cols: usize,
     range: Range<usize>,
+    /// Position among the model's matrices ([`Weights::matrices`]): the key under which a
+    /// matmul engine keeps this matrix's device-resident state.
+    index: usize,
 }
 
 impl Matrix {
     /// The matrix's bytes in `file`.
     pub fn bytes<'a>(&self, file: &'a GgufFile) -> &'a [u8] {
         &file.bytes()[self.range.clone()]
+    }
+
+    /// Position among the model's matrices, in [`Weights::matrices`] order.
+    pub fn index(&self) -> usize {
+        self.index
     }
 
     /// Bytes of one row.
@@ -137,7 +145,7 @@ fn matrix(file: &GgufFile, name: &str, rows: usize, cols: usize) -> Result<Matri
             ));
         }
     }
-    Ok(Matrix { name: name.into(), format, rows, cols, range: range(file, t) })
+    Ok(Matrix { name: name.into(), format, rows, cols, range: range(file, t), index: 0 })
 }
 
 /// The f32 vector `name` of length `len`.
@@ -172,11 +180,48 @@ impl Weights {
             Some(_) => Some(matrix(file, "output.weight", c.vocab, dim)?),
             None => None,
         };
-        Ok(Weights {
+        let mut w = Weights {
             token_embd: matrix(file, "token_embd.weight", c.vocab, dim)?,
             output_norm: vector(file, "output_norm.weight", dim)?,
             output,
             layers,
-        })
+        };
+        let mut index = 0;
+        w.for_each_matrix_mut(|m| {
+            m.index = index;
+            index += 1;
+        });
+        Ok(w)
+    }
+
+    /// The matrix the logits come from: `output`, else the tied embeddings.
+    pub fn head(&self) -> &Matrix {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+
+    /// Every matrix, in index order: the embeddings, the untied head if any, then each
+    /// block's q, k, v, o, gate, up, down.
+    pub fn matrices(&self) -> impl Iterator<Item = &Matrix> {
+        let blocks = self.layers.iter().flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down]);
+        std::iter::once(&self.token_embd).chain(self.output.as_ref()).chain(blocks)
+    }
+
+    /// The matrices the forward pass multiplies by (every block's projections and the head;
+    /// the embeddings only when tied): what a device engine uploads.
+    pub fn products(&self) -> impl Iterator<Item = &Matrix> {
+        let blocks = self.layers.iter().flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down]);
+        blocks.chain(std::iter::once(self.head()))
+    }
+
+    fn for_each_matrix_mut(&mut self, mut f: impl FnMut(&mut Matrix)) {
+        f(&mut self.token_embd);
+        if let Some(o) = &mut self.output {
+            f(o);
+        }
+        for l in &mut self.layers {
+            for m in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.gate, &mut l.up, &mut l.down] {
+                f(m);
+            }
+        }
     }
 }

@@ -1,0 +1,117 @@
+//! The model on a device backend against the model on the CPU: the same fixed prompt, fed token
+//! by token, gives the same logits at every position (relative L2 under 1e-4, same top token)
+//! with every matrix product on wgpu's registered GEMV kernels, weights resident on the device.
+//!
+//! Needs `DFMA_MODEL_GGUF` (ci/test sets it); without it prints "not run: DFMA_MODEL_GGUF unset"
+//! and fails under `CI=true`. wgpu must run under `CI=true` (lavapipe is there). The prompt is
+//! short because lavapipe runs the model's 211 GEMVs per token in seconds; the PTX interpreter
+//! (the cuda backend's exact PTX, which runs everywhere) takes ~20 s a token on two cores, so it
+//! checks the first position only.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use dfma_kernels::{BackendKind, BackendOptions, open};
+use dfma_runtime::model::Model;
+use dfma_runtime::model::tokenizer::Tokenizer;
+
+/// The prompt, raw (no chat template): 4 tokens.
+const PROMPT: &str = "<|im_start|>user\nHi";
+/// Bar for the logits: both sides accumulate in f32 in different orders over 30 blocks.
+const MAX_REL_L2: f64 = 1e-4;
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn model_path() -> Option<PathBuf> {
+    match std::env::var("DFMA_MODEL_GGUF") {
+        Ok(p) => Some(PathBuf::from(p)),
+        Err(_) if in_ci() => panic!("DFMA_MODEL_GGUF is required under CI=true"),
+        Err(_) => {
+            println!("not run: DFMA_MODEL_GGUF unset");
+            None
+        }
+    }
+}
+
+/// The logits after each prompt token.
+fn logits_per_position(model: &Model<'_>, ids: &[u32]) -> Vec<Vec<f32>> {
+    let mut cache = model.new_cache(ids.len());
+    ids.iter().map(|&id| model.forward(id, &mut cache).unwrap()).collect()
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0
+}
+
+/// Asserts `got` matches `want` at every position: finite, same top token, rel L2 < 1e-4.
+fn assert_logits_agree(kind: BackendKind, got: &[Vec<f32>], want: &[Vec<f32>]) {
+    assert_eq!(got.len(), want.len());
+    for (p, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(g.iter().all(|v| v.is_finite()), "{kind} position {p}: non-finite logits");
+        let diff = g.iter().zip(w).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum::<f64>().sqrt();
+        let norm = w.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>().sqrt();
+        let rel = diff / norm;
+        println!("{kind} position {p}: rel L2 {rel:.2e}, top token {}", argmax(g));
+        assert_eq!(argmax(g), argmax(w), "{kind} position {p}: top token differs (rel L2 {rel:.2e})");
+        assert!(rel < MAX_REL_L2, "{kind} position {p}: logits rel L2 {rel:.3e} ≥ {MAX_REL_L2:e}");
+    }
+}
+
+#[test]
+fn wgpu_logits_match_the_cpu_logits_at_every_position_of_a_fixed_prompt() {
+    let Some(path) = model_path() else { return };
+    let backend = match open(BackendKind::Wgpu, &BackendOptions::default()) {
+        Ok(b) => b,
+        Err(e) if in_ci() => panic!("wgpu is required under CI=true: {e}"),
+        Err(e) => {
+            println!("not run: wgpu: {e}");
+            return;
+        }
+    };
+    let cpu = Model::load(&path).unwrap();
+    let ids = Tokenizer::from_gguf(cpu.file()).unwrap().encode(PROMPT, false).unwrap();
+    assert!(ids.len() >= 2, "{PROMPT:?} gave {ids:?}");
+    let t = Instant::now();
+    let want = logits_per_position(&cpu, &ids);
+    let cpu_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let device = Model::load_on(&path, backend.as_ref()).unwrap();
+    let upload_s = t.elapsed().as_secs_f64();
+    assert_eq!(device.engine().backend(), BackendKind::Wgpu);
+    let t = Instant::now();
+    let got = logits_per_position(&device, &ids);
+    let wgpu_s = t.elapsed().as_secs_f64();
+    println!(
+        "{} tokens: cpu {cpu_s:.2} s; {} — load {upload_s:.2} s, forward {wgpu_s:.2} s",
+        ids.len(),
+        device.engine().describe()
+    );
+
+    assert_logits_agree(BackendKind::Wgpu, &got, &want);
+}
+
+#[test]
+fn ptxvm_logits_of_the_first_token_match_the_cpu_logits() {
+    let Some(path) = model_path() else { return };
+    let backend = open(BackendKind::Ptxvm, &BackendOptions::default()).unwrap();
+    let cpu = Model::load(&path).unwrap();
+    let ids = Tokenizer::from_gguf(cpu.file()).unwrap().encode(PROMPT, false).unwrap();
+    let want = logits_per_position(&cpu, &ids[..1]);
+    let device = Model::load_on(&path, backend.as_ref()).unwrap();
+    let t = Instant::now();
+    let got = logits_per_position(&device, &ids[..1]);
+    println!("1 token on {} in {:.1} s", device.engine().describe(), t.elapsed().as_secs_f64());
+    assert_logits_agree(BackendKind::Ptxvm, &got, &want);
+}
+
+#[test]
+fn the_cpu_backend_runs_the_model_on_the_mapped_weights() {
+    let Some(path) = model_path() else { return };
+    let backend = open(BackendKind::Cpu, &BackendOptions::default()).unwrap();
+    let a = Model::load_on(&path, backend.as_ref()).unwrap();
+    assert_eq!(a.engine().backend(), BackendKind::Cpu);
+    assert!(a.engine().describe().contains("memory-mapped"), "{}", a.engine().describe());
+}
