@@ -1,9 +1,12 @@
 """An independent Llama forward pass in numpy (float64) over the `gguf` package's reader and
 dequantizers, for checking dfma's model runtime.
 
-usage: llama_forward.py MODEL.gguf OUT.npy TOKEN_ID...
-Writes the logits after each token, float32 [tokens, vocab], to OUT.npy.
+usage: llama_forward.py MODEL.gguf OUT.npy [--adapter FILE.safetensors] TOKEN_ID...
+Writes the logits after each token, float32 [tokens, vocab], to OUT.npy. With --adapter, every
+projection the adapter names computes W·h + (alpha/rank)·B·(A·h); the safetensors file is parsed
+here by hand (8-byte header length, JSON header, little-endian f32 data).
 """
+import json
 import sys
 
 import numpy as np
@@ -16,7 +19,22 @@ def field(r, key):
     return f.parts[f.data[0]][0]
 
 
-def main(path, out, ids):
+def read_adapter(path):
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    data = raw[8 + n:]
+    tensors = {}
+    for name, t in header.items():
+        assert t["dtype"] == "F32", name
+        a, b = t["data_offsets"]
+        tensors[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(t["shape"]).astype(np.float64)
+    return tensors, float(meta["dfma.alpha"]) / int(meta["dfma.rank"])
+
+
+def main(path, out, ids, adapter=None):
+    lora, scale = read_adapter(adapter) if adapter else ({}, 0.0)
     r = GGUFReader(path)
     t = {x.name: x for x in r.tensors}
 
@@ -53,6 +71,22 @@ def main(path, out, ids):
         p = f"blk.{l}."
         W.append({k: (vec if k.endswith("norm") else mat)(p + k + ".weight") for k in
                   ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"]})
+
+    class Proj:
+        """W·h, plus the adapter's s·B·(A·h) where it names this projection."""
+
+        def __init__(self, l, k):
+            self.w = W[l][k]
+            self.a = lora.get(f"blk.{l}.{k}.lora_a")
+            self.b = lora.get(f"blk.{l}.{k}.lora_b")
+
+        def __matmul__(self, h):
+            y = self.w @ h
+            return y if self.a is None else y + scale * (self.b @ (self.a @ h))
+
+    for l in range(layers):
+        for k in ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]:
+            W[l][k] = Proj(l, k)
     out_norm = vec("output_norm.weight")
     K = [[] for _ in range(layers)]
     V = [[] for _ in range(layers)]
@@ -82,4 +116,8 @@ def main(path, out, ids):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], [int(a) for a in sys.argv[3:]])
+    args = sys.argv[3:]
+    adapter = None
+    if args and args[0] == "--adapter":
+        adapter, args = args[1], args[2:]
+    main(sys.argv[1], sys.argv[2], [int(a) for a in args], adapter)

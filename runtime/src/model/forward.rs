@@ -18,6 +18,7 @@ use std::sync::Arc;
 use dfma_kernels::Backend;
 use dfma_reference::gguf::GgufFile;
 
+use super::adapter::{Adapter, Projection};
 use super::config::LlamaConfig;
 use super::engine::{CpuEngine, MatmulEngine, engine_for};
 use super::error::ModelError;
@@ -33,6 +34,7 @@ pub struct Model<'b> {
     /// Tensor locations.
     pub weights: Weights,
     engine: Box<dyn MatmulEngine + 'b>,
+    adapters: Vec<Adapter>,
 }
 
 /// Keys and values of the tokens seen so far, per layer: `[layers][capacity][kv_dim]`.
@@ -95,7 +97,7 @@ impl Model<'static> {
     /// kernels, straight on the mapped file.
     pub fn load(path: &Path) -> Result<Model<'static>, ModelError> {
         let (file, config, weights) = open(path)?;
-        Ok(Model { file: Arc::new(file), config, weights, engine: Box::new(CpuEngine) })
+        Ok(Model { file: Arc::new(file), config, weights, engine: Box::new(CpuEngine), adapters: Vec::new() })
     }
 }
 
@@ -114,7 +116,7 @@ impl<'b> Model<'b> {
     pub fn load_on(path: &Path, backend: &'b dyn Backend) -> Result<Model<'b>, ModelError> {
         let (file, config, weights) = open(path)?;
         let engine = engine_for(backend, &file, &weights)?;
-        Ok(Model { file: Arc::new(file), config, weights, engine })
+        Ok(Model { file: Arc::new(file), config, weights, engine, adapters: Vec::new() })
     }
 
     /// The engine the matrix products run on.
@@ -124,6 +126,51 @@ impl<'b> Model<'b> {
 
     fn matvec(&self, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError> {
         self.engine.matvec(&self.file, m, x, y)
+    }
+
+    /// Applies `adapter` from the next token on, after checking its factors' shapes against
+    /// this model (its base hash is checked when it is loaded). Adapters stack: a personal and
+    /// the collective one are both applied, each with its own scale.
+    pub fn attach(&mut self, adapter: Adapter) -> Result<(), ModelError> {
+        for (&(l, p), f) in &adapter.factors {
+            let (rows, cols) = p.shape(&self.config);
+            let ok = l < self.config.layers
+                && (f.rows, f.cols) == (rows, cols)
+                && f.a.len() == adapter.rank * cols
+                && f.b.len() == rows * adapter.rank;
+            if !ok {
+                return Err(ModelError::Request(format!(
+                    "adapter blk.{l}.{}: factors of {}x{} at rank {} do not fit this model's {rows}x{cols}",
+                    p.gguf_name(),
+                    f.rows,
+                    f.cols,
+                    adapter.rank
+                )));
+            }
+        }
+        self.adapters.push(adapter);
+        Ok(())
+    }
+
+    /// Removes every attached adapter.
+    pub fn detach_all(&mut self) {
+        self.adapters.clear();
+    }
+
+    /// y = W·x plus, for each attached adapter on (layer, projection), s·B·(A·x). The base
+    /// product runs on the engine; the adapters' two small products on the cpu kernels.
+    fn project(&self, l: usize, p: Projection, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError> {
+        self.matvec(m, x, y)?;
+        for ad in &self.adapters {
+            let Some(f) = ad.factors.get(&(l, p)) else { continue };
+            let mut t = vec![0.0f32; ad.rank];
+            dfma_reference::cpu::lora::lora_shrink(&f.a, x, &mut t, ad.rank, f.cols);
+            let s = ad.scale();
+            for (o, yo) in y.iter_mut().enumerate() {
+                *yo += s * dfma_reference::cpu::lora::dot(&f.b[o * ad.rank..(o + 1) * ad.rank], &t);
+            }
+        }
+        Ok(())
     }
 
     /// The mapped file (for the tokenizer and for kernels that read weights directly).
@@ -152,7 +199,7 @@ impl<'b> Model<'b> {
         let mut x = self.weights.token_embd.row_f32(&self.file, token as usize);
         for (l, layer) in self.weights.layers.iter().enumerate() {
             self.attention(l, layer, &mut x, pos, cache)?;
-            self.mlp(layer, &mut x)?;
+            self.mlp(l, layer, &mut x)?;
         }
         cache.len += 1;
         let h = rms_norm(&x, &self.weights.output_norm, c.rms_eps);
@@ -172,9 +219,9 @@ impl<'b> Model<'b> {
         let c = &self.config;
         let h = rms_norm(x, &layer.attn_norm, c.rms_eps);
         let (mut q, mut k, mut v) = (vec![0.0f32; c.dim], vec![0.0f32; c.kv_dim()], vec![0.0f32; c.kv_dim()]);
-        self.matvec(&layer.q, &h, &mut q)?;
-        self.matvec(&layer.k, &h, &mut k)?;
-        self.matvec(&layer.v, &h, &mut v)?;
+        self.project(l, Projection::Q, &layer.q, &h, &mut q)?;
+        self.project(l, Projection::K, &layer.k, &h, &mut k)?;
+        self.project(l, Projection::V, &layer.v, &h, &mut v)?;
         rope(&mut q, c.head_dim, pos, c.rope_theta);
         rope(&mut k, c.head_dim, pos, c.rope_theta);
         let slot = cache.slot(l, pos);
@@ -204,22 +251,22 @@ impl<'b> Model<'b> {
             }
         }
         let mut proj = vec![0.0f32; c.dim];
-        self.matvec(&layer.o, &out, &mut proj)?;
+        self.project(l, Projection::O, &layer.o, &out, &mut proj)?;
         for (xi, p) in x.iter_mut().zip(&proj) {
             *xi += p;
         }
         Ok(())
     }
 
-    fn mlp(&self, layer: &Layer, x: &mut [f32]) -> Result<(), ModelError> {
+    fn mlp(&self, l: usize, layer: &Layer, x: &mut [f32]) -> Result<(), ModelError> {
         let c = &self.config;
         let h = rms_norm(x, &layer.ffn_norm, c.rms_eps);
         let (mut g, mut u) = (vec![0.0f32; c.ffn_dim], vec![0.0f32; c.ffn_dim]);
-        self.matvec(&layer.gate, &h, &mut g)?;
-        self.matvec(&layer.up, &h, &mut u)?;
+        self.project(l, Projection::Gate, &layer.gate, &h, &mut g)?;
+        self.project(l, Projection::Up, &layer.up, &h, &mut u)?;
         let a: Vec<f32> = g.iter().zip(&u).map(|(&g, &u)| silu(g) * u).collect();
         let mut d = vec![0.0f32; c.dim];
-        self.matvec(&layer.down, &a, &mut d)?;
+        self.project(l, Projection::Down, &layer.down, &a, &mut d)?;
         for (xi, di) in x.iter_mut().zip(&d) {
             *xi += di;
         }
