@@ -38,6 +38,12 @@ pub const BARS: &[Bar] = &[
         peer: ("bgmv", "tokens=32 k=4096 n=4096 rank=16 adapters=32 distinct=1 bare=0"),
         max_ratio: 1.30,
     },
+    Bar {
+        name: "srht of 2^24 coordinates (k = 2^16) at >= 0.5 of copy bandwidth: no slower than copying 2^25 floats",
+        case: ("srht", "n=16777216 k=65536 n_pad=16777216"),
+        peer: ("stream_copy", "n=33554432"),
+        max_ratio: 1.0,
+    },
 ];
 
 /// One bar as measured on one backend and cache mode.

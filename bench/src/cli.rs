@@ -105,7 +105,8 @@ impl ModeChoice {
 /// `dfma bench` options.
 #[derive(Parser, Debug)]
 pub struct BenchArgs {
-    /// Suite: an op name, or `all`.
+    /// Suite: an op name, `compression` (the signal-compression ops, plus NMSE against bits per
+    /// coordinate and each case's fraction of copy bandwidth), or `all`.
     #[arg(long, default_value = "all")]
     pub suite: String,
     /// Only this backend (repeatable). Default: every available backend except `reference`.

@@ -6,6 +6,7 @@
 mod bars;
 mod cli;
 mod cmd;
+mod compression;
 mod error;
 mod files;
 mod npy;

@@ -35,6 +35,10 @@ pub struct Report {
     /// The performance bars both of whose cases ran (see `bars.rs`); absent when none did.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bars: Vec<crate::bars::BarReport>,
+    /// `--suite compression`: NMSE against bits per coordinate, fraction of copy bandwidth,
+    /// quality bars (see `compression.rs`); absent for other suites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<crate::compression::CompressionReport>,
 }
 
 /// One backend and its device, or why it is unavailable.

@@ -29,6 +29,7 @@ use super::gguf_weights::{self, GgufWeights};
 use super::parse_backend;
 use crate::bars;
 use crate::cli::{BenchArgs, CacheMode};
+use crate::compression;
 use crate::error::bad_input;
 use crate::output;
 use crate::report::{BackendReport, CaseReport, ClockReport, EnergyReport, Report, RooflineReport, SCHEMA_VERSION};
@@ -374,7 +375,11 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         None => vec![],
     };
     let mut op_names: Vec<String> = args.op.clone();
-    if args.suite != "all" {
+    let compression_suite = args.suite == "compression";
+    if compression_suite {
+        // The compression ops the registry has (some may come later than the suite's list).
+        op_names.extend(compression::OPS.iter().filter(|o| ops::by_name(o).is_some()).map(|o| o.to_string()));
+    } else if args.suite != "all" {
         op_names.push(args.suite.clone());
     }
     for name in &op_names {
@@ -415,6 +420,7 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         rooflines: vec![],
         cases: vec![],
         bars: vec![],
+        compression: None,
     };
     println!("dfma bench  commit {}  seed {seed} (DFMA_SEED={seed} reproduces)", report.commit);
     let mut backends = Vec::new();
@@ -559,6 +565,24 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     report.bars = bars::evaluate(&report.cases);
     for bar in &report.bars {
         println!("{}", bars::line(bar));
+    }
+    if compression_suite {
+        println!(
+            "compression quality: {} methods x 3 vectors of {} coordinates ...",
+            compression::methods(compression::QUALITY_N).len(),
+            compression::QUALITY_N
+        );
+        let quality = compression::quality(seed, compression::QUALITY_N);
+        let section = compression::CompressionReport {
+            quality_n: compression::QUALITY_N as u64,
+            quality_bars: compression::quality_bars(&quality),
+            quality,
+            throughput: compression::throughput(&report.cases, &report.rooflines),
+        };
+        for line in compression::lines(&section) {
+            println!("{line}");
+        }
+        report.compression = Some(section);
     }
     write_outputs(args, &report)?;
     if !failed.is_empty() {

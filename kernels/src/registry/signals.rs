@@ -51,12 +51,12 @@ pub(super) fn stochastic_dequantize_cpu(dims: &Dims, inputs: &[Tensor], outputs:
 
 pub(super) fn srht_cpu(_dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     let key = key_of(&inputs[1]);
-    srht::srht(key, f32_in(inputs, 0), f32_out(outputs), &mut Vec::new());
+    srht::srht(key, f32_in(inputs, 0), f32_out(outputs));
 }
 
 pub(super) fn srht_t_cpu(_dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     let key = key_of(&inputs[1]);
-    srht::srht_t(key, f32_in(inputs, 0), f32_out(outputs), &mut Vec::new());
+    srht::srht_t(key, f32_in(inputs, 0), f32_out(outputs));
 }
 
 /// `stochastic_quantize`'s GPU buffers: x and seed (bits travels as a dim).

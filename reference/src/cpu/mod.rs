@@ -4,6 +4,7 @@
 pub mod calibration;
 pub mod count_sketch;
 pub mod dense_project;
+pub mod fwht;
 pub mod int4_g128_gemv;
 pub mod lora;
 pub mod philox;

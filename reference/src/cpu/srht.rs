@@ -1,120 +1,381 @@
-//! Fast CPU `srht` and `srht_t`: an in-place f32 fast Walsh–Hadamard transform (rayon), the
-//! signs drawn one Philox block per 128 coordinates and the sample from
-//! [`srht_sample`] exactly as `kernels/SIGNALS.md` specifies.
+//! Fast CPU `srht` and `srht_t`: the subsampled randomized Hadamard transform with one pass over
+//! memory, the signs drawn one Philox block per 128 coordinates and the sample exactly as
+//! `kernels/SIGNALS.md` specifies (the same coordinates as `derive::srht_sample`, drawn faster).
 //!
-//! The butterflies of the first log2([`CHUNK`]) levels run inside each chunk (the chunk stays in
-//! L1/L2); each higher level is one parallel pass pairing the two halves of every 2h-block.
-//! Each output is a fixed tree of f32 adds and subtracts, whatever the thread count, so the
-//! result is reproducible run to run.
+//! The Walsh–Hadamard matrix factors over index bits: with `B` = [`BLOCK`] and coordinates split
+//! as s = s_hi·B + s_lo, i = q·B + i_lo,
+//!
+//! ```text
+//! (H z)[s] = Σ_q (−1)^popcount(s_hi & q) · (H_B z_q)[s_lo]
+//! ```
+//!
+//! where z_q is block q of z. So `srht` transforms one cache-sized block at a time and keeps only
+//! what the k samples need from it (k values a block), adding the blocks with their ±1 signs;
+//! the signal is read from memory once and nothing signal-sized is written. `srht_t` runs it
+//! backwards: for each block q' it folds the k samples into one sparse block
+//! w[s_lo] = Σ ±y, transforms it in cache and writes g's block once.
+//!
+//! Inside a block (see [`super::fwht`]): a matrix of rows of [`ROW`] floats; each row's levels
+//! run in L1 (in parallel over rows), then the column levels on panels of a few columns gathered
+//! into a contiguous buffer (in parallel over panels). Blocks follow one another, so the result
+//! is the same fixed tree of f32 operations whatever the thread count.
 
 use rayon::prelude::*;
 
-use crate::signals::derive::{PURPOSE_SRHT_SIGNS, SIGNS_PER_BLOCK, srht_sample};
+use super::fwht;
+use crate::signals::derive::{PURPOSE_SRHT_SAMPLE, PURPOSE_SRHT_SIGNS, SIGNS_PER_BLOCK, bucket};
 use crate::signals::philox::philox4x32_10;
 
-/// Coordinates whose butterflies run together in one task (64 KiB of f32).
-pub const CHUNK: usize = 1 << 14;
+/// Floats in one row of a block (32 KiB: a row stays in L1 while its levels run).
+pub const ROW: usize = 1 << 13;
 
-/// Unnormalized Walsh–Hadamard levels 1, 2, 4 .. z.len()/2 of one slice, serially.
-fn fwht_serial(z: &mut [f32]) {
-    let mut h = 1;
-    while h < z.len() {
-        for blk in z.chunks_exact_mut(2 * h) {
-            let (a, b) = blk.split_at_mut(h);
-            for (x, y) in a.iter_mut().zip(b.iter_mut()) {
-                let (u, v) = (*x, *y);
-                *x = u + v;
-                *y = u - v;
+/// Floats in one block (4 MiB: the block stays in the last-level cache between its row and
+/// column passes, with room for the other core's streams; larger blocks measured no faster on
+/// a 2-core EPYC, and the k·n/BLOCK block-combination work grows as blocks shrink).
+pub const BLOCK: usize = 1 << 20;
+
+/// Floats a column panel aims at (128 KiB: it stays in L2 while its column levels run).
+const PANEL_FLOATS: usize = 1 << 15;
+
+/// The sampled coordinates of 0..n_pad in draw order — the partial Fisher–Yates shuffle of
+/// `derive::srht_sample`, with the Philox words drawn in parallel and the moved entries of the
+/// virtual permutation kept in a flat open-addressing table instead of a general hash map.
+pub fn sample(key: [u32; 2], n_pad: u64, k: usize) -> Vec<u32> {
+    assert!(n_pad <= 1 << 32 && k as u64 <= n_pad, "srht sample: k {k} of n_pad {n_pad}");
+    let words: Vec<u32> =
+        (0..k as u64).into_par_iter().map(|t| philox4x32_10([t as u32, 0, 0, PURPOSE_SRHT_SAMPLE], key)[0]).collect();
+    let mut moved = MovedEntries::with_room_for(2 * k);
+    words
+        .iter()
+        .enumerate()
+        .map(|(t, &w)| {
+            let t = t as u64;
+            let j = t + u64::from(bucket(w, (n_pad - t) as u32));
+            let (pt, pj) = (moved.get(t), moved.get(j));
+            moved.set(j, pt);
+            moved.set(t, pj);
+            pj as u32
+        })
+        .collect()
+}
+
+/// The moved entries of a virtual permutation of 0..2^32: position → value, identity when
+/// absent. Open addressing with linear probing on one u64 a slot (position in the high half,
+/// value in the low); the all-ones slot is empty, which would only collide with the entry
+/// 2^32 − 1 → 2^32 − 1, an identity entry that reads back correctly as absent.
+struct MovedEntries {
+    slots: Vec<u64>,
+    mask: usize,
+}
+
+impl MovedEntries {
+    const EMPTY: u64 = u64::MAX;
+
+    fn with_room_for(entries: usize) -> Self {
+        let len = (2 * entries.max(1)).next_power_of_two();
+        Self { slots: vec![Self::EMPTY; len], mask: len - 1 }
+    }
+
+    #[inline(always)]
+    fn home(&self, pos: u64) -> usize {
+        (pos.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    }
+
+    #[inline(always)]
+    fn get(&self, pos: u64) -> u64 {
+        let mut i = self.home(pos);
+        loop {
+            let s = self.slots[i];
+            if s == Self::EMPTY {
+                return pos;
             }
+            if s >> 32 == pos {
+                return s & 0xFFFF_FFFF;
+            }
+            i = (i + 1) & self.mask;
         }
-        h *= 2;
+    }
+
+    #[inline(always)]
+    fn set(&mut self, pos: u64, value: u64) {
+        let mut i = self.home(pos);
+        loop {
+            let s = self.slots[i];
+            if s == Self::EMPTY || s >> 32 == pos {
+                self.slots[i] = (pos << 32) | value;
+                return;
+            }
+            i = (i + 1) & self.mask;
+        }
     }
 }
 
-/// The unnormalized Walsh–Hadamard transform of `z` in place (z.len() a power of two).
-pub fn fwht(z: &mut [f32]) {
-    let n = z.len();
-    assert!(n.is_power_of_two(), "fwht: length {n} is not a power of two");
-    let c = CHUNK.min(n);
-    z.par_chunks_mut(c).for_each(fwht_serial);
-    let mut h = c;
-    while h < n {
-        z.par_chunks_mut(2 * h).for_each(|blk| {
-            let (a, b) = blk.split_at_mut(h);
-            a.par_chunks_mut(CHUNK).zip(b.par_chunks_mut(CHUNK)).for_each(|(a, b)| {
-                for (x, y) in a.iter_mut().zip(b.iter_mut()) {
-                    let (u, v) = (*x, *y);
-                    *x = u + v;
-                    *y = u - v;
-                }
-            });
-        });
-        h *= 2;
-    }
-}
-
-/// out[i] = ±v[i] with D's signs (bit i mod 32 of word (i mod 128)/32 of block i/128 set: −).
-fn apply_signs(key: [u32; 2], v: &[f32], out: &mut [f32]) {
-    out.par_chunks_mut(SIGNS_PER_BLOCK).zip(v.par_chunks(SIGNS_PER_BLOCK)).enumerate().for_each(|(b, (o, v))| {
-        let b = b as u64;
+/// out[i] = ±v[i] with D's signs for coordinates `first..first + out.len()` (`first` a
+/// multiple of 128; bit i mod 32 of word (i mod 128)/32 of block i/128 set: −).
+#[inline(always)]
+fn apply_signs(key: [u32; 2], first: usize, v: &[f32], out: &mut [f32]) {
+    for (b, (o, v)) in out.chunks_mut(SIGNS_PER_BLOCK).zip(v.chunks(SIGNS_PER_BLOCK)).enumerate() {
+        let b = (first / SIGNS_PER_BLOCK + b) as u64;
         let w = philox4x32_10([b as u32, (b >> 32) as u32, 0, PURPOSE_SRHT_SIGNS], key);
         for (c, (o, &x)) in o.iter_mut().zip(v).enumerate() {
             *o = f32::from_bits(x.to_bits() ^ (((w[c / 32] >> (c % 32)) & 1) << 31));
         }
+    }
+}
+
+/// Applies D to g (zero past g's end) into `row`, from coordinate `first`.
+#[inline(always)]
+fn signed_row(key: [u32; 2], g: &[f32], first: usize, row: &mut [f32]) {
+    let rest = g.get(first..).unwrap_or(&[]);
+    let have = rest.len().min(row.len());
+    apply_signs(key, first, &rest[..have], &mut row[..have]);
+    row[have..].fill(0.0);
+}
+
+/// How an n_pad-point transform is cut: blocks of `block` floats, each `rows` × [`ROW`], its
+/// column panels `width` wide.
+#[derive(Clone, Copy)]
+struct Shape {
+    block: usize,
+    rows: usize,
+    width: usize,
+}
+
+impl Shape {
+    /// For n_pad > [`ROW`] (smaller transforms run whole in L1).
+    fn of(n_pad: usize) -> Self {
+        let block = n_pad.min(BLOCK);
+        let rows = block / ROW;
+        Self { block, rows, width: (PANEL_FLOATS / rows).clamp(fwht::LANES, ROW) }
+    }
+
+    fn panels(self) -> usize {
+        ROW / self.width
+    }
+
+    /// (block, panel, offset in the panel's row-major rows × width buffer) of coordinate s.
+    fn locate(self, s: usize) -> (usize, usize, usize) {
+        let lo = s % self.block;
+        let (row, col) = (lo / ROW, lo % ROW);
+        (s / self.block, col / self.width, row * self.width + col % self.width)
+    }
+}
+
+/// One sample as a panel sees it: its offset in the panel buffer, its output index, and the
+/// block index of its coordinate (for the ±1 of the block combination).
+#[derive(Clone, Copy)]
+struct Hit {
+    offset: u32,
+    t: u32,
+    s_hi: u32,
+}
+
+/// The samples grouped by panel, in ascending t within a panel.
+fn by_panel(shape: Shape, sample: &[u32]) -> Vec<Vec<Hit>> {
+    let mut groups = vec![Vec::new(); shape.panels()];
+    for (t, &s) in sample.iter().enumerate() {
+        let (s_hi, p, offset) = shape.locate(s as usize);
+        groups[p].push(Hit { offset: offset as u32, t: t as u32, s_hi: s_hi as u32 });
+    }
+    groups
+}
+
+/// ±1 of block q for a sample in block s_hi: (−1)^popcount(s_hi & q).
+#[inline(always)]
+fn block_sign(s_hi: u32, q: usize) -> f32 {
+    if (s_hi & q as u32).count_ones() % 2 == 1 { -1.0 } else { 1.0 }
+}
+
+thread_local! {
+    /// One block's rows between the row and column passes, kept between calls so its pages are
+    /// not faulted in again.
+    static BLOCK_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// A worker's column panel (or gathered row), kept for the same reason.
+    static PANEL_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's block scratch of `len` floats. The buffer is taken out of the
+/// thread-local for the call, so a nested call (a rayon worker that steals another transform
+/// while it waits) gets a fresh buffer instead of a borrow conflict.
+fn with_block_scratch<R>(len: usize, f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    let mut z = BLOCK_SCRATCH.take();
+    z.resize(len, 0.0);
+    let out = f(&mut z);
+    BLOCK_SCRATCH.set(z);
+    out
+}
+
+/// y = (1/√k)·(H_unnormalized D g)[sample], k = y.len().
+pub fn srht(key: [u32; 2], g: &[f32], y: &mut [f32]) {
+    let n_pad = g.len().next_power_of_two();
+    let scale = 1.0 / (y.len() as f32).sqrt();
+    if n_pad <= ROW {
+        let sampled = sample(key, n_pad as u64, y.len());
+        let mut local = vec![0.0f32; n_pad];
+        signed_row(key, g, 0, &mut local);
+        fwht::transform_local(&mut local);
+        for (o, &s) in y.iter_mut().zip(&sampled) {
+            *o = local[s as usize] * scale;
+        }
+        return;
+    }
+    let shape = Shape::of(n_pad);
+    with_block_scratch(shape.block, |z| {
+        let mut groups = Vec::new();
+        let mut sums: Vec<Vec<f32>> = Vec::new();
+        for q in 0..n_pad / shape.block {
+            let first = q * shape.block;
+            let mut rows = || {
+                z.par_chunks_mut(ROW).enumerate().for_each(|(r, row)| {
+                    fwht::with_avx2(|| signed_row(key, g, first + r * ROW, row));
+                    fwht::transform_local(row);
+                })
+            };
+            if q == 0 {
+                // Draw the sample while the first block's rows transform.
+                let (g_, ()) = rayon::join(|| by_panel(shape, &sample(key, n_pad as u64, y.len())), rows);
+                sums = g_.iter().map(|h| vec![0.0; h.len()]).collect();
+                groups = g_;
+            } else {
+                rows();
+            }
+            let z = &*z;
+            groups.par_iter().zip(sums.par_iter_mut()).enumerate().for_each(|(p, (hits, acc))| {
+                if hits.is_empty() {
+                    return;
+                }
+                PANEL_SCRATCH.with_borrow_mut(|buf| {
+                    buf.resize(shape.rows * shape.width, 0.0);
+                    for (r, dst) in buf.chunks_exact_mut(shape.width).enumerate() {
+                        dst.copy_from_slice(&z[r * ROW + p * shape.width..][..shape.width]);
+                    }
+                    fwht::levels_from(buf, shape.width);
+                    for (a, h) in acc.iter_mut().zip(hits) {
+                        *a += block_sign(h.s_hi, q) * buf[h.offset as usize];
+                    }
+                })
+            });
+        }
+        for (hits, acc) in groups.iter().zip(&sums) {
+            for (h, &a) in hits.iter().zip(acc) {
+                y[h.t as usize] = a * scale;
+            }
+        }
     });
 }
 
-/// y = (1/√k)·(H_unnormalized D g)[sample], k = y.len(); `z` is n_pad scratch.
-pub fn srht(key: [u32; 2], g: &[f32], y: &mut [f32], z: &mut Vec<f32>) {
+/// g = (1/√k)·D·(H_unnormalized Sᵀ y) truncated to g.len().
+pub fn srht_t(key: [u32; 2], y: &[f32], g: &mut [f32]) {
     let n_pad = g.len().next_power_of_two();
-    z.clear();
-    z.resize(n_pad, 0.0);
-    apply_signs(key, g, &mut z[..g.len()]);
-    fwht(z);
     let scale = 1.0 / (y.len() as f32).sqrt();
-    let sample = srht_sample(key, n_pad as u64, y.len());
-    for (o, &s) in y.iter_mut().zip(&sample) {
-        *o = z[s as usize] * scale;
+    let sampled = sample(key, n_pad as u64, y.len());
+    if n_pad <= ROW {
+        let mut local = vec![0.0f32; n_pad];
+        for (&v, &s) in y.iter().zip(&sampled) {
+            local[s as usize] = v * scale;
+        }
+        fwht::transform_local(&mut local);
+        let n = g.len();
+        apply_signs(key, 0, &local[..n], g);
+        return;
     }
-}
-
-/// g = (1/√k)·D·(H_unnormalized Sᵀ y) truncated to g.len(); `z` is n_pad scratch.
-pub fn srht_t(key: [u32; 2], y: &[f32], g: &mut [f32], z: &mut Vec<f32>) {
-    let n_pad = g.len().next_power_of_two();
-    z.clear();
-    z.resize(n_pad, 0.0);
-    let scale = 1.0 / (y.len() as f32).sqrt();
-    for (&v, &s) in y.iter().zip(&srht_sample(key, n_pad as u64, y.len())) {
-        z[s as usize] = v * scale;
-    }
-    fwht(z);
-    apply_signs(key, &z[..g.len()], g);
+    let shape = Shape::of(n_pad);
+    let groups = by_panel(shape, &sampled);
+    with_block_scratch(shape.block, |z| {
+        for (q, g_block) in g.chunks_mut(shape.block).enumerate() {
+            // Column pass: z holds the panels one after another (panel-major), rows × width.
+            z.par_chunks_mut(shape.rows * shape.width).zip(groups.par_iter()).for_each(|(panel, hits)| {
+                panel.fill(0.0);
+                for h in hits {
+                    panel[h.offset as usize] += block_sign(h.s_hi, q) * (y[h.t as usize] * scale);
+                }
+                if !hits.is_empty() {
+                    fwht::levels_from(panel, shape.width);
+                }
+            });
+            // Row pass: gather each row from the panels, transform it, sign it into g.
+            let z = &*z;
+            let first = q * shape.block;
+            g_block.par_chunks_mut(ROW).enumerate().for_each(|(r, out)| {
+                PANEL_SCRATCH.with_borrow_mut(|row| {
+                    row.resize(ROW, 0.0);
+                    let row = &mut row[..ROW];
+                    for (p, dst) in row.chunks_exact_mut(shape.width).enumerate() {
+                        dst.copy_from_slice(&z[p * shape.rows * shape.width + r * shape.width..][..shape.width]);
+                    }
+                    fwht::transform_local(row);
+                    let n = out.len();
+                    fwht::with_avx2(|| apply_signs(key, first + r * ROW, &row[..n], out));
+                })
+            });
+        }
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signals::derive::{key_of_seed, srht_negative, srht_sample};
 
     #[test]
-    fn fwht_of_a_spike_is_a_row_of_hadamard_signs_across_chunk_boundaries() {
-        let n = 4 * CHUNK;
-        let mut z = vec![0.0f32; n];
-        z[5] = 1.0;
-        fwht(&mut z);
-        for (i, &v) in z.iter().enumerate() {
-            let want = if (5 & i).count_ones() % 2 == 1 { -1.0 } else { 1.0 };
-            assert_eq!(v, want, "coordinate {i}");
+    fn the_fast_sample_is_the_specified_one() {
+        let key = key_of_seed(0x5eed);
+        for (n_pad, k) in [(1u64, 1usize), (8, 8), (1 << 20, 5000), (1 << 32, 3000), (4096, 4096)] {
+            assert_eq!(sample(key, n_pad, k), srht_sample(key, n_pad, k), "n_pad {n_pad} k {k}");
+        }
+    }
+
+    /// The definition in f64: y[t] = (1/√k) Σ_i (−1)^popcount(s_t & i) D[i] g[i].
+    fn slow(key: [u32; 2], g: &[f32], k: usize) -> Vec<f64> {
+        let n_pad = g.len().next_power_of_two() as u64;
+        let dg: Vec<f64> = g
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if srht_negative(key, i as u64) { -f64::from(v) } else { f64::from(v) })
+            .collect();
+        srht_sample(key, n_pad, k)
+            .iter()
+            .map(|&s| {
+                let sum: f64 = dg
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| if (s as usize & i).count_ones() % 2 == 1 { -v } else { v })
+                    .sum();
+                sum / (k as f64).sqrt()
+            })
+            .collect()
+    }
+
+    fn input(n: usize) -> Vec<f32> {
+        (0..n).map(|i| ((i * 7919 % 2003) as f32 - 1001.0) / 500.0).collect()
+    }
+
+    #[test]
+    fn srht_matches_the_definition_within_a_block_and_across_blocks() {
+        let key = key_of_seed(7);
+        // Three rows of one block, ragged; then three blocks, ragged.
+        for (n, k) in [(2 * ROW + 1234, 64), (2 * BLOCK + 999, 24)] {
+            let g = input(n);
+            let mut y = vec![f32::NAN; k];
+            srht(key, &g, &mut y);
+            for (t, (&a, b)) in y.iter().zip(slow(key, &g, k)).enumerate() {
+                assert!((f64::from(a) - b).abs() <= 1e-3 * b.abs().max(1.0), "n {n} t {t}: {a} vs {b}");
+            }
         }
     }
 
     #[test]
-    fn fwht_twice_is_n_times_the_identity() {
-        let mut z: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin()).collect();
-        let orig = z.clone();
-        fwht(&mut z);
-        fwht(&mut z);
-        for (a, b) in z.iter().zip(&orig) {
-            assert!((a / 64.0 - b).abs() < 1e-5);
+    fn srht_t_is_the_adjoint_of_srht_within_a_block_and_across_blocks() {
+        let key = key_of_seed(11);
+        for (n, k) in [(4 * ROW + 77, 300), (2 * BLOCK + 5, 5000)] {
+            let g = input(n);
+            let yv: Vec<f32> = (0..k).map(|i| ((i * 17 % 101) as f32 - 50.0) / 30.0).collect();
+            let (mut y, mut gt) = (vec![f32::NAN; k], vec![f32::NAN; n]);
+            srht(key, &g, &mut y);
+            srht_t(key, &yv, &mut gt);
+            let lhs: f64 = y.iter().zip(&yv).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+            let rhs: f64 = g.iter().zip(&gt).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+            assert!((lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0), "n {n}: <Sg, y> {lhs} vs <g, S^T y> {rhs}");
         }
     }
 }
