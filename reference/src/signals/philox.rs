@@ -47,6 +47,31 @@ pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     c
 }
 
+/// Eight Philox4x32-10 blocks at once, the counters' words in lanes: `ctr[w][l]` is word w of
+/// counter l, and so is the result. The same bits as eight [`philox4x32_10`] calls, written as
+/// whole-lane operations so that, compiled for AVX2, each step is one vector instruction (the
+/// 32×32→64-bit products map to `vpmuludq`): a CPU kernel that needs many blocks runs about as
+/// many Philox rounds per cycle as a GPU warp.
+#[inline(always)]
+pub fn philox4x32_10_x8(ctr: [[u32; 8]; 4], key: [u32; 2]) -> [[u32; 8]; 4] {
+    let mut c = ctr;
+    let mut k = key;
+    for r in 0..ROUNDS {
+        if r > 0 {
+            k = [k[0].wrapping_add(W0), k[1].wrapping_add(W1)];
+        }
+        let p0: [u64; 8] = std::array::from_fn(|l| u64::from(M0) * u64::from(c[0][l]));
+        let p1: [u64; 8] = std::array::from_fn(|l| u64::from(M1) * u64::from(c[2][l]));
+        c = [
+            std::array::from_fn(|l| (p1[l] >> 32) as u32 ^ c[1][l] ^ k[0]),
+            std::array::from_fn(|l| p1[l] as u32),
+            std::array::from_fn(|l| (p0[l] >> 32) as u32 ^ c[3][l] ^ k[1]),
+            std::array::from_fn(|l| p0[l] as u32),
+        ];
+    }
+    c
+}
+
 /// `base + i` as a 128-bit little-endian-word integer (word 0 least significant), wrapping at
 /// 2^128: the counter of block `i` of the `philox4x32_10` op.
 pub fn counter_add(base: [u32; 4], i: u64) -> [u32; 4] {
@@ -70,6 +95,19 @@ pub const KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eight_lanes_are_eight_single_calls() {
+        let key = [0xa409_3822, 0x299f_31d0];
+        let ctr: [[u32; 8]; 4] = std::array::from_fn(|w| {
+            std::array::from_fn(|l| (w as u32 * 0x9E37_79B9) ^ (l as u32).wrapping_mul(0x85EB_CA6B))
+        });
+        let lanes = philox4x32_10_x8(ctr, key);
+        for l in 0..8 {
+            let one = philox4x32_10([ctr[0][l], ctr[1][l], ctr[2][l], ctr[3][l]], key);
+            assert_eq!([lanes[0][l], lanes[1][l], lanes[2][l], lanes[3][l]], one, "lane {l}");
+        }
+    }
 
     #[test]
     fn philox_matches_random123s_known_answers() {
