@@ -41,7 +41,9 @@ pub enum Command {
     Profile(ProfileArgs),
     /// Quantize an f32 .npy matrix into GGML blocks (a u8 .npy of the raw block bytes).
     Quantize(QuantizeArgs),
-    /// Place jobs on a carbon-intensity trace; print the schedule, carbon and savings.
+    /// Place jobs on a carbon-intensity or renewable-share trace; print the schedule, carbon,
+    /// energy and savings against run-at-once and the perfect-foresight bound; or run the
+    /// reference window sweep (--sweep), or run the jobs live (--run).
     Schedule(ScheduleArgs),
     /// Time every registered variant of each op at its bench shapes and cache the fastest per
     /// device, driver, op and shape (used by `dfma op` when no --variant is given).
@@ -261,17 +263,43 @@ pub struct GenerateArgs {
 /// `dfma schedule` options.
 #[derive(Parser, Debug)]
 pub struct ScheduleArgs {
-    /// Trace: Electricity Maps hourly CSV, GB forecast CSV, or GB Carbon Intensity API JSON
-    /// (planned on its forecast, charged on its actual).
+    /// Trace: Electricity Maps hourly CSV, GB forecast CSV, GB Carbon Intensity API JSON (planned
+    /// on its forecast, charged on its actual), WattTime v3 JSON or Carbon Aware SDK forecast JSON.
     pub trace: PathBuf,
-    /// Jobs CSV: name,energy_kwh,duration_slots,release,deadline,interruptible (slot indices).
-    pub jobs: PathBuf,
-    /// Policy: optimal, at-once or threshold=G (g CO2e/kWh).
+    /// Jobs CSV: name,energy_kwh,duration_slots,release,deadline,interruptible[,levels] (slot
+    /// indices; energy in kWh or report:<case>*<ops>; levels power:slots:kWh|...).
+    #[arg(required_unless_present = "sweep", conflicts_with = "sweep")]
+    pub jobs: Option<PathBuf>,
+    /// Policy: optimal, online, at-once or threshold=G (below G per kWh, in the signal's unit).
     #[arg(long, default_value = "optimal")]
     pub policy: String,
     /// A forecast trace of the same slots to plan on (charged on TRACE).
     #[arg(long, value_name = "FORECAST")]
     pub plan: Option<PathBuf>,
+    /// Forecast error fitted on a forecast and its actual (e.g. the GB 48-hour forecast CSV and
+    /// the API JSON): policies plan on TRACE seen through seeded error of that size.
+    #[arg(long, num_args = 2, value_names = ["FORECAST", "ACTUAL"], conflicts_with = "plan")]
+    pub error_model: Option<Vec<PathBuf>>,
+    /// Seed of the forecast error (default: DFMA_SEED, else a fresh one; printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// What to minimise: carbon (g CO2e) or renewable (non-renewable kWh; Electricity Maps CSV).
+    #[arg(long, default_value = "carbon", value_parser = ["carbon", "renewable"])]
+    pub signal: String,
+    /// The reference experiment instead of jobs: a 1-slot job released every slot with N extra
+    /// slots of slack, for each N, under every policy.
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    pub sweep: Option<Vec<usize>>,
+    /// A `dfma bench --json` report whose joules per op resolve report:<case>*<ops> energies.
+    #[arg(long, value_name = "REPORT.json")]
+    pub energy_from: Option<PathBuf>,
+    /// Live mode: run CMD (through the shell) for each job in each of its slots, when the slot
+    /// comes; DFMA_JOB, DFMA_SLOT, DFMA_PART, DFMA_POWER_FRACTION, ... are set.
+    #[arg(long, value_name = "CMD", conflicts_with = "sweep")]
+    pub run: Option<String>,
+    /// Live mode: trace seconds per wall second (3600: an hour-long slot lasts a second).
+    #[arg(long, default_value_t = 1.0, requires = "run")]
+    pub time_compression: f64,
 }
 
 /// `dfma fuzz` options.

@@ -110,7 +110,7 @@ fn normal(rng: &mut StdRng) -> f64 {
 
 /// The three test vectors, seeded.
 pub fn test_vectors(seed: u64, n: usize) -> Vec<(&'static str, Vec<f32>)> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0xC0DE_C5);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x00C0_DEC5);
     let gaussian = (0..n).map(|_| normal(&mut rng) as f32).collect();
     let student = (0..n)
         .map(|_| {

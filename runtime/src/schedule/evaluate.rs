@@ -1,12 +1,17 @@
 //! Evaluation: carbon per job, saving versus run-at-once, the gap to the perfect-foresight bound
-//! and deadline misses, for a policy that plans on one trace and is charged on another.
+//! and deadline misses, for a policy that plans on forecasts and is charged on the actual trace.
 //!
-//! A job's energy is spread evenly over its slots, so its carbon is
-//! `energy_kwh / duration_slots × Σ g/kWh of its slots` (g CO2e). Deadline misses are counted
+//! A job's energy at its chosen level is spread evenly over that level's slots, so its carbon is
+//! `energy_kwh / slots × Σ g/kWh of its slots` (g CO2e). "Planned" is what the policy expected
+//! when the job was released: the placement it makes if the forecast issued at the release slot
+//! were exact, costed on that forecast (for a policy that plans once, its actual placement; for
+//! the online policy, its first plan). Run-at-once is the baseline, at the nominal level. The
+//! bound is perfect foresight of the actual trace over every level. Deadline misses are counted
 //! from the placements themselves, not assumed zero.
 
+use super::forecast::{Forecasts, IssuedAt};
 use super::job::{Job, JobError};
-use super::policy::{Placement, Policy, place};
+use super::policy::{Placement, Policy, place, place_with};
 use super::trace::CarbonTrace;
 
 /// One job's result.
@@ -16,7 +21,7 @@ pub struct JobOutcome {
     pub name: String,
     /// Where it ran.
     pub placement: Placement,
-    /// Its energy, kWh.
+    /// Its energy at the chosen level, kWh.
     pub energy_kwh: f64,
     /// Carbon the planner expected (planning trace), g CO2e.
     pub planned_g: f64,
@@ -79,15 +84,24 @@ impl Evaluation {
     }
 }
 
-/// Carbon of running `job` in `slots` of `trace`, g CO2e.
-pub fn carbon_g(job: &Job, slots: &[usize], trace: &CarbonTrace) -> f64 {
-    let per_slot_kwh = job.energy_kwh / job.duration_slots as f64;
-    slots.iter().map(|&s| trace.g_per_kwh[s]).sum::<f64>() * per_slot_kwh
+/// Energy of `job` at `placement`'s level, kWh (NaN for a level the job does not have).
+pub fn energy_kwh(job: &Job, placement: &Placement) -> f64 {
+    job.level(placement.level).map_or(f64::NAN, |l| l.energy_kwh)
 }
 
-/// Whether `slots` is a valid placement of `job`.
-pub fn meets_deadline(job: &Job, slots: &[usize]) -> bool {
-    slots.len() == job.duration_slots
+/// Carbon of running `job` at `placement` on `forecasts` (each slot's value as forecast at the
+/// release: for a fixed trace, simply its values), g CO2e. NaN for a level the job lacks.
+pub fn carbon_g(job: &Job, placement: &Placement, forecasts: &dyn Forecasts) -> f64 {
+    let Some(level) = job.level(placement.level) else { return f64::NAN };
+    let per_slot_kwh = level.energy_kwh / level.slots as f64;
+    placement.slots.iter().map(|&s| forecasts.at(job.release.min(s), s)).sum::<f64>() * per_slot_kwh
+}
+
+/// Whether `placement` is valid for `job`: a level it has, exactly that level's slot count,
+/// ascending, inside `release..deadline`, contiguous unless interruptible.
+pub fn meets_deadline(job: &Job, placement: &Placement) -> bool {
+    let slots = &placement.slots;
+    job.level(placement.level).is_some_and(|l| slots.len() == l.slots)
         && slots.windows(2).all(|w| w[0] < w[1] && (job.interruptible || w[1] == w[0] + 1))
         && slots.first().is_some_and(|&s| s >= job.release)
         && slots.last().is_some_and(|&s| s < job.deadline)
@@ -104,20 +118,41 @@ pub fn evaluate(
     if !plan.aligned_with(actual) {
         return Err(JobError::MisalignedTraces);
     }
+    evaluate_with(jobs, policy, plan, actual)
+}
+
+/// Places every job with `policy` on `forecasts` (which may change as they are re-issued, see
+/// [`super::forecast`]), charges it on `actual` and compares with run-at-once and the
+/// perfect-foresight bound. `forecasts` must cover the actual trace's slots.
+pub fn evaluate_with(
+    jobs: &[Job],
+    policy: Policy,
+    forecasts: &dyn Forecasts,
+    actual: &CarbonTrace,
+) -> Result<Evaluation, JobError> {
+    if forecasts.len() != actual.len() {
+        return Err(JobError::MisalignedTraces);
+    }
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let placement = place(policy, job, plan)?;
+        let placement = place_with(policy, job, forecasts)?;
+        let at_release = IssuedAt { forecasts, issued: job.release };
+        let planned = if matches!(policy, Policy::Online | Policy::Threshold { .. }) {
+            place_with(policy, job, &at_release)?
+        } else {
+            placement.clone()
+        };
         let at_once = place(Policy::RunAtOnce, job, actual)?;
         let bound = place(Policy::Optimal, job, actual)?;
         outcomes.push(JobOutcome {
             name: job.name.clone(),
-            energy_kwh: job.energy_kwh,
-            planned_g: carbon_g(job, &placement.slots, plan),
-            baseline_planned_g: carbon_g(job, &at_once.slots, plan),
-            carbon_g: carbon_g(job, &placement.slots, actual),
-            baseline_g: carbon_g(job, &at_once.slots, actual),
-            bound_g: carbon_g(job, &bound.slots, actual),
-            deadline_missed: !meets_deadline(job, &placement.slots),
+            energy_kwh: energy_kwh(job, &placement),
+            planned_g: carbon_g(job, &planned, &at_release),
+            baseline_planned_g: carbon_g(job, &at_once, &at_release),
+            carbon_g: carbon_g(job, &placement, actual),
+            baseline_g: carbon_g(job, &at_once, actual),
+            bound_g: carbon_g(job, &bound, actual),
+            deadline_missed: !meets_deadline(job, &placement),
             placement,
         });
     }

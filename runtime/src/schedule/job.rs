@@ -4,6 +4,13 @@
 //! `release..deadline` (the deadline slot itself is excluded: the job must have finished when
 //! it starts). Validation happens at construction and again against a trace, so no policy ever
 //! sees a job it cannot place.
+//!
+//! A job may have power levels: other operating points (a power cap, the slots the work then
+//! takes, the energy it then uses) besides its nominal one. Slower at a lower cap usually costs
+//! fewer joules per unit of work, and more slots give the placement more freedom, so which level
+//! is cleanest depends on the trace; the optimal and online policies choose it. Level 0 is always
+//! the nominal point (`energy_kwh` over `duration_slots` at full power), which run-at-once and
+//! threshold use.
 
 /// Joules in one kWh.
 pub const J_PER_KWH: f64 = 3.6e6;
@@ -57,9 +64,40 @@ pub enum JobError {
         /// Slots in the trace.
         trace_slots: usize,
     },
+    /// A power level that is not a usable operating point.
+    #[error("job {name:?}: power level {level} ({text}): {why}")]
+    BadLevel {
+        /// Job name.
+        name: String,
+        /// 1-based index among the extra levels (level 0 is the nominal point).
+        level: usize,
+        /// The level as given.
+        text: String,
+        /// What is wrong.
+        why: &'static str,
+    },
     /// A forecast and the actual trace do not cover the same slots.
     #[error("planning and charging traces are not aligned (start, slot length or length differ)")]
     MisalignedTraces,
+}
+
+/// One operating point of a job.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Level {
+    /// Power cap as a fraction of the nominal one (informational for the schedule; passed to a
+    /// live job so it can set the cap).
+    pub power_fraction: f64,
+    /// Slots the whole job takes at this level.
+    pub slots: usize,
+    /// Energy of the whole job at this level, kWh (measured at that cap: not derived from the
+    /// fraction, since energy per unit of work changes with the cap).
+    pub energy_kwh: f64,
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.power_fraction, self.slots, self.energy_kwh)
+    }
 }
 
 /// A validated job.
@@ -77,6 +115,8 @@ pub struct Job {
     pub deadline: usize,
     /// Whether it may be paused and resumed between slots.
     pub interruptible: bool,
+    /// Operating points besides the nominal one (see [`Job::with_levels`]); usually empty.
+    pub levels: Vec<Level>,
 }
 
 impl Job {
@@ -102,7 +142,46 @@ impl Job {
         if duration_slots > deadline - release {
             return Err(JobError::LongerThanWindow { name, duration_slots, release, deadline });
         }
-        Ok(Self { name, energy_kwh, duration_slots, release, deadline, interruptible })
+        Ok(Self { name, energy_kwh, duration_slots, release, deadline, interruptible, levels: Vec::new() })
+    }
+
+    /// Adds power levels. Each needs a power fraction in (0, 1], at least one slot, a finite
+    /// energy >= 0 and must fit the window: a level that can never run is a mistake in the jobs
+    /// file, not something to skip quietly.
+    pub fn with_levels(mut self, levels: Vec<Level>) -> Result<Self, JobError> {
+        for (i, l) in levels.iter().enumerate() {
+            let why = if !(l.power_fraction > 0.0 && l.power_fraction <= 1.0) {
+                Some("power fraction must be in (0, 1]")
+            } else if l.slots == 0 {
+                Some("zero slots")
+            } else if !l.energy_kwh.is_finite() || l.energy_kwh < 0.0 {
+                Some("energy must be a finite number >= 0 kWh")
+            } else if l.slots > self.deadline - self.release {
+                Some("needs more slots than the window has")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(JobError::BadLevel { name: self.name, level: i + 1, text: l.to_string(), why });
+            }
+        }
+        self.levels = levels;
+        Ok(self)
+    }
+
+    /// The nominal operating point: level 0.
+    pub fn nominal(&self) -> Level {
+        Level { power_fraction: 1.0, slots: self.duration_slots, energy_kwh: self.energy_kwh }
+    }
+
+    /// Every operating point, the nominal one first (its index is the placement's `level`).
+    pub fn operating_points(&self) -> impl Iterator<Item = Level> + '_ {
+        std::iter::once(self.nominal()).chain(self.levels.iter().copied())
+    }
+
+    /// Operating point `i` (0 = nominal), if it exists.
+    pub fn level(&self, i: usize) -> Option<Level> {
+        self.operating_points().nth(i)
     }
 
     /// A job with its energy in joules (as `dfma bench` measures it).

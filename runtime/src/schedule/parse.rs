@@ -1,5 +1,6 @@
-//! Readers for the trace formats in `../shared/data/carbon`: the Electricity Maps hourly CSV,
-//! the GB Carbon Intensity API JSON (forecast and actual) and the GB forecast CSV.
+//! Readers for the trace formats in `../shared/data/carbon`: the Electricity Maps hourly CSV
+//! (carbon intensity or renewable share), the GB Carbon Intensity API JSON (forecast and actual)
+//! and the GB forecast CSV. WattTime and the Carbon Aware SDK have files of their own.
 //!
 //! Headers are matched exactly (a renamed column is an error, not a guess); every row must
 //! parse; the resulting points go through [`CarbonTrace::from_points`], which rejects gaps,
@@ -9,6 +10,7 @@
 
 use std::path::Path;
 
+use super::signal::Signal;
 use super::time::{parse_iso_minutes_z, parse_space_seconds};
 use super::trace::{CarbonTrace, Point, TraceError, TraceProblem};
 
@@ -16,17 +18,19 @@ use super::trace::{CarbonTrace, Point, TraceError, TraceProblem};
 pub const EM_TIME_COLUMN: &str = "Datetime (UTC)";
 /// The Electricity Maps direct (operational) carbon-intensity column.
 pub const EM_DIRECT_COLUMN: &str = "Carbon Intensity gCO₂eq/kWh (direct)";
+/// The Electricity Maps renewable-share column (percent of consumption).
+pub const EM_RENEWABLE_COLUMN: &str = "Renewable Percentage";
 /// Electricity Maps hourly files: one-hour slots.
 pub const EM_SLOT_S: i64 = 3600;
 /// GB Carbon Intensity API: half-hour slots.
 pub const GB_SLOT_S: i64 = 1800;
 
-fn error(file: &Path, line: usize, problem: TraceProblem) -> TraceError {
+pub(super) fn error(file: &Path, line: usize, problem: TraceProblem) -> TraceError {
     TraceError { file: file.to_path_buf(), line, problem }
 }
 
 /// Splits one CSV line, honouring double-quoted fields (`""` is a literal quote).
-fn split_csv(line: &str) -> Vec<String> {
+pub(super) fn split_csv(line: &str) -> Vec<String> {
     let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
     let mut chars = line.chars().peekable();
     while let Some(c) = chars.next() {
@@ -52,7 +56,7 @@ fn value(file: &Path, line: usize, text: &str) -> Result<f64, TraceError> {
 }
 
 /// Data lines of a CSV text with their 1-based line numbers (blank lines skipped, BOM removed).
-fn csv_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+pub(super) fn csv_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.trim_start_matches('\u{feff}')
         .lines()
         .enumerate()
@@ -62,13 +66,24 @@ fn csv_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 /// Parses an Electricity Maps hourly CSV's `direct` carbon-intensity column.
 pub fn parse_electricity_maps_csv(file: &Path, text: &str) -> Result<CarbonTrace, TraceError> {
+    parse_electricity_maps_signal_csv(file, text, Signal::Carbon)
+}
+
+/// Parses an Electricity Maps hourly CSV for `signal`: the `direct` carbon-intensity column
+/// (g CO2e/kWh), or the `Renewable Percentage` column as the non-renewable fraction
+/// `(100 − share) / 100` (see [`Signal::Renewable`]); a share outside 0..=100 is a bad value.
+pub fn parse_electricity_maps_signal_csv(file: &Path, text: &str, signal: Signal) -> Result<CarbonTrace, TraceError> {
+    let v_name = match signal {
+        Signal::Carbon => EM_DIRECT_COLUMN,
+        Signal::Renewable => EM_RENEWABLE_COLUMN,
+    };
     let mut lines = csv_lines(text);
     let Some((hline, header)) = lines.next() else {
         return Err(error(file, 0, TraceProblem::UnknownHeader { found: String::new() }));
     };
     let names = split_csv(header);
     let col = |name: &str| names.iter().position(|n| n == name);
-    let (Some(t_col), Some(v_col)) = (col(EM_TIME_COLUMN), col(EM_DIRECT_COLUMN)) else {
+    let (Some(t_col), Some(v_col)) = (col(EM_TIME_COLUMN), col(v_name)) else {
         return Err(error(file, hline, TraceProblem::UnknownHeader { found: header.to_string() }));
     };
     let mut points = Vec::new();
@@ -80,7 +95,13 @@ pub fn parse_electricity_maps_csv(file: &Path, text: &str) -> Result<CarbonTrace
         let t = field(t_col, EM_TIME_COLUMN)?;
         let at_s =
             parse_space_seconds(t).ok_or_else(|| error(file, n, TraceProblem::BadTimestamp { text: t.clone() }))?;
-        let g_per_kwh = value(file, n, field(v_col, EM_DIRECT_COLUMN)?)?;
+        let text = field(v_col, v_name)?;
+        let v = value(file, n, text)?;
+        let g_per_kwh = match signal {
+            Signal::Carbon => v,
+            Signal::Renewable if v <= 100.0 => (100.0 - v) / 100.0,
+            Signal::Renewable => return Err(error(file, n, TraceProblem::BadValue { text: text.clone() })),
+        };
         points.push(Point { line: n, at_s, g_per_kwh });
     }
     CarbonTrace::from_points(file, &points, Some(EM_SLOT_S))
@@ -132,22 +153,34 @@ pub struct GbForecastActual {
     pub actual: CarbonTrace,
 }
 
-/// 1-based line of the `k`-th (0-based) `"from"` key in pretty-printed JSON, 0 if not found: JSON
-/// has no rows, but the line of the element is what a person fixing the file needs.
-fn line_of_element(text: &str, k: usize) -> usize {
-    text.match_indices("\"from\"").nth(k).map_or(0, |(at, _)| text[..at].matches('\n').count() + 1)
+/// 1-based line of the `k`-th (0-based) `"key"` in pretty-printed JSON, 0 if not found: JSON has
+/// no rows, but the line of the element is what a person fixing the file needs.
+pub(super) fn line_of_key(text: &str, key: &str, k: usize) -> usize {
+    line_of_key_after(text, 0, key, k)
+}
+
+/// [`line_of_key`] counting only keys from byte `from` on (past another array that uses the
+/// same key).
+pub(super) fn line_of_key_after(text: &str, from: usize, key: &str, k: usize) -> usize {
+    let quoted = format!("\"{key}\"");
+    let from = from.min(text.len());
+    text[from..].match_indices(&quoted).nth(k).map_or(0, |(at, _)| text[..from + at].matches('\n').count() + 1)
+}
+
+/// Parses a JSON document, placing a syntax error (a truncated file, say) on its line.
+pub(super) fn json(file: &Path, text: &str) -> Result<serde_json::Value, TraceError> {
+    serde_json::from_str(text).map_err(|e| error(file, e.line(), TraceProblem::Malformed { message: e.to_string() }))
 }
 
 /// Parses a GB Carbon Intensity API response (`data[].{from,to,intensity:{forecast,actual}}`).
 pub fn parse_gb_api_json(file: &Path, text: &str) -> Result<GbForecastActual, TraceError> {
     let malformed = |message: String| error(file, 0, TraceProblem::Malformed { message });
-    let doc: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| error(file, e.line(), TraceProblem::Malformed { message: e.to_string() }))?;
+    let doc = json(file, text)?;
     let data = doc.get("data").and_then(|d| d.as_array()).ok_or_else(|| malformed("no `data` array".into()))?;
     let (mut forecast, mut actual) = (Vec::new(), Vec::new());
     let mut first_unmeasured: Option<usize> = None;
     for (k, el) in data.iter().enumerate() {
-        let line = line_of_element(text, k);
+        let line = line_of_key(text, "from", k);
         let missing = |field: &str| error(file, line, TraceProblem::MissingField { field: field.to_string() });
         let time = |name: &str| -> Result<i64, TraceError> {
             let s = el.get(name).and_then(|v| v.as_str()).ok_or_else(|| missing(name))?;

@@ -66,6 +66,13 @@ pub enum TraceProblem {
         /// The number of points.
         points: usize,
     },
+    /// The values are in units this reader does not convert (or no units are stated).
+    Units {
+        /// The units found (`""` when none are stated).
+        found: String,
+        /// What the reader accepts.
+        accepted: &'static str,
+    },
     /// The document is not valid (e.g. malformed JSON).
     Malformed {
         /// The reader's message.
@@ -92,6 +99,7 @@ impl fmt::Display for TraceProblem {
             }
             Self::BadSlotEnd { length_s } => write!(f, "slot length to-from = {length_s} s is not the trace's"),
             Self::TooShort { points } => write!(f, "{points} point(s): need at least 2 to fix a slot length"),
+            Self::Units { found, accepted } => write!(f, "units {found:?} not supported (accepted: {accepted})"),
             Self::Malformed { message } => write!(f, "malformed: {message}"),
         }
     }
