@@ -130,7 +130,13 @@ pub fn test_vectors(seed: u64, n: usize) -> Vec<(&'static str, Vec<f32>)> {
 /// The methods of the quality table at n coordinates.
 pub fn methods(n: usize) -> Vec<Codec> {
     let mut m = vec![Codec::DenseRademacher { k: n / 1024 }, Codec::DenseRademacher { k: n / 256 }];
+    m.push(Codec::DenseGaussian { k: n / 1024 });
     m.extend([n / 256, n / 32, n / 8, n / 2].map(|k| Codec::Srht { k }));
+    // 5 rows at 1 and 4 bits a coordinate; heavy hitters keep as many coordinates as topk at 1 bit.
+    for buckets in [n / 160, n / 40] {
+        m.push(Codec::CountSketch { rows: 5, buckets, heavy: None });
+        m.push(Codec::CountSketch { rows: 5, buckets, heavy: Some(n / 64) });
+    }
     m.extend([n / 512, n / 64, n / 16].map(|k| Codec::TopK { k }));
     for rotate in [false, true] {
         m.extend([1, 2, 4, 8].map(|bits| Codec::Quantize { bits, rotate }));

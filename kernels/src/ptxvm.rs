@@ -102,8 +102,8 @@ pub struct PtxvmPrepared {
     args: Vec<Arg>,
     outputs: Vec<(u64, DType, Vec<usize>)>,
     cfg: LaunchConfig,
-    /// The second pass of a two-pass kernel: entry and geometry.
-    then: Option<(&'static str, LaunchConfig)>,
+    /// The later passes of a multi-pass kernel, in order: entry and geometry.
+    later: Vec<(&'static str, LaunchConfig)>,
     last: Option<LaunchReport>,
     /// The kernel, for the input buffers a rewrite may touch.
     kernel: GpuKernel,
@@ -133,10 +133,13 @@ impl PtxvmPrepared {
         }
         args.extend(dims.as_u32_params().into_iter().map(Arg::U32));
         let g = (k.grid)(dims);
-        let then = k.then.map(|t| {
-            let g2 = (t.grid)(dims);
-            (t.entry, LaunchConfig::new(g2.blocks, g2.threads))
-        });
+        let later = k
+            .later_passes()
+            .map(|t| {
+                let g2 = (t.grid)(dims);
+                (t.entry, LaunchConfig::new(g2.blocks, g2.threads))
+            })
+            .collect();
         Ok(Self {
             module,
             entry: k.entry,
@@ -144,7 +147,7 @@ impl PtxvmPrepared {
             args,
             outputs,
             cfg: LaunchConfig::new(g.blocks, g.threads),
-            then,
+            later,
             last: None,
             kernel: *k,
             slots: InputSlots::new(kernel, inputs),
@@ -176,8 +179,8 @@ impl Prepared for PtxvmPrepared {
     fn launch(&mut self) -> Result<(), Error> {
         let r = launch(&self.module, &self.mem, self.entry, self.cfg, &self.args).map_err(err)?;
         self.last = Some(r);
-        if let Some((entry, cfg)) = self.then {
-            // The counters of a two-pass kernel are those of its first (streaming) pass.
+        for &(entry, cfg) in &self.later {
+            // The counters of a multi-pass kernel are those of its first pass.
             launch(&self.module, &self.mem, entry, cfg, &self.args).map_err(err)?;
         }
         Ok(())

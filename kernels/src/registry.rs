@@ -3,11 +3,13 @@
 //! Adding a kernel: put its source in `kernels/ptx` or `kernels/wgsl`, embed it in
 //! [`crate::sources`], and add one [`KernelSpec`] to [`KERNELS`]. The test matrix, `dfma op`,
 //! `dfma ptx check` and `dfma bench` pick it up from here. A PTX kernel names the SASS
-//! instructions its design relies on ([`GpuKernel::sass_must_contain`], and a two-pass
-//! kernel's second entry [`SecondPass::sass_must_contain`]); `dfma ptx check` asserts both.
+//! instructions its design relies on ([`GpuKernel::sass_must_contain`], and each later pass of
+//! a multi-pass kernel [`SecondPass::sass_must_contain`]); `dfma ptx check` asserts them all.
 
 use dfma_reference::ops::count_sketch::CountSketch;
+use dfma_reference::ops::count_unsketch::CountUnsketch;
 use dfma_reference::ops::dense_project::{DenseProject, DenseProjectT};
+use dfma_reference::ops::dense_project_gaussian::{DenseProjectGaussian, DenseProjectGaussianT};
 use dfma_reference::ops::fma_peak::FmaPeak;
 use dfma_reference::ops::int4_g128_gemv::Int4G128Gemv;
 use dfma_reference::ops::lora::backward::{LoraBackward, LoraBackwardDx};
@@ -29,10 +31,12 @@ use dfma_reference::ops::stream_read::{CHUNK, StreamRead};
 use dfma_reference::ops::topk::TopK;
 use dfma_reference::{Dims, Op, Tensor, cpu};
 
+mod dense_gaussian;
 mod lora;
 mod lora_ptx;
 mod lora_wgsl;
 mod signals;
+mod sketch;
 
 use crate::backend::BackendKind;
 use crate::layout;
@@ -65,13 +69,17 @@ pub struct GpuKernel {
     /// Launch geometry for a problem.
     pub grid: fn(&Dims) -> Grid,
     /// SASS substrings `dfma ptx check` requires of `entry` (e.g. `LDG.E.128`); empty for
-    /// WGSL. A second pass lists its own in [`SecondPass::sass_must_contain`].
+    /// WGSL. A later pass lists its own in [`SecondPass::sass_must_contain`].
     pub sass_must_contain: &'static [&'static str],
     /// A second entry of the same source launched right after `entry`, in order, on the same
     /// arguments: for reductions across blocks that must not depend on block scheduling
     /// (partials to a scratch buffer, then a fixed-order reduce) instead of float atomics.
     /// A WGSL second entry must use every binding, since both passes share one bind group.
     pub then: Option<SecondPass>,
+    /// Launches after `then`, in order, on the same arguments: for kernels that need more than
+    /// two dependent passes (`topk`'s radix-select rounds, compaction and sort), each pass
+    /// seeing every earlier pass's writes. Empty for most kernels; see [`GpuKernel::later_passes`].
+    pub more_passes: &'static [SecondPass],
     /// Op inputs the layout copies into a device buffer unchanged, as `(op input, device buffer)`
     /// index pairs. A prepared kernel can overwrite such an input in place
     /// ([`crate::Prepared::write_input`]) without running `buffers` again — the model runtime
@@ -81,7 +89,15 @@ pub struct GpuKernel {
     pub inputs_as_is: &'static [(usize, usize)],
 }
 
-/// The second launch of a two-pass [`GpuKernel`].
+impl GpuKernel {
+    /// Every launch after the first, in order: [`GpuKernel::then`], then each of
+    /// [`GpuKernel::more_passes`]. Launchers and `dfma ptx check` go through this list.
+    pub fn later_passes(&self) -> impl Iterator<Item = &SecondPass> + '_ {
+        self.then.iter().chain(self.more_passes)
+    }
+}
+
+/// A launch after the first of a multi-pass [`GpuKernel`].
 #[derive(Clone, Copy, Debug)]
 pub struct SecondPass {
     /// Entry point name in the same source file.
@@ -395,10 +411,136 @@ pub static KERNELS: &[KernelSpec] = &[
         variant: "block_per_128_columns",
         imp: wgsl(sources::DENSE_PROJECT_T_WGSL, "dense_project_t", layout::as_is, column_block_grid_2d),
     },
+    // Gaussian entries: Box-Muller in f32 with correctly rounded operations (.rn division and
+    // square root, fma.rn polynomials), so MUFU.RCP and MUFU.RSQ seed the division and sqrt.
+    KernelSpec { op: &DenseProjectGaussian, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec {
+        op: &DenseProjectGaussian,
+        variant: "rayon_chunks",
+        imp: KernelImpl::Cpu(dense_gaussian::forward_cpu),
+    },
+    KernelSpec {
+        op: &DenseProjectGaussian,
+        variant: "chunk_partials_then_reduce",
+        imp: ptx_two_pass(
+            sources::DENSE_PROJECT_GAUSSIAN_PTX,
+            "dense_project_gaussian_partials",
+            dense_gaussian::forward_buffers,
+            dense_gaussian::chunk_grid,
+            &["IMAD.WIDE.U32", "MUFU.RCP", "MUFU.RSQ", "FFMA", "LDS.128"],
+            SecondPass {
+                entry: "dense_project_gaussian_reduce",
+                grid: k_rows_grid,
+                sass_must_contain: &["FADD", "MUFU.RCP"],
+            },
+        ),
+    },
+    KernelSpec {
+        op: &DenseProjectGaussian,
+        variant: "chunk_partials_then_reduce",
+        imp: wgsl_two_pass(
+            sources::DENSE_PROJECT_GAUSSIAN_WGSL,
+            "dense_project_gaussian_partials",
+            dense_gaussian::forward_buffers,
+            dense_gaussian::chunk_grid,
+            SecondPass { entry: "dense_project_gaussian_reduce", grid: k_rows_grid, sass_must_contain: &[] },
+        ),
+    },
+    KernelSpec { op: &DenseProjectGaussianT, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec {
+        op: &DenseProjectGaussianT,
+        variant: "rayon_columns",
+        imp: KernelImpl::Cpu(dense_gaussian::transpose_cpu),
+    },
+    KernelSpec {
+        op: &DenseProjectGaussianT,
+        variant: "thread_per_4_columns",
+        imp: ptx(
+            sources::DENSE_PROJECT_GAUSSIAN_T_PTX,
+            "dense_project_gaussian_t",
+            layout::as_is,
+            dense_gaussian::transpose_grid,
+            &["IMAD.WIDE.U32", "MUFU.RCP", "MUFU.RSQ", "FFMA", "STG.E.128"],
+        ),
+    },
+    KernelSpec {
+        op: &DenseProjectGaussianT,
+        variant: "thread_per_4_columns",
+        imp: wgsl(
+            sources::DENSE_PROJECT_GAUSSIAN_T_WGSL,
+            "dense_project_gaussian_t",
+            layout::as_is,
+            dense_gaussian::transpose_grid,
+        ),
+    },
     KernelSpec { op: &CountSketch, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &CountSketch, variant: "rayon_rows", imp: KernelImpl::Cpu(count_sketch_cpu) },
+    KernelSpec {
+        op: &CountSketch,
+        variant: "zero_then_atomic_add",
+        imp: ptx_two_pass(
+            sources::COUNT_SKETCH_PTX,
+            "count_sketch_zero",
+            layout::as_is,
+            sketch::sketch_buckets_grid,
+            &["STG.E"],
+            sketch::COUNT_SKETCH_ADD_PTX,
+        ),
+    },
+    KernelSpec {
+        op: &CountSketch,
+        variant: "zero_then_atomic_add",
+        imp: wgsl_two_pass(
+            sources::COUNT_SKETCH_WGSL,
+            "count_sketch_zero",
+            layout::as_is,
+            sketch::sketch_buckets_grid,
+            sketch::COUNT_SKETCH_ADD_WGSL,
+        ),
+    },
+    KernelSpec { op: &CountUnsketch, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &CountUnsketch, variant: "rayon_chunks", imp: KernelImpl::Cpu(sketch::count_unsketch_cpu) },
+    KernelSpec {
+        op: &CountUnsketch,
+        variant: "thread_per_coordinate",
+        imp: ptx(
+            sources::COUNT_UNSKETCH_PTX,
+            "count_unsketch",
+            layout::as_is,
+            sketch::coordinates_grid,
+            &["IMAD.WIDE.U32", "STS", "LDS"],
+        ),
+    },
+    KernelSpec {
+        op: &CountUnsketch,
+        variant: "thread_per_coordinate",
+        imp: wgsl(sources::COUNT_UNSKETCH_WGSL, "count_unsketch", layout::as_is, sketch::coordinates_grid),
+    },
     KernelSpec { op: &TopK, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &TopK, variant: "rayon_radix_select", imp: KernelImpl::Cpu(signals::topk_cpu) },
+    KernelSpec {
+        op: &TopK,
+        variant: "radix_select_then_tile_sort",
+        imp: ptx_passes(
+            sources::TOPK_PTX,
+            "topk_init",
+            sketch::topk_buffers,
+            sketch::one_workgroup,
+            &["STG.E"],
+            sketch::TOPK_PTX_PASSES,
+        ),
+    },
+    KernelSpec {
+        op: &TopK,
+        variant: "radix_select_then_tile_sort",
+        imp: wgsl_passes(
+            sources::TOPK_WGSL,
+            "topk_init",
+            sketch::topk_buffers,
+            sketch::one_workgroup,
+            sketch::TOPK_WGSL_PASSES,
+        ),
+    },
     KernelSpec { op: &StochasticQuantize, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec {
         op: &StochasticQuantize,
@@ -778,7 +920,38 @@ const fn ptx(
     grid: fn(&Dims) -> Grid,
     sass: &'static [&'static str],
 ) -> KernelImpl {
-    KernelImpl::Ptx(GpuKernel { source, entry, buffers, grid, sass_must_contain: sass, then: None, inputs_as_is: &[] })
+    KernelImpl::Ptx(GpuKernel {
+        source,
+        entry,
+        buffers,
+        grid,
+        sass_must_contain: sass,
+        then: None,
+        more_passes: &[],
+        inputs_as_is: &[],
+    })
+}
+
+/// A PTX kernel of several passes: [`ptx`], then each of `passes` in order on the same
+/// arguments, each with its own SASS checks.
+const fn ptx_passes(
+    source: SourceFile,
+    entry: &'static str,
+    buffers: fn(&Dims, &[Tensor]) -> Vec<Vec<u8>>,
+    grid: fn(&Dims) -> Grid,
+    sass: &'static [&'static str],
+    passes: &'static [SecondPass],
+) -> KernelImpl {
+    KernelImpl::Ptx(GpuKernel {
+        source,
+        entry,
+        buffers,
+        grid,
+        sass_must_contain: sass,
+        then: None,
+        more_passes: passes,
+        inputs_as_is: &[],
+    })
 }
 
 /// A two-pass PTX kernel: [`ptx`], then `then` on the same arguments; `sass` is checked in
@@ -798,6 +971,7 @@ const fn ptx_two_pass(
         grid,
         sass_must_contain: sass,
         then: Some(then),
+        more_passes: &[],
         inputs_as_is: &[],
     })
 }
@@ -809,7 +983,37 @@ const fn wgsl(
     buffers: fn(&Dims, &[Tensor]) -> Vec<Vec<u8>>,
     grid: fn(&Dims) -> Grid,
 ) -> KernelImpl {
-    KernelImpl::Wgsl(GpuKernel { source, entry, buffers, grid, sass_must_contain: &[], then: None, inputs_as_is: &[] })
+    KernelImpl::Wgsl(GpuKernel {
+        source,
+        entry,
+        buffers,
+        grid,
+        sass_must_contain: &[],
+        then: None,
+        more_passes: &[],
+        inputs_as_is: &[],
+    })
+}
+
+/// A WGSL kernel of several passes: [`wgsl`], then each of `passes` in order on one bind group
+/// (so every entry must use every binding).
+const fn wgsl_passes(
+    source: SourceFile,
+    entry: &'static str,
+    buffers: fn(&Dims, &[Tensor]) -> Vec<Vec<u8>>,
+    grid: fn(&Dims) -> Grid,
+    passes: &'static [SecondPass],
+) -> KernelImpl {
+    KernelImpl::Wgsl(GpuKernel {
+        source,
+        entry,
+        buffers,
+        grid,
+        sass_must_contain: &[],
+        then: None,
+        more_passes: passes,
+        inputs_as_is: &[],
+    })
 }
 
 /// A two-pass WGSL kernel: [`wgsl`], then `then` on the same bind group.
@@ -827,6 +1031,7 @@ const fn wgsl_two_pass(
         grid,
         sass_must_contain: &[],
         then: Some(then),
+        more_passes: &[],
         inputs_as_is: &[],
     })
 }

@@ -73,6 +73,14 @@ pub const DENSE_PROJECT_WGSL: SourceFile = embed!("wgsl", "dense_project.wgsl");
 pub const DENSE_PROJECT_T_PTX: SourceFile = embed!("ptx", "dense_project_t.ptx");
 /// `kernels/wgsl/dense_project_t.wgsl`.
 pub const DENSE_PROJECT_T_WGSL: SourceFile = embed!("wgsl", "dense_project_t.wgsl");
+/// `kernels/ptx/dense_project_gaussian.ptx` (two entries: partials, then reduce).
+pub const DENSE_PROJECT_GAUSSIAN_PTX: SourceFile = embed!("ptx", "dense_project_gaussian.ptx");
+/// `kernels/wgsl/dense_project_gaussian.wgsl` (two entries: partials, then reduce).
+pub const DENSE_PROJECT_GAUSSIAN_WGSL: SourceFile = embed!("wgsl", "dense_project_gaussian.wgsl");
+/// `kernels/ptx/dense_project_gaussian_t.ptx`.
+pub const DENSE_PROJECT_GAUSSIAN_T_PTX: SourceFile = embed!("ptx", "dense_project_gaussian_t.ptx");
+/// `kernels/wgsl/dense_project_gaussian_t.wgsl`.
+pub const DENSE_PROJECT_GAUSSIAN_T_WGSL: SourceFile = embed!("wgsl", "dense_project_gaussian_t.wgsl");
 /// `kernels/ptx/stochastic_quantize.ptx`.
 pub const STOCHASTIC_QUANTIZE_PTX: SourceFile = embed!("ptx", "stochastic_quantize.ptx");
 /// `kernels/wgsl/stochastic_quantize.wgsl`.
@@ -89,6 +97,18 @@ pub const SRHT_WGSL: SourceFile = embed!("wgsl", "srht.wgsl");
 pub const SRHT_T_PTX: SourceFile = embed!("ptx", "srht_t.ptx");
 /// `kernels/wgsl/srht_t.wgsl` (two entries: sample and scatter, then chunk transforms).
 pub const SRHT_T_WGSL: SourceFile = embed!("wgsl", "srht_t.wgsl");
+/// `kernels/ptx/count_sketch.ptx` (two entries: zero, then hash and add).
+pub const COUNT_SKETCH_PTX: SourceFile = embed!("ptx", "count_sketch.ptx");
+/// `kernels/wgsl/count_sketch.wgsl` (two entries: zero, then hash and add).
+pub const COUNT_SKETCH_WGSL: SourceFile = embed!("wgsl", "count_sketch.wgsl");
+/// `kernels/ptx/count_unsketch.ptx`.
+pub const COUNT_UNSKETCH_PTX: SourceFile = embed!("ptx", "count_unsketch.ptx");
+/// `kernels/wgsl/count_unsketch.wgsl`.
+pub const COUNT_UNSKETCH_WGSL: SourceFile = embed!("wgsl", "count_unsketch.wgsl");
+/// `kernels/ptx/topk.ptx` (eight entries, twelve launches: radix select, compaction, sort).
+pub const TOPK_PTX: SourceFile = embed!("ptx", "topk.ptx");
+/// `kernels/wgsl/topk.wgsl` (eight entries, twelve launches: radix select, compaction, sort).
+pub const TOPK_WGSL: SourceFile = embed!("wgsl", "topk.wgsl");
 
 /// `kernels/wgsl/lora_shrink.wgsl`.
 pub const LORA_SHRINK_WGSL: SourceFile = embed!("wgsl", "lora_shrink.wgsl");
@@ -146,10 +166,15 @@ pub const PTX_FILES: &[SourceFile] = &[
     PHILOX_PTX,
     DENSE_PROJECT_PTX,
     DENSE_PROJECT_T_PTX,
+    DENSE_PROJECT_GAUSSIAN_PTX,
+    DENSE_PROJECT_GAUSSIAN_T_PTX,
     STOCHASTIC_QUANTIZE_PTX,
     STOCHASTIC_DEQUANTIZE_PTX,
     SRHT_PTX,
     SRHT_T_PTX,
+    COUNT_SKETCH_PTX,
+    COUNT_UNSKETCH_PTX,
+    TOPK_PTX,
     LORA_SHRINK_PTX,
     LORA_EXPAND_PTX,
     BGMV_PTX,
@@ -174,10 +199,15 @@ pub const WGSL_FILES: &[SourceFile] = &[
     PHILOX_WGSL,
     DENSE_PROJECT_WGSL,
     DENSE_PROJECT_T_WGSL,
+    DENSE_PROJECT_GAUSSIAN_WGSL,
+    DENSE_PROJECT_GAUSSIAN_T_WGSL,
     STOCHASTIC_QUANTIZE_WGSL,
     STOCHASTIC_DEQUANTIZE_WGSL,
     SRHT_WGSL,
     SRHT_T_WGSL,
+    COUNT_SKETCH_WGSL,
+    COUNT_UNSKETCH_WGSL,
+    TOPK_WGSL,
     LORA_SHRINK_WGSL,
     LORA_EXPAND_WGSL,
     BGMV_WGSL,

@@ -143,11 +143,11 @@ impl Backend for CudaBackend {
             return Err(Error::WrongBackend { kernel: kernel.id(), backend: BackendKind::Cuda });
         };
         let f = self.function(k)?;
-        let then = match k.then {
-            Some(t) => Some((self.function_named(k, t.entry)?, (t.grid)(dims))),
-            None => None,
-        };
-        Ok(Box::new(prepared::CudaPrepared::new(self.stream.clone(), kernel, k, f, then, dims, inputs)?))
+        let later = k
+            .later_passes()
+            .map(|t| Ok((self.function_named(k, t.entry)?, (t.grid)(dims))))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Box::new(prepared::CudaPrepared::new(self.stream.clone(), kernel, k, f, later, dims, inputs)?))
     }
 
     fn flush_caches(&self) -> Result<(), Error> {

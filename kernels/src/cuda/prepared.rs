@@ -17,8 +17,8 @@ pub(super) struct CudaPrepared {
     outputs: Vec<(CudaSlice<u8>, DType, Vec<usize>)>,
     params: Vec<u32>,
     grid: Grid,
-    /// A two-pass kernel's second function and geometry, launched after the first.
-    then: Option<(CudaFunction, Grid)>,
+    /// A multi-pass kernel's later functions and geometries, launched in order after the first.
+    later: Vec<(CudaFunction, Grid)>,
     /// The kernel, for the input buffers a rewrite may touch.
     kernel: GpuKernel,
     /// Input shapes, to check a rewrite.
@@ -31,7 +31,7 @@ impl CudaPrepared {
         kernel: &'static KernelSpec,
         k: &GpuKernel,
         function: CudaFunction,
-        then: Option<(CudaFunction, Grid)>,
+        later: Vec<(CudaFunction, Grid)>,
         dims: &Dims,
         inputs: &[Tensor],
     ) -> Result<Self, Error> {
@@ -54,7 +54,7 @@ impl CudaPrepared {
             outputs,
             params: dims.as_u32_params(),
             grid: (k.grid)(dims),
-            then,
+            later,
             kernel: *k,
             slots: InputSlots::new(kernel, inputs),
         })
@@ -72,7 +72,7 @@ impl Prepared for CudaPrepared {
 
     fn launch(&mut self) -> Result<(), Error> {
         launch_one(&self.stream, &self.function, self.grid, &self.inputs, &mut self.outputs, &self.params)?;
-        if let Some((f, g)) = &self.then {
+        for (f, g) in &self.later {
             launch_one(&self.stream, f, *g, &self.inputs, &mut self.outputs, &self.params)?;
         }
         Ok(())

@@ -52,22 +52,25 @@ impl FileArchReport {
     }
 }
 
-/// SASS patterns the registry requires of the kernels in `file`, as (entry, pattern): each
-/// kernel's first entry and, for a two-pass kernel, its second entry too, since that pass may be
-/// the one that streams the op's bytes.
+/// SASS patterns the registry requires of the kernels in `file`, as (entry, pattern), each pair
+/// once: each kernel's first entry and every later pass of a multi-pass kernel too, since a later
+/// pass may be the one that streams the op's bytes.
 fn sass_expectations(file: &str) -> Vec<(&'static str, &'static str)> {
-    KERNELS
-        .iter()
-        .filter_map(|k| match k.imp {
-            KernelImpl::Ptx(g) if g.source.file == file => Some(g),
-            _ => None,
-        })
-        .flat_map(|g| {
-            let first = g.sass_must_contain.iter().map(move |p| (g.entry, *p));
-            let second = g.then.into_iter().flat_map(|t| t.sass_must_contain.iter().map(move |p| (t.entry, *p)));
-            first.chain(second)
-        })
-        .collect()
+    let mut out = Vec::new();
+    for k in KERNELS {
+        let KernelImpl::Ptx(g) = &k.imp else { continue };
+        if g.source.file != file {
+            continue;
+        }
+        let first = g.sass_must_contain.iter().map(|p| (g.entry, *p));
+        let later = g.later_passes().flat_map(|t| t.sass_must_contain.iter().map(|p| (t.entry, *p)));
+        for e in first.chain(later) {
+            if !out.contains(&e) {
+                out.push(e);
+            }
+        }
+    }
+    out
 }
 
 /// Splits `cuobjdump -sass` output into (function name, its text).
@@ -200,14 +203,27 @@ mod tests {
         let fused = sass_expectations("lora_fused_q4_1.ptx");
         assert!(fused.contains(&("lora_fused_q4_1_shrink", "SHFL.BFLY")), "{fused:?}");
         assert!(fused.contains(&("lora_fused_q4_1_rows", "LDG.E.128")), "{fused:?}");
-        // Every PTX second pass in the registry names at least one instruction.
+        // Every later PTX pass in the registry names at least one instruction.
         for k in KERNELS {
-            if let KernelImpl::Ptx(g) = k.imp
-                && let Some(t) = g.then
-            {
-                assert!(!t.sass_must_contain.is_empty(), "{k:?}: second entry {} has no SASS check", t.entry);
+            if let KernelImpl::Ptx(g) = &k.imp {
+                for t in g.later_passes() {
+                    assert!(!t.sass_must_contain.is_empty(), "{k:?}: later entry {} has no SASS check", t.entry);
+                }
             }
         }
+    }
+
+    #[test]
+    fn every_pass_of_a_many_pass_kernel_is_checked_once_per_pattern() {
+        let topk = sass_expectations("topk.ptx");
+        let want =
+            [("topk_init", "STG.E"), ("topk_hist", "ATOMS"), ("topk_compact", "ATOMG.E.ADD"), ("topk_rank", "LDG.E")];
+        for e in want {
+            assert!(topk.contains(&e), "{e:?} missing from {topk:?}");
+        }
+        // topk_hist and topk_select run three times each; their patterns are listed once.
+        let hist = topk.iter().filter(|e| **e == ("topk_hist", "ATOMS")).count();
+        assert_eq!(hist, 1, "{topk:?}");
     }
 
     #[test]

@@ -122,11 +122,11 @@ impl Backend for WgpuBackend {
             return Err(Error::WrongBackend { kernel: kernel.id(), backend: BackendKind::Wgpu });
         };
         let pipeline = self.pipeline(k, k.entry)?;
-        let then = match k.then {
-            Some(t) => Some((self.pipeline(k, t.entry)?, (t.grid)(dims))),
-            None => None,
-        };
-        Ok(Box::new(prepared::WgpuPrepared::new(self, kernel, k, pipeline, then, dims, inputs)?))
+        let later = k
+            .later_passes()
+            .map(|t| Ok((self.pipeline(k, t.entry)?, (t.grid)(dims))))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Box::new(prepared::WgpuPrepared::new(self, kernel, k, pipeline, later, dims, inputs)?))
     }
 
     fn flush_caches(&self) -> Result<(), Error> {

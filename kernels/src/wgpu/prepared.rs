@@ -25,8 +25,9 @@ pub(super) struct WgpuPrepared<'a> {
     /// Input shapes, to check a rewrite.
     slots: InputSlots,
     grid: Grid,
-    /// A two-pass kernel's second pipeline, its bind group (same buffers) and geometry.
-    then: Option<(Arc<wgpu::ComputePipeline>, wgpu::BindGroup, Grid)>,
+    /// A multi-pass kernel's later pipelines, in order, each with its bind group (same
+    /// buffers) and geometry.
+    later: Vec<(Arc<wgpu::ComputePipeline>, wgpu::BindGroup, Grid)>,
     /// Timestamp query set and its resolve and readback buffers, made at the first timed launch.
     timestamps: Option<Timestamps>,
 }
@@ -79,7 +80,7 @@ impl<'a> WgpuPrepared<'a> {
         kernel: &'static KernelSpec,
         k: &GpuKernel,
         pipeline: Arc<wgpu::ComputePipeline>,
-        then: Option<(Arc<wgpu::ComputePipeline>, Grid)>,
+        later: Vec<(Arc<wgpu::ComputePipeline>, Grid)>,
         dims: &Dims,
         inputs: &[Tensor],
     ) -> Result<Self, Error> {
@@ -135,14 +136,18 @@ impl<'a> WgpuPrepared<'a> {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        let then = then.map(|(p, g)| {
-            let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: k.then.map(|t| t.entry),
-                layout: &p.get_bind_group_layout(0),
-                entries: &entries,
-            });
-            (p, bg, g)
-        });
+        let later: Vec<_> = later
+            .into_iter()
+            .zip(k.later_passes())
+            .map(|((p, g), t)| {
+                let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(t.entry),
+                    layout: &p.get_bind_group_layout(0),
+                    entries: &entries,
+                });
+                (p, bg, g)
+            })
+            .collect();
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(err(format!("{}: binding buffers failed: {e}", kernel.id())));
         }
@@ -150,7 +155,7 @@ impl<'a> WgpuPrepared<'a> {
         // reports by panicking at submit; refuse it here, with the kernel's name.
         let grid = (k.grid)(dims);
         let max = device.limits().max_compute_workgroups_per_dimension;
-        for g in std::iter::once(grid).chain(then.as_ref().map(|t| t.2)) {
+        for g in std::iter::once(grid).chain(later.iter().map(|t| t.2)) {
             if g.blocks.iter().any(|&b| b > max) {
                 return Err(err(format!(
                     "{}: grid {:?} exceeds the adapter's {max} workgroups per dimension",
@@ -169,7 +174,7 @@ impl<'a> WgpuPrepared<'a> {
             kernel: *k,
             slots: InputSlots::new(kernel, inputs),
             grid,
-            then,
+            later,
             timestamps: None,
         })
     }
@@ -186,11 +191,11 @@ impl WgpuPrepared<'_> {
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("dfma"), timestamp_writes });
         let [x, y, z] = self.grid.blocks;
         for _ in 0..count {
-            // wgpu orders dispatches of one pass: the second sees the first's storage writes.
+            // wgpu orders dispatches of one pass: each sees the earlier ones' storage writes.
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.dispatch_workgroups(x, y, z);
-            if let Some((p, bg, g)) = &self.then {
+            for (p, bg, g) in &self.later {
                 pass.set_pipeline(p);
                 pass.set_bind_group(0, bg, &[]);
                 let [x2, y2, z2] = g.blocks;

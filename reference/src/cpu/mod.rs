@@ -3,8 +3,11 @@
 
 pub mod calibration;
 pub mod count_sketch;
+pub mod count_unsketch;
 pub mod dense_project;
+pub mod dense_project_gaussian;
 pub mod fwht;
+pub mod heavy_hitters;
 pub mod int4_g128_gemv;
 pub mod lora;
 pub mod philox;

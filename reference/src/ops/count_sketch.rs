@@ -3,7 +3,9 @@
 //! ([`count_sketch_hash`]: purpose 3, counter (i lo, i hi, row, 3), bucket by Lemire's
 //! multiply-shift of word 0, sign from bit 31 of word 1).
 //!
-//! Linear in g, so the collective adds the sketches of many instances before decoding.
+//! Linear in g, so the collective adds the sketches of many instances before decoding
+//! ([`count_unsketch`](super::count_unsketch): the median of the rows; then `topk` for the heavy
+//! hitters).
 //!
 //! - Inputs: `g` f32 `[n]`, `seed` u32 `[2]` (low word, high word).
 //! - Output: `sketch` f32 `[r, c]`.

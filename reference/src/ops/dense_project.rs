@@ -56,7 +56,7 @@ pub fn key_of(seed: &Tensor) -> [u32; 2] {
 }
 
 /// Length of the non-empty f32 vector `name` and a check of the `[2]` u32 seed.
-fn vector_and_seed(inputs: &[Tensor], name: &str) -> Result<usize, OpError> {
+pub(crate) fn vector_and_seed(inputs: &[Tensor], name: &str) -> Result<usize, OpError> {
     let [x, seed] = inputs else {
         return Err(OpError::new("inputs", format!("expected 2 tensors ({name}, seed), got {}", inputs.len())));
     };
@@ -98,11 +98,11 @@ fn sign(signs: &mut RowSigns, j: usize, c: usize) -> f64 {
     if (words[c % SIGNS_PER_BLOCK / 32] >> (c % 32)) & 1 == 1 { -1.0 } else { 1.0 }
 }
 
-fn random_seed(rng: &mut StdRng) -> Tensor {
+pub(crate) fn random_seed(rng: &mut StdRng) -> Tensor {
     Tensor::u32(vec![2], vec![rng.random(), rng.random()])
 }
 
-fn random_vector(len: usize, rng: &mut StdRng) -> Tensor {
+pub(crate) fn random_vector(len: usize, rng: &mut StdRng) -> Tensor {
     Tensor::f32(vec![len], (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect())
 }
 

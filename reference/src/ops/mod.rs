@@ -4,7 +4,9 @@
 use crate::op::Op;
 
 pub mod count_sketch;
+pub mod count_unsketch;
 pub mod dense_project;
+pub mod dense_project_gaussian;
 pub mod fma_peak;
 pub mod int4_g128_gemv;
 pub mod lora;
@@ -36,7 +38,10 @@ pub fn all() -> &'static [&'static dyn Op] {
         &philox4x32_10::Philox4x32_10,
         &dense_project::DenseProject,
         &dense_project::DenseProjectT,
+        &dense_project_gaussian::DenseProjectGaussian,
+        &dense_project_gaussian::DenseProjectGaussianT,
         &count_sketch::CountSketch,
+        &count_unsketch::CountUnsketch,
         &topk::TopK,
         &stochastic_quantize::StochasticQuantize,
         &stochastic_quantize::StochasticDequantize,

@@ -2,8 +2,8 @@
 //! decode to an estimate ĝ of g) with the bits it sends per coordinate, so methods can be put
 //! side by side on one quality-versus-bytes scale (`dfma bench --suite compression`).
 //!
-//! Every decoder here is unbiased or stated otherwise: dense projections and the SRHT decode
-//! with their transpose (E[RᵀR] = I), stochastic quantization rounds without bias, top-k keeps
+//! Every decoder here is unbiased or stated otherwise: dense projections (Rademacher or
+//! Gaussian) and the SRHT decode with their transpose (E[RᵀR] = I), stochastic quantization rounds without bias, top-k keeps
 //! the k largest magnitudes exactly (biased: the rest is dropped). The QSGD baseline
 //! (Alistarh et al. 2017) is written here only to be compared with: L2-norm scale per bucket
 //! of 256 coordinates, s levels, stochastic rounding with the same Philox dither words as
@@ -23,10 +23,26 @@ pub enum Codec {
         /// Rows of the projection.
         k: usize,
     },
+    /// s = R·g with k Gaussian N(0, 1/k) rows; ĝ = Rᵀ·s.
+    DenseGaussian {
+        /// Rows of the projection.
+        k: usize,
+    },
     /// y = k sampled SRHT coordinates; ĝ = srht_t(y).
     Srht {
         /// Coordinates sampled.
         k: usize,
+    },
+    /// A count sketch of `rows` × `buckets`, decoded by the median of rows (`count_unsketch`);
+    /// with `heavy` = Some(k), FetchSGD's heavy hitters: only the k largest decoded coordinates
+    /// are kept (biased, but exact on signals whose energy sits in few coordinates).
+    CountSketch {
+        /// Sketch rows.
+        rows: usize,
+        /// Buckets a row.
+        buckets: usize,
+        /// Keep only this many decoded coordinates.
+        heavy: Option<usize>,
     },
     /// The k largest magnitudes with their indices; ĝ is zero elsewhere.
     TopK {
@@ -56,7 +72,12 @@ impl Codec {
     pub fn name(&self) -> String {
         match *self {
             Codec::DenseRademacher { k } => format!("dense_project k={k}"),
+            Codec::DenseGaussian { k } => format!("dense_project_gaussian k={k}"),
             Codec::Srht { k } => format!("srht k={k}"),
+            Codec::CountSketch { rows, buckets, heavy: None } => format!("count_sketch {rows}x{buckets}, median"),
+            Codec::CountSketch { rows, buckets, heavy: Some(k) } => {
+                format!("count_sketch {rows}x{buckets}, heavy hitters k={k}")
+            }
             Codec::TopK { k } => format!("topk k={k}"),
             Codec::Quantize { bits, rotate: false } => format!("stochastic_quantize b={bits}"),
             Codec::Quantize { bits, rotate: true } => format!("srht rotation + stochastic_quantize b={bits}"),
@@ -70,7 +91,8 @@ impl Codec {
         let n_pad = n.next_power_of_two();
         let blocks = |len: usize| len.div_ceil(BLOCK) as f64;
         let bits = match *self {
-            Codec::DenseRademacher { k } | Codec::Srht { k } => 32.0 * k as f64,
+            Codec::DenseRademacher { k } | Codec::DenseGaussian { k } | Codec::Srht { k } => 32.0 * k as f64,
+            Codec::CountSketch { rows, buckets, .. } => 32.0 * (rows * buckets) as f64,
             Codec::TopK { k } => 64.0 * k as f64,
             Codec::Quantize { bits, rotate } => {
                 let len = if rotate { n_pad } else { n };
@@ -91,10 +113,28 @@ impl Codec {
                 cpu::dense_project::dense_project(key, g, &mut s);
                 cpu::dense_project::dense_project_t(key, &s, &mut out);
             }
+            Codec::DenseGaussian { k } => {
+                let mut s = vec![0.0f32; k];
+                cpu::dense_project_gaussian::dense_project_gaussian(key, g, &mut s);
+                cpu::dense_project_gaussian::dense_project_gaussian_t(key, &s, &mut out);
+            }
             Codec::Srht { k } => {
                 let mut y = vec![0.0f32; k];
                 cpu::srht::srht(key, g, &mut y);
                 cpu::srht::srht_t(key, &y, &mut out);
+            }
+            Codec::CountSketch { rows, buckets, heavy } => {
+                let mut sketch = vec![0.0f32; rows * buckets];
+                cpu::count_sketch::count_sketch(key, g, buckets, &mut sketch);
+                match heavy {
+                    None => cpu::count_unsketch::count_unsketch(key, &sketch, buckets, &mut out),
+                    Some(k) => {
+                        let (idx, val) = cpu::heavy_hitters::heavy_hitters(key, &sketch, buckets, n, k);
+                        for (&i, &v) in idx.iter().zip(&val) {
+                            out[i as usize] = v;
+                        }
+                    }
+                }
             }
             Codec::TopK { k } => {
                 let (mut idx, mut val) = (vec![0u32; k], vec![0.0f32; k]);

@@ -8,7 +8,7 @@ use super::philox::philox4x32_10;
 
 /// Purpose id (counter word 3) of `dense_project`'s Rademacher entries.
 pub const PURPOSE_DENSE_RADEMACHER: u32 = 1;
-/// Purpose id of `dense_project`'s Gaussian entries (specified, no kernel yet).
+/// Purpose id of `dense_project_gaussian`'s entries.
 pub const PURPOSE_DENSE_GAUSSIAN: u32 = 2;
 /// Purpose id of `count_sketch`'s bucket and sign hashes.
 pub const PURPOSE_COUNT_SKETCH: u32 = 3;

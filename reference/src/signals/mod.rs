@@ -5,6 +5,7 @@
 //! Every backend's kernels must reproduce these bits; the reference ops call only this module,
 //! so the text of SIGNALS.md, this code and the kernels can be checked against one another.
 
+pub mod box_muller_f32;
 pub mod codecs;
 pub mod derive;
 pub mod philox;

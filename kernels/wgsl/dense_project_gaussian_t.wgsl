@@ -1,0 +1,140 @@
+// dense_project_gaussian_t: g = R^T s, the transpose of dense_project_gaussian with the same
+// seeded N(0, 1/k) entries (kernels/SIGNALS.md). Invocation t of workgroup b owns column group
+// q = 128b + t (columns 4q .. 4q+3): per tile of 128 rows, s is staged in workgroup memory,
+// then for each row j in order the invocation draws Philox((q, j, 0, 2), K), turns it into four
+// entries and adds z * s[j] with fma, then scales by 1/sqrt(k). Workgroups are numbered
+// x + y * width (a dispatch dimension holds at most 65535); those past n return.
+// Bindings: s, seed, g, dims {n, k}.
+
+struct Dims {
+    n: u32,
+    k: u32,
+    pad0: u32,
+    pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> s: array<f32>;
+@group(0) @binding(1) var<storage, read> seed: array<u32>;
+@group(0) @binding(2) var<storage, read_write> g: array<f32>;
+@group(0) @binding(3) var<uniform> dims: Dims;
+
+var<workgroup> ssh: array<f32, 128>;
+
+const M0: u32 = 0xD2511F53u;
+const M1: u32 = 0xCD9E8D57u;
+const W0: u32 = 0x9E3779B9u;
+const W1: u32 = 0xBB67AE85u;
+const PURPOSE_DENSE_GAUSSIAN: u32 = 2u;
+
+// High 32 bits of the 64-bit product a*b. With a = ah*2^16 + al and b = bh*2^16 + bl:
+// a*b = ah*bh*2^32 + (ah*bl + al*bh)*2^16 + al*bl. The middle terms and the high half of al*bl
+// are summed in 32 bits split into 16-bit pieces, so no carry is lost.
+fn mulhi(a: u32, b: u32) -> u32 {
+    let al = a & 0xFFFFu;
+    let ah = a >> 16u;
+    let bl = b & 0xFFFFu;
+    let bh = b >> 16u;
+    let ll = al * bl;
+    let lh = al * bh;
+    let hl = ah * bl;
+    let hh = ah * bh;
+    // Bits 16..47 of the product, low 16 bits of each term first.
+    let mid = (ll >> 16u) + (lh & 0xFFFFu) + (hl & 0xFFFFu);
+    return hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
+}
+
+fn philox(c_in: vec4<u32>, k_in: vec2<u32>) -> vec4<u32> {
+    var c = c_in;
+    var k = k_in;
+    for (var r = 0u; r < 10u; r++) {
+        if r > 0u {
+            k = k + vec2<u32>(W0, W1);
+        }
+        let hi0 = mulhi(M0, c.x);
+        let lo0 = M0 * c.x;
+        let hi1 = mulhi(M1, c.z);
+        let lo1 = M1 * c.z;
+        c = vec4<u32>(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+    }
+    return c;
+}
+
+// Box-Muller in f32, the steps of reference/src/signals/box_muller_f32.rs (a polynomial log
+// after an exact exponent split, Taylor sine and cosine after an exact quarter-turn reduction):
+// WGSL's own log, sin and cos may be off by 2^-21 and 2^-11 absolute, too coarse here.
+const TWO_POW_M24: f32 = 5.9604645e-8f;
+
+// sqrt(-2 ln u'), u' = ((wa >> 8) + 1) 2^-24 = x 2^e with x in [sqrt(2)/2, sqrt(2)).
+fn radius(wa: u32) -> f32 {
+    let u = f32((wa >> 8u) + 1u) * TWO_POW_M24;
+    let bits = bitcast<u32>(u) + 0x004AFB0Du;
+    let e = f32(i32(bits >> 23u) - 127);
+    let x = bitcast<f32>((bits & 0x007FFFFFu) + 0x3F3504F3u);
+    let f = x - 1.0f;
+    let s = f / (2.0f + f);
+    let z = s * s;
+    let r = z * fma(fma(fma(fma(0.18181819f, z, 0.22222222f), z, 0.2857143f), z, 0.4f), z, 0.6666667f);
+    let hfsq = 0.5f * (f * f);
+    let log1p = fma(s, hfsq + r, -hfsq) + f;
+    let ln_u = fma(e, 0.6931472f, log1p);
+    return sqrt(-2.0f * ln_u);
+}
+
+// (cos, sin) of 2 pi v 2^-24, v = wb >> 8: nearest quarter turn n and remainder y in
+// [-1/8, 1/8] in integers (exact), polynomials in y, then the quarter turn's swap and signs.
+fn cos_sin(wb: u32) -> vec2<f32> {
+    let v = wb >> 8u;
+    let n = (v + 0x200000u) >> 22u;
+    let y = f32(i32(v) - i32(n << 22u)) * TWO_POW_M24;
+    let y2 = y * y;
+    let sn = y * fma(fma(fma(fma(42.058693f, y2, -76.70586f), y2, 81.60525f), y2, -41.3417f), y2, 6.2831855f);
+    let cs = fma(fma(fma(fma(fma(-26.426256f, y2, 60.24464f), y2, -85.45682f), y2, 64.93939f), y2, -19.739208f), y2, 1.0f);
+    let q = n & 3u;
+    var pair = vec2<f32>(cs, sn);
+    if (q & 1u) == 1u {
+        pair = vec2<f32>(sn, cs);
+    }
+    let signs = vec2<u32>(((q + 1u) & 2u) << 30u, (q & 2u) << 30u);
+    return bitcast<vec2<f32>>(bitcast<vec2<u32>>(pair) ^ signs);
+}
+
+// The four unscaled entries of one Philox block: Box-Muller of words (x, y), then (z, w).
+fn entries(w: vec4<u32>) -> vec4<f32> {
+    let r0 = radius(w.x);
+    let r1 = radius(w.z);
+    return vec4<f32>(r0 * cos_sin(w.y), r1 * cos_sin(w.w));
+}
+
+@compute @workgroup_size(128)
+fn dense_project_gaussian_t(
+    @builtin(local_invocation_index) t: u32,
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let block = wg.x + wg.y * nwg.x;
+    if block * 512u >= dims.n {
+        return;
+    }
+    let key = vec2<u32>(seed[0], seed[1]);
+    let q = block * 128u + t;
+    var acc = vec4<f32>(0.0);
+    for (var r0 = 0u; r0 < dims.k; r0 += 128u) {
+        if r0 + t < dims.k {
+            ssh[t] = s[r0 + t];
+        }
+        workgroupBarrier();
+        let rows = min(128u, dims.k - r0);
+        for (var i = 0u; i < rows; i++) {
+            let w = philox(vec4<u32>(q, r0 + i, 0u, PURPOSE_DENSE_GAUSSIAN), key);
+            acc = fma(entries(w), vec4<f32>(ssh[i]), acc);
+        }
+        workgroupBarrier();
+    }
+    let scale = 1.0 / sqrt(f32(dims.k));
+    let c = 4u * q;
+    for (var i = 0u; i < 4u; i++) {
+        if c + i < dims.n {
+            g[c + i] = acc[i] * scale;
+        }
+    }
+}
