@@ -15,6 +15,18 @@ macro_rules! embed {
     };
 }
 
+/// A WGSL kernel that draws random values: its file followed by the shared Philox4x32-10 of
+/// `kernels/wgsl/lib/philox.wgsl` (WGSL has no includes; module-scope declarations may come in
+/// any order, and appending keeps the kernel's own line numbers in compiler messages).
+macro_rules! embed_with_philox {
+    ($file:literal) => {
+        SourceFile {
+            file: $file,
+            text: concat!(include_str!(concat!("../wgsl/", $file)), "\n", include_str!("../wgsl/lib/philox.wgsl")),
+        }
+    };
+}
+
 /// `kernels/ptx/q8_0_gemv.ptx`.
 pub const Q8_0_GEMV_PTX: SourceFile = embed!("ptx", "q8_0_gemv.ptx");
 /// `kernels/ptx/q8_0_gemv_rows4.ptx`.
@@ -63,28 +75,28 @@ pub const FMA_PEAK_WGSL: SourceFile = embed!("wgsl", "fma_peak.wgsl");
 /// `kernels/ptx/philox4x32_10.ptx`.
 pub const PHILOX_PTX: SourceFile = embed!("ptx", "philox4x32_10.ptx");
 /// `kernels/wgsl/philox4x32_10.wgsl`.
-pub const PHILOX_WGSL: SourceFile = embed!("wgsl", "philox4x32_10.wgsl");
+pub const PHILOX_WGSL: SourceFile = embed_with_philox!("philox4x32_10.wgsl");
 
 /// `kernels/ptx/dense_project.ptx` (two entries: partials, then reduce).
 pub const DENSE_PROJECT_PTX: SourceFile = embed!("ptx", "dense_project.ptx");
 /// `kernels/wgsl/dense_project.wgsl` (two entries: partials, then reduce).
-pub const DENSE_PROJECT_WGSL: SourceFile = embed!("wgsl", "dense_project.wgsl");
+pub const DENSE_PROJECT_WGSL: SourceFile = embed_with_philox!("dense_project.wgsl");
 /// `kernels/ptx/dense_project_t.ptx`.
 pub const DENSE_PROJECT_T_PTX: SourceFile = embed!("ptx", "dense_project_t.ptx");
 /// `kernels/wgsl/dense_project_t.wgsl`.
-pub const DENSE_PROJECT_T_WGSL: SourceFile = embed!("wgsl", "dense_project_t.wgsl");
+pub const DENSE_PROJECT_T_WGSL: SourceFile = embed_with_philox!("dense_project_t.wgsl");
 /// `kernels/ptx/dense_project_gaussian.ptx` (two entries: partials, then reduce).
 pub const DENSE_PROJECT_GAUSSIAN_PTX: SourceFile = embed!("ptx", "dense_project_gaussian.ptx");
 /// `kernels/wgsl/dense_project_gaussian.wgsl` (two entries: partials, then reduce).
-pub const DENSE_PROJECT_GAUSSIAN_WGSL: SourceFile = embed!("wgsl", "dense_project_gaussian.wgsl");
+pub const DENSE_PROJECT_GAUSSIAN_WGSL: SourceFile = embed_with_philox!("dense_project_gaussian.wgsl");
 /// `kernels/ptx/dense_project_gaussian_t.ptx`.
 pub const DENSE_PROJECT_GAUSSIAN_T_PTX: SourceFile = embed!("ptx", "dense_project_gaussian_t.ptx");
 /// `kernels/wgsl/dense_project_gaussian_t.wgsl`.
-pub const DENSE_PROJECT_GAUSSIAN_T_WGSL: SourceFile = embed!("wgsl", "dense_project_gaussian_t.wgsl");
+pub const DENSE_PROJECT_GAUSSIAN_T_WGSL: SourceFile = embed_with_philox!("dense_project_gaussian_t.wgsl");
 /// `kernels/ptx/stochastic_quantize.ptx`.
 pub const STOCHASTIC_QUANTIZE_PTX: SourceFile = embed!("ptx", "stochastic_quantize.ptx");
 /// `kernels/wgsl/stochastic_quantize.wgsl`.
-pub const STOCHASTIC_QUANTIZE_WGSL: SourceFile = embed!("wgsl", "stochastic_quantize.wgsl");
+pub const STOCHASTIC_QUANTIZE_WGSL: SourceFile = embed_with_philox!("stochastic_quantize.wgsl");
 /// `kernels/ptx/stochastic_dequantize.ptx`.
 pub const STOCHASTIC_DEQUANTIZE_PTX: SourceFile = embed!("ptx", "stochastic_dequantize.ptx");
 /// `kernels/wgsl/stochastic_dequantize.wgsl`.
@@ -92,19 +104,19 @@ pub const STOCHASTIC_DEQUANTIZE_WGSL: SourceFile = embed!("wgsl", "stochastic_de
 /// `kernels/ptx/srht.ptx` (two entries: chunk transforms, then sample and gather).
 pub const SRHT_PTX: SourceFile = embed!("ptx", "srht.ptx");
 /// `kernels/wgsl/srht.wgsl` (two entries: chunk transforms, then sample and gather).
-pub const SRHT_WGSL: SourceFile = embed!("wgsl", "srht.wgsl");
+pub const SRHT_WGSL: SourceFile = embed_with_philox!("srht.wgsl");
 /// `kernels/ptx/srht_t.ptx` (two entries: sample and scatter, then chunk transforms).
 pub const SRHT_T_PTX: SourceFile = embed!("ptx", "srht_t.ptx");
 /// `kernels/wgsl/srht_t.wgsl` (two entries: sample and scatter, then chunk transforms).
-pub const SRHT_T_WGSL: SourceFile = embed!("wgsl", "srht_t.wgsl");
+pub const SRHT_T_WGSL: SourceFile = embed_with_philox!("srht_t.wgsl");
 /// `kernels/ptx/count_sketch.ptx` (two entries: zero, then hash and add).
 pub const COUNT_SKETCH_PTX: SourceFile = embed!("ptx", "count_sketch.ptx");
 /// `kernels/wgsl/count_sketch.wgsl` (two entries: zero, then hash and add).
-pub const COUNT_SKETCH_WGSL: SourceFile = embed!("wgsl", "count_sketch.wgsl");
+pub const COUNT_SKETCH_WGSL: SourceFile = embed_with_philox!("count_sketch.wgsl");
 /// `kernels/ptx/count_unsketch.ptx`.
 pub const COUNT_UNSKETCH_PTX: SourceFile = embed!("ptx", "count_unsketch.ptx");
 /// `kernels/wgsl/count_unsketch.wgsl`.
-pub const COUNT_UNSKETCH_WGSL: SourceFile = embed!("wgsl", "count_unsketch.wgsl");
+pub const COUNT_UNSKETCH_WGSL: SourceFile = embed_with_philox!("count_unsketch.wgsl");
 /// `kernels/ptx/topk.ptx` (eight entries, twelve launches: radix select, compaction, sort).
 pub const TOPK_PTX: SourceFile = embed!("ptx", "topk.ptx");
 /// `kernels/wgsl/topk.wgsl` (eight entries, twelve launches: radix select, compaction, sort).
