@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::fwht;
 use crate::signals::derive::{PURPOSE_SRHT_SAMPLE, PURPOSE_SRHT_SIGNS, SIGNS_PER_BLOCK, bucket};
-use crate::signals::philox::{philox4x32_10, philox4x32_10_x8};
+use crate::signals::philox::philox4x32_10_x8;
 
 /// Floats in one row of a block (32 KiB: a row stays in L1 while its levels run).
 pub const ROW: usize = 1 << 13;
@@ -38,12 +38,23 @@ pub const BLOCK: usize = 1 << 20;
 const PANEL_FLOATS: usize = 1 << 15;
 
 /// The sampled coordinates of 0..n_pad in draw order — the partial Fisher–Yates shuffle of
-/// `derive::srht_sample`, with the Philox words drawn in parallel and the moved entries of the
+/// `derive::srht_sample`, with the Philox words drawn in parallel, eight lanes at a time, and the moved entries of the
 /// virtual permutation kept in a flat open-addressing table instead of a general hash map.
 pub fn sample(key: [u32; 2], n_pad: u64, k: usize) -> Vec<u32> {
     assert!(n_pad <= 1 << 32 && k as u64 <= n_pad, "srht sample: k {k} of n_pad {n_pad}");
-    let words: Vec<u32> =
-        (0..k as u64).into_par_iter().map(|t| philox4x32_10([t as u32, 0, 0, PURPOSE_SRHT_SAMPLE], key)[0]).collect();
+    let mut words = vec![0u32; k];
+    words.par_chunks_mut(1024).enumerate().for_each(|(c, out)| {
+        fwht::with_avx2(|| {
+            for (g, out8) in out.chunks_mut(8).enumerate() {
+                let t0 = (c * 1024 + 8 * g) as u32;
+                let w = philox4x32_10_x8(
+                    [std::array::from_fn(|l| t0 + l as u32), [0; 8], [0; 8], [PURPOSE_SRHT_SAMPLE; 8]],
+                    key,
+                );
+                out8.copy_from_slice(&w[0][..out8.len()]);
+            }
+        })
+    });
     let mut moved = MovedEntries::with_room_for(k);
     words
         .iter()
