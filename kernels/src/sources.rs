@@ -15,6 +15,23 @@ macro_rules! embed {
     };
 }
 
+/// A WGSL kernel of Gaussian entries: its file, the shared Philox and the shared f32
+/// Box–Muller of `kernels/wgsl/lib/box_muller_f32.wgsl`.
+macro_rules! embed_with_philox_and_box_muller {
+    ($file:literal) => {
+        SourceFile {
+            file: $file,
+            text: concat!(
+                include_str!(concat!("../wgsl/", $file)),
+                "\n",
+                include_str!("../wgsl/lib/philox.wgsl"),
+                "\n",
+                include_str!("../wgsl/lib/box_muller_f32.wgsl")
+            ),
+        }
+    };
+}
+
 /// A WGSL kernel that draws random values: its file followed by the shared Philox4x32-10 of
 /// `kernels/wgsl/lib/philox.wgsl` (WGSL has no includes; module-scope declarations may come in
 /// any order, and appending keeps the kernel's own line numbers in compiler messages).
@@ -88,11 +105,12 @@ pub const DENSE_PROJECT_T_WGSL: SourceFile = embed_with_philox!("dense_project_t
 /// `kernels/ptx/dense_project_gaussian.ptx` (two entries: partials, then reduce).
 pub const DENSE_PROJECT_GAUSSIAN_PTX: SourceFile = embed!("ptx", "dense_project_gaussian.ptx");
 /// `kernels/wgsl/dense_project_gaussian.wgsl` (two entries: partials, then reduce).
-pub const DENSE_PROJECT_GAUSSIAN_WGSL: SourceFile = embed_with_philox!("dense_project_gaussian.wgsl");
+pub const DENSE_PROJECT_GAUSSIAN_WGSL: SourceFile = embed_with_philox_and_box_muller!("dense_project_gaussian.wgsl");
 /// `kernels/ptx/dense_project_gaussian_t.ptx`.
 pub const DENSE_PROJECT_GAUSSIAN_T_PTX: SourceFile = embed!("ptx", "dense_project_gaussian_t.ptx");
 /// `kernels/wgsl/dense_project_gaussian_t.wgsl`.
-pub const DENSE_PROJECT_GAUSSIAN_T_WGSL: SourceFile = embed_with_philox!("dense_project_gaussian_t.wgsl");
+pub const DENSE_PROJECT_GAUSSIAN_T_WGSL: SourceFile =
+    embed_with_philox_and_box_muller!("dense_project_gaussian_t.wgsl");
 /// `kernels/ptx/stochastic_quantize.ptx`.
 pub const STOCHASTIC_QUANTIZE_PTX: SourceFile = embed!("ptx", "stochastic_quantize.ptx");
 /// `kernels/wgsl/stochastic_quantize.wgsl`.
