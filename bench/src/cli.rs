@@ -34,6 +34,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// List ops and their registered kernels.
     List,
+    /// Drive one CCF receiver with many concurrent instances sending signed signals; exit 1 on
+    /// any lost or rejected message.
+    Load(LoadArgs),
     /// Run one op on .npy files.
     Op(OpArgs),
     /// Run an op's PTX kernel once in the interpreter (ptxvm) on random inputs and print its
@@ -309,6 +312,26 @@ pub struct FuzzArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub cases: u64,
     /// Seed of the frame generator; the same seed replays the same frames.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `dfma load` options.
+#[derive(Parser, Debug)]
+pub struct LoadArgs {
+    /// Concurrent instances, one thread and one Ed25519 identity each.
+    #[arg(long, default_value_t = 1000)]
+    pub instances: usize,
+    /// Payload of each signal, KiB of f32 values.
+    #[arg(long, default_value_t = 64)]
+    pub signal_kib: usize,
+    /// Signals each instance sends after its join.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// `tcp` (loopback sockets) or `in-process` (std channels).
+    #[arg(long, default_value = "tcp")]
+    pub transport: String,
+    /// Seed of the identities and payloads; the same seed sends the same bytes.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }

@@ -7,6 +7,7 @@ mod fuzz;
 mod generate;
 mod gguf_weights;
 mod list;
+mod load;
 mod op;
 mod profile;
 mod ptx;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fuzz(args) => fuzz::run(&args),
         Command::Generate(args) => generate::run(&args, &opts),
         Command::List => list::run(),
+        Command::Load(args) => load::run(&args),
         Command::Op(args) => op::run(&args, &opts),
         Command::Profile(args) => profile::run(&args),
         Command::Quantize(args) => quantize::run(&args),

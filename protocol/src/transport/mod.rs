@@ -13,11 +13,14 @@
 //! making every caller async.
 //!
 //! - [`in_process`]: the embedded default, std channels, for simulations and tests.
+//! - [`tcp`]: length-prefixed frames over std TCP sockets, a reader thread per connection and
+//!   one bounded queue into the CCF.
 //! - [`faults`]: a wrapper that drops and duplicates frames with seeded probabilities, to test
 //!   what a lossy network does to a round.
 
 pub mod faults;
 pub mod in_process;
+pub mod tcp;
 
 use std::time::Duration;
 
