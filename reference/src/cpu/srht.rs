@@ -143,8 +143,12 @@ fn apply_signs(key: [u32; 2], first: usize, v: &[f32], out: &mut [f32]) {
         let w = philox4x32_10_x8(ctr, key);
         for (l, (o, v)) in o8.chunks_mut(SIGNS_PER_BLOCK).zip(v8.chunks(SIGNS_PER_BLOCK)).enumerate() {
             let words = [w[0][l], w[1][l], w[2][l], w[3][l]];
-            for (c, (o, &x)) in o.iter_mut().zip(v).enumerate() {
-                *o = f32::from_bits(x.to_bits() ^ (((words[c / 32] >> (c % 32)) & 1) << 31));
+            // 32 coordinates a word, each loop a fixed 32 lanes with a per-lane shift, so it
+            // vectorizes (a word index computed per coordinate would not).
+            for (word, (o, v)) in words.iter().zip(o.chunks_mut(32).zip(v.chunks(32))) {
+                for (b, (o, &x)) in o.iter_mut().zip(v).enumerate() {
+                    *o = f32::from_bits(x.to_bits() ^ (((word >> b) & 1) << 31));
+                }
             }
         }
     }
