@@ -100,7 +100,7 @@ mod tests {
     fn eight_lanes_are_eight_single_calls() {
         let key = [0xa409_3822, 0x299f_31d0];
         let ctr: [[u32; 8]; 4] = std::array::from_fn(|w| {
-            std::array::from_fn(|l| (w as u32 * 0x9E37_79B9) ^ (l as u32).wrapping_mul(0x85EB_CA6B))
+            std::array::from_fn(|l| (w as u32).wrapping_mul(0x9E37_79B9) ^ (l as u32).wrapping_mul(0x85EB_CA6B))
         });
         let lanes = philox4x32_10_x8(ctr, key);
         for l in 0..8 {
