@@ -15,12 +15,14 @@ mod cursor;
 mod error;
 mod ggml_type;
 mod value;
+mod writer;
 
 use std::path::Path;
 
 pub use error::GgufError;
 pub use ggml_type::GgmlType;
 pub use value::Value;
+pub use writer::GgufWriter;
 
 use cursor::Cursor;
 use value::read_value;

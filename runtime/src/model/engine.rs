@@ -41,6 +41,16 @@ pub trait MatmulEngine: Send + Sync {
     /// y = W·x for matrix `m` of the model loaded from `file`: `x` has `m.cols` values, `y`
     /// `m.rows`.
     fn matvec(&self, file: &GgufFile, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError>;
+
+    /// Y = X·Wᵀ for `tokens` token rows (`x` `[tokens, m.cols]`, `y` `[tokens, m.rows]`): a
+    /// sequence's products at once, for training and prefill. By default one
+    /// [`MatmulEngine::matvec`] per token; an engine with a batched kernel overrides it.
+    fn matmul(&self, file: &GgufFile, m: &Matrix, x: &[f32], y: &mut [f32], tokens: usize) -> Result<(), ModelError> {
+        for (xt, yt) in x.chunks_exact(m.cols).zip(y.chunks_exact_mut(m.rows)).take(tokens) {
+            self.matvec(file, m, xt, yt)?;
+        }
+        Ok(())
+    }
 }
 
 /// The CPU engine: today's fast kernels straight on the mapped file.
@@ -57,6 +67,11 @@ impl MatmulEngine for CpuEngine {
 
     fn matvec(&self, file: &GgufFile, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError> {
         matvec(file, m, x, y, 1);
+        Ok(())
+    }
+
+    fn matmul(&self, file: &GgufFile, m: &Matrix, x: &[f32], y: &mut [f32], tokens: usize) -> Result<(), ModelError> {
+        matvec(file, m, x, y, tokens);
         Ok(())
     }
 }

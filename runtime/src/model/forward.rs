@@ -77,10 +77,22 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
 
 /// Rotates each head's pairs (2i, 2i+1) of `x` by pos·θ^(−2i/head_dim).
 pub fn rope(x: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
+    rotate(x, head_dim, pos, theta, 1.0);
+}
+
+/// The transpose of [`rope`] (its inverse: the rotation by the opposite angle), which carries
+/// a gradient back through it.
+pub fn rope_backward(x: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
+    rotate(x, head_dim, pos, theta, -1.0);
+}
+
+/// Rotates by `direction`·pos·θ^(−2i/head_dim).
+fn rotate(x: &mut [f32], head_dim: usize, pos: usize, theta: f32, direction: f32) {
     for head in x.chunks_exact_mut(head_dim) {
         for i in 0..head_dim / 2 {
             let freq = theta.powf(-2.0 * i as f32 / head_dim as f32);
             let (sin, cos) = (pos as f32 * freq).sin_cos();
+            let sin = direction * sin;
             let (a, b) = (head[2 * i], head[2 * i + 1]);
             head[2 * i] = a * cos - b * sin;
             head[2 * i + 1] = a * sin + b * cos;
@@ -88,7 +100,8 @@ pub fn rope(x: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
     }
 }
 
-fn silu(x: f32) -> f32 {
+/// x·σ(x), SwiGLU's gate nonlinearity.
+pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
@@ -150,6 +163,11 @@ impl<'b> Model<'b> {
         }
         self.adapters.push(adapter);
         Ok(())
+    }
+
+    /// The attached adapters, in the order they were attached.
+    pub fn adapters(&self) -> &[Adapter] {
+        &self.adapters
     }
 
     /// Removes every attached adapter.

@@ -10,7 +10,9 @@ pub mod forward;
 pub mod generate;
 pub mod matvec;
 pub mod sampler;
+pub mod tiny;
 pub mod tokenizer;
+pub mod train;
 pub mod weights;
 
 pub use config::LlamaConfig;

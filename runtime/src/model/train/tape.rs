@@ -1,0 +1,134 @@
+//! The training forward pass: a whole sequence through every block at once, keeping per block
+//! what the backward pass reads.
+
+use dfma_reference::cpu::lora::{lora_expand, lora_shrink};
+
+use super::attention;
+use super::norm::rms_norm_rows;
+use crate::model::adapter::{Adapter, Projection};
+use crate::model::error::ModelError;
+use crate::model::forward::{Model, rope, silu};
+use crate::model::weights::{Layer, Matrix};
+
+/// One block's saved activations, each `[n, width]` row-major (`p` is `[heads, n, n]`).
+pub(super) struct LayerTape {
+    /// Block input (the residual stream).
+    pub x: Vec<f32>,
+    /// RMSNorm(x), the input of q, k, v.
+    pub h1: Vec<f32>,
+    /// Queries after RoPE.
+    pub q: Vec<f32>,
+    /// Keys after RoPE.
+    pub k: Vec<f32>,
+    /// Values.
+    pub v: Vec<f32>,
+    /// Attention probabilities.
+    pub p: Vec<f32>,
+    /// Attention output, the input of O.
+    pub att: Vec<f32>,
+    /// Residual after attention.
+    pub x2: Vec<f32>,
+    /// RMSNorm(x2), the input of gate and up.
+    pub h2: Vec<f32>,
+    /// Gate pre-activation.
+    pub gate: Vec<f32>,
+    /// Up projection.
+    pub up: Vec<f32>,
+    /// silu(gate) ⊙ up, the input of down.
+    pub act: Vec<f32>,
+}
+
+/// The adapters that act on every projection: the model's attached ones, then the trainable.
+pub(super) fn acting<'a>(model: &'a Model<'_>, trainable: Option<&'a Adapter>) -> impl Iterator<Item = &'a Adapter> {
+    model.adapters().iter().chain(trainable)
+}
+
+/// Y = X·Wᵀ + Σ s·(X·Aᵀ)·Bᵀ over the acting adapters on (l, p), for `n` token rows.
+fn project(
+    model: &Model<'_>,
+    trainable: Option<&Adapter>,
+    (l, p): (usize, Projection),
+    m: &Matrix,
+    x: &[f32],
+    n: usize,
+) -> Result<Vec<f32>, ModelError> {
+    let mut y = vec![0.0f32; n * m.rows];
+    model.engine().matmul(model.file(), m, x, &mut y, n)?;
+    for ad in acting(model, trainable) {
+        let Some(f) = ad.factors.get(&(l, p)) else { continue };
+        let mut t = vec![0.0f32; n * ad.rank];
+        lora_shrink(&f.a, x, &mut t, ad.rank, f.cols);
+        let mut out = vec![0.0f32; y.len()];
+        lora_expand(&f.b, &t, &y, ad.scale(), &mut out, f.rows, ad.rank);
+        y = out;
+    }
+    Ok(y)
+}
+
+fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().zip(b).map(|(x, y)| x + y).collect()
+}
+
+/// Runs block `l` on `x` (`[n, dim]`); returns its tape and its output.
+fn block(
+    model: &Model<'_>,
+    trainable: Option<&Adapter>,
+    l: usize,
+    layer: &Layer,
+    x: Vec<f32>,
+    n: usize,
+) -> Result<(LayerTape, Vec<f32>), ModelError> {
+    let c = &model.config;
+    let h1 = rms_norm_rows(&x, &layer.attn_norm, c.rms_eps);
+    let mut q = project(model, trainable, (l, Projection::Q), &layer.q, &h1, n)?;
+    let mut k = project(model, trainable, (l, Projection::K), &layer.k, &h1, n)?;
+    let v = project(model, trainable, (l, Projection::V), &layer.v, &h1, n)?;
+    for (pos, (qt, kt)) in q.chunks_exact_mut(c.dim).zip(k.chunks_exact_mut(c.kv_dim())).enumerate() {
+        rope(qt, c.head_dim, pos, c.rope_theta);
+        rope(kt, c.head_dim, pos, c.rope_theta);
+    }
+    let (att, p) = attention::forward(c, &q, &k, &v, n);
+    let o = project(model, trainable, (l, Projection::O), &layer.o, &att, n)?;
+    let x2 = add(&x, &o);
+    let h2 = rms_norm_rows(&x2, &layer.ffn_norm, c.rms_eps);
+    let gate = project(model, trainable, (l, Projection::Gate), &layer.gate, &h2, n)?;
+    let up = project(model, trainable, (l, Projection::Up), &layer.up, &h2, n)?;
+    let act: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| silu(g) * u).collect();
+    let d = project(model, trainable, (l, Projection::Down), &layer.down, &act, n)?;
+    let out = add(&x2, &d);
+    Ok((LayerTape { x, h1, q, k, v, p, att, x2, h2, gate, up, act }, out))
+}
+
+/// The sequence `tokens` through every block: the tapes of blocks `tape_from..` and the final
+/// residual stream `[n, dim]` (before the output norm).
+pub(super) fn forward(
+    model: &Model<'_>,
+    trainable: Option<&Adapter>,
+    tokens: &[u32],
+    tape_from: usize,
+) -> Result<(Vec<LayerTape>, Vec<f32>), ModelError> {
+    let c = &model.config;
+    if tokens.len() > c.context {
+        return Err(ModelError::Request(format!(
+            "training sequence of {} tokens is longer than the context of {}",
+            tokens.len(),
+            c.context
+        )));
+    }
+    let mut x = Vec::with_capacity(tokens.len() * c.dim);
+    for &t in tokens {
+        if t as usize >= c.vocab {
+            return Err(ModelError::Request(format!("token id {t} is outside the vocabulary of {}", c.vocab)));
+        }
+        x.extend(model.weights.token_embd.row_f32(model.file(), t as usize));
+    }
+    let mut tapes = Vec::new();
+    for (l, layer) in model.weights.layers.iter().enumerate() {
+        let (tape, out) = block(model, trainable, l, layer, x, tokens.len())?;
+        if l >= tape_from {
+            tapes.push(tape);
+        }
+        x = out;
+    }
+    Ok((tapes, x))
+}
