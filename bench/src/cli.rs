@@ -30,6 +30,9 @@ pub enum Command {
     /// Fuzz every protocol decoder with generated and mutated frames; exit 1 on any panic or
     /// allocation beyond the bound.
     Fuzz(FuzzArgs),
+    /// Train a LoRA adapter on a text file through the frozen model; report held-out loss
+    /// before and after, save the adapter as safetensors.
+    Finetune(FinetuneArgs),
     /// Generate text with the embedded model (SmolLM2-135M-Instruct) or a Llama GGUF.
     Generate(GenerateArgs),
     /// List ops and their registered kernels.
@@ -225,6 +228,56 @@ pub struct QuantizeArgs {
     pub input: PathBuf,
     /// Output: u8 .npy, shape [rows, cols/32*34].
     pub output: PathBuf,
+}
+
+/// `dfma finetune` options.
+#[derive(Parser, Debug)]
+pub struct FinetuneArgs {
+    /// UTF-8 text to learn: cut into windows of --seq-len tokens, every --held-out-every-th held out.
+    #[arg(long, value_name = "FILE")]
+    pub text: PathBuf,
+    /// A Llama-family GGUF (default: DFMA_MODEL_GGUF, else the embedded model, fetched once).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Where to write the adapter (safetensors, with the base model's SHA-256).
+    #[arg(long, value_name = "FILE", default_value = "adapter.safetensors")]
+    pub out: PathBuf,
+    /// Blocks that get an adapter: top:N (the last N), all, or a list like 26,27,28,29.
+    #[arg(long, default_value = "top:4")]
+    pub layers: String,
+    /// Projections that get an adapter: a list of q,k,v,o,gate,up,down.
+    #[arg(long, default_value = "q,k,v,o,gate,up,down")]
+    pub projections: String,
+    /// Adapter rank.
+    #[arg(long, default_value_t = 8)]
+    pub rank: usize,
+    /// LoRA alpha (the adapter's scale is alpha / rank).
+    #[arg(long, default_value_t = 16.0)]
+    pub alpha: f32,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f32,
+    /// AdamW decoupled weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Passes over the training windows.
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    /// Tokens per training window.
+    #[arg(long, default_value_t = 64)]
+    pub seq_len: usize,
+    /// Windows per optimizer step.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Hold out every N-th window for the held-out loss.
+    #[arg(long, default_value_t = 5)]
+    pub held_out_every: usize,
+    /// Seed of the adapter's initialization and the window order (default: DFMA_SEED, else fresh).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Backend of the forward pass's matrix products (the backward's run on the CPU).
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
 }
 
 /// `dfma generate` options.

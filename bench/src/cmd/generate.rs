@@ -12,38 +12,23 @@ use anyhow::{Result, anyhow};
 use dfma_kernels::{BackendOptions, open};
 use dfma_reference::seed::seed_from_env;
 use dfma_runtime::model::chat::{self, Message};
-use dfma_runtime::model::fetch::default_model;
 use dfma_runtime::model::generate::generate;
 use dfma_runtime::model::sampler::{Sampler, SamplerConfig};
 use dfma_runtime::model::tokenizer::Tokenizer;
-use dfma_runtime::model::{Model, ModelError};
 
+use super::model_args::{load_model, model_error, model_path};
 use super::parse_backend;
 use crate::cli::GenerateArgs;
 use crate::error::bad_input;
-
-/// A model that cannot be loaded is bad input (exit 2); a failed run or a failing backend is not.
-fn model_error(e: ModelError) -> anyhow::Error {
-    match e {
-        ModelError::Request(_) | ModelError::Backend { .. } => anyhow!("{e}"),
-        e => bad_input(e.to_string()),
-    }
-}
 
 pub fn run(args: &GenerateArgs, opts: &BackendOptions) -> Result<()> {
     let kind = parse_backend(&args.backend)?;
     if !(args.top_p > 0.0 && args.top_p <= 1.0) || args.temperature < 0.0 || !args.temperature.is_finite() {
         return Err(bad_input("--temperature must be ≥ 0 and --top-p in (0, 1]"));
     }
-    let path = match &args.model {
-        Some(p) => p.clone(),
-        None => default_model().map_err(model_error)?,
-    };
+    let path = model_path(args.model.as_deref())?;
     let backend = open(kind, opts).map_err(|e| anyhow!("{kind}: {e}"))?;
-    let model = Model::load_on(&path, backend.as_ref()).map_err(|e| match e {
-        ModelError::Backend { .. } => anyhow!("{}: {e}", path.display()),
-        e => bad_input(format!("{}: {e}", path.display())),
-    })?;
+    let model = load_model(&path, backend.as_ref())?;
     let tokenizer = Tokenizer::from_gguf(model.file()).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
     let text = match (args.raw, chat::template(&model.file().gguf)) {
         (false, Some(t)) => {

@@ -3,11 +3,13 @@
 mod bench;
 mod compare;
 mod devices;
+mod finetune;
 mod fuzz;
 mod generate;
 mod gguf_weights;
 mod list;
 mod load;
+mod model_args;
 mod op;
 mod profile;
 mod ptx;
@@ -29,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare::run(&args),
         Command::Devices => devices::run(&opts),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Finetune(args) => finetune::run(&args, &opts),
         Command::Generate(args) => generate::run(&args, &opts),
         Command::List => list::run(),
         Command::Load(args) => load::run(&args),
