@@ -191,3 +191,34 @@ fn bad_examples_are_refused_with_a_reason() {
     let e = loss_and_gradients(&model, &empty, &Example::new(vec![1, 2], 1).unwrap()).unwrap_err().to_string();
     assert!(e.contains("no factors"), "{e}");
 }
+
+#[test]
+fn batched_prefill_gives_the_token_by_token_logits_and_cache() {
+    let s = seed();
+    let mut rng = rng_for(s, 4);
+    let (_dir, mut model) = tiny(WeightFormat::Q4_1, s);
+    model.attach(random_adapter(&model, &[1], &[Projection::K, Projection::Gate], &mut rng)).unwrap();
+    let tokens: Vec<u32> = (0..13).map(|_| rng.random_range(0..64)).collect();
+    let mut one_by_one = model.new_cache(20);
+    let mut want = Vec::new();
+    for &t in &tokens {
+        want = model.forward(t, &mut one_by_one).unwrap();
+    }
+    let mut batched = model.new_cache(20);
+    let got = model.prefill(&tokens, &mut batched).unwrap();
+    assert_eq!(batched.len(), tokens.len());
+    let rel = |a: &[f32], b: &[f32]| {
+        let d: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+        (d / b.iter().map(|y| f64::from(*y).powi(2)).sum::<f64>()).sqrt()
+    };
+    println!("prefill logits rel L2 {:.2e}", rel(&got, &want));
+    assert!(got.iter().all(|v| v.is_finite()) && rel(&got, &want) < 1e-5);
+    // The caches agree too: the next token's logits match.
+    let next = rng.random_range(0..64);
+    let (a, b) = (model.forward(next, &mut batched).unwrap(), model.forward(next, &mut one_by_one).unwrap());
+    assert!(rel(&a, &b) < 1e-5, "after prefill: rel L2 {:.2e}", rel(&a, &b));
+    let e = model.prefill(&[], &mut model.new_cache(4)).unwrap_err().to_string();
+    assert!(e.contains("no tokens"), "{e}");
+    let e = model.prefill(&tokens, &mut model.new_cache(8)).unwrap_err().to_string();
+    assert!(e.contains("does not fit a cache of 8"), "{e}");
+}

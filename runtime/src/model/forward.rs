@@ -37,7 +37,9 @@ pub struct Model<'b> {
     adapters: Vec<Adapter>,
 }
 
-/// Keys and values of the tokens seen so far, per layer: `[layers][capacity][kv_dim]`.
+/// Keys and values of the tokens seen so far, per layer: `[layers][capacity][kv_dim]`. Cloned
+/// to sample several continuations of one prefilled prompt.
+#[derive(Clone)]
 pub struct KvCache {
     k: Vec<f32>,
     v: Vec<f32>,
@@ -202,6 +204,44 @@ impl<'b> Model<'b> {
         let kv_dim = self.config.kv_dim();
         let n = self.config.layers * capacity * kv_dim;
         KvCache { k: vec![0.0; n], v: vec![0.0; n], kv_dim, capacity, len: 0 }
+    }
+
+    /// Feeds a whole prompt into an empty `cache` at once — every block's products batched over
+    /// the prompt's tokens ([`MatmulEngine::matmul`]), attention over the prompt causal — and
+    /// returns the logits for the token after it: the same result as feeding the tokens one by
+    /// one with [`Model::forward`] (to rounding), faster. A cache that already holds tokens is
+    /// continued token by token.
+    pub fn prefill(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::Request("the prompt has no tokens".into()));
+        }
+        if !cache.is_empty() || tokens.len() == 1 {
+            let mut logits = Vec::new();
+            for &t in tokens {
+                logits = self.forward(t, cache)?;
+            }
+            return Ok(logits);
+        }
+        if tokens.len() > cache.capacity {
+            return Err(ModelError::Request(format!(
+                "a prompt of {} tokens does not fit a cache of {}",
+                tokens.len(),
+                cache.capacity
+            )));
+        }
+        let c = &self.config;
+        let x = super::train::tape::forward_with(self, None, tokens, |l, tape| {
+            for pos in 0..tokens.len() {
+                let slot = cache.slot(l, pos);
+                cache.k[slot.clone()].copy_from_slice(&tape.k[pos * c.kv_dim()..(pos + 1) * c.kv_dim()]);
+                cache.v[slot].copy_from_slice(&tape.v[pos * c.kv_dim()..(pos + 1) * c.kv_dim()]);
+            }
+        })?;
+        cache.len = tokens.len();
+        let h = rms_norm(&x[(tokens.len() - 1) * c.dim..], &self.weights.output_norm, c.rms_eps);
+        let mut logits = vec![0.0f32; c.vocab];
+        self.matvec(self.weights.head(), &h, &mut logits)?;
+        Ok(logits)
     }
 
     /// Feeds `token` at the next position and returns the logits for the token after it.

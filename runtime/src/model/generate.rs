@@ -52,10 +52,7 @@ pub fn generate(
     let mut cache = model.new_cache(prompt_ids.len() + max_tokens);
     let stops: Vec<u32> = [tokenizer.eos(), tokenizer.token_id("<|im_end|>")].into_iter().flatten().collect();
     let t0 = Instant::now();
-    let mut logits = Vec::new();
-    for &id in prompt_ids {
-        logits = model.forward(id, &mut cache)?;
-    }
+    let mut logits = model.prefill(prompt_ids, &mut cache)?;
     let prefill_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let mut out: Vec<u32> = Vec::new();

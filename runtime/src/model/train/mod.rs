@@ -31,7 +31,7 @@ mod example;
 mod finetune;
 mod gradients;
 mod norm;
-mod tape;
+pub(crate) mod tape;
 
 pub use adamw::AdamW;
 pub use backward::{loss, loss_and_gradients};

@@ -11,7 +11,7 @@ use crate::model::forward::{Model, rope, silu};
 use crate::model::weights::{Layer, Matrix};
 
 /// One block's saved activations, each `[n, width]` row-major (`p` is `[heads, n, n]`).
-pub(super) struct LayerTape {
+pub(crate) struct LayerTape {
     /// Block input (the residual stream).
     pub x: Vec<f32>,
     /// RMSNorm(x), the input of q, k, v.
@@ -107,6 +107,23 @@ pub(super) fn forward(
     tokens: &[u32],
     tape_from: usize,
 ) -> Result<(Vec<LayerTape>, Vec<f32>), ModelError> {
+    let mut tapes = Vec::new();
+    let x = forward_with(model, trainable, tokens, |l, tape| {
+        if l >= tape_from {
+            tapes.push(tape);
+        }
+    })?;
+    Ok((tapes, x))
+}
+
+/// As [`forward`], handing each block's tape to `on_block` (block index, tape) instead of
+/// keeping it: what a prefill needs (its keys and values) without holding every block's.
+pub(crate) fn forward_with(
+    model: &Model<'_>,
+    trainable: Option<&Adapter>,
+    tokens: &[u32],
+    mut on_block: impl FnMut(usize, LayerTape),
+) -> Result<Vec<f32>, ModelError> {
     let c = &model.config;
     if tokens.len() > c.context {
         return Err(ModelError::Request(format!(
@@ -122,13 +139,10 @@ pub(super) fn forward(
         }
         x.extend(model.weights.token_embd.row_f32(model.file(), t as usize));
     }
-    let mut tapes = Vec::new();
     for (l, layer) in model.weights.layers.iter().enumerate() {
         let (tape, out) = block(model, trainable, l, layer, x, tokens.len())?;
-        if l >= tape_from {
-            tapes.push(tape);
-        }
+        on_block(l, tape);
         x = out;
     }
-    Ok((tapes, x))
+    Ok(x)
 }
