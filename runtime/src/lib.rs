@@ -9,4 +9,5 @@ pub use dfma_kernels as kernels;
 
 pub mod energy;
 pub mod model;
+pub mod reasoning;
 pub mod schedule;

@@ -156,6 +156,36 @@ impl Adapter {
         self.alpha / self.rank as f32
     }
 
+    /// Every B factor, concatenated in key order: the part of a shared-A adapter that learns,
+    /// and what an instance's learning signal is made of.
+    pub fn b_vector(&self) -> Vec<f32> {
+        self.factors.values().flat_map(|f| f.b.iter().copied()).collect()
+    }
+
+    /// Number of B values ([`Adapter::b_vector`]'s length).
+    pub fn b_len(&self) -> usize {
+        self.factors.values().map(|f| f.b.len()).sum()
+    }
+
+    /// Adds `delta` (laid out as [`Adapter::b_vector`]) to the B factors; a delta of another
+    /// length is refused and changes nothing.
+    pub fn add_to_b(&mut self, delta: &[f32]) -> Result<(), ModelError> {
+        if delta.len() != self.b_len() {
+            return Err(ModelError::Request(format!(
+                "adapter update of {} values for an adapter with {} B values",
+                delta.len(),
+                self.b_len()
+            )));
+        }
+        let mut rest = delta;
+        for f in self.factors.values_mut() {
+            let (head, tail) = rest.split_at(f.b.len());
+            f.b.iter_mut().zip(head).for_each(|(b, d)| *b += d);
+            rest = tail;
+        }
+        Ok(())
+    }
+
     /// Writes the adapter as safetensors, through a temporary file renamed into place.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let io = |e: std::io::Error| ModelError::Request(format!("{}: {e}", path.display()));

@@ -172,6 +172,11 @@ impl<'b> Model<'b> {
         &self.adapters
     }
 
+    /// Removes the adapter attached last (none: nothing happens).
+    pub fn pop_adapter(&mut self) -> Option<Adapter> {
+        self.adapters.pop()
+    }
+
     /// Removes every attached adapter.
     pub fn detach_all(&mut self) {
         self.adapters.clear();

@@ -22,6 +22,10 @@ pub struct AdamW {
     pub eps: f32,
     /// Decoupled weight decay per step (times lr).
     pub weight_decay: f32,
+    /// Leave every A factor as it is (train B only): adapters that share A — drawn from one
+    /// seed — then combine exactly by adding their B's, which is what makes a collective
+    /// adapter a linear function of its instances' updates.
+    pub freeze_a: bool,
     steps: i32,
     /// (m, v) for A then B, by factor.
     moments: BTreeMap<(usize, Projection), [Moments; 2]>,
@@ -30,7 +34,16 @@ pub struct AdamW {
 impl AdamW {
     /// Fresh state with the usual β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
     pub fn new(lr: f32, weight_decay: f32) -> AdamW {
-        AdamW { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, steps: 0, moments: BTreeMap::new() }
+        AdamW {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            freeze_a: false,
+            steps: 0,
+            moments: BTreeMap::new(),
+        }
     }
 
     /// Steps taken.
@@ -47,7 +60,8 @@ impl AdamW {
             let state = self.moments.entry(*key).or_insert_with(|| {
                 [(vec![0.0; f.a.len()], vec![0.0; f.a.len()]), (vec![0.0; f.b.len()], vec![0.0; f.b.len()])]
             });
-            for ((theta, grad), (m, v)) in [(&mut f.a, &g.da), (&mut f.b, &g.db)].into_iter().zip(state.iter_mut()) {
+            let tensors = [(&mut f.a, &g.da), (&mut f.b, &g.db)].into_iter().zip(state.iter_mut());
+            for ((theta, grad), (m, v)) in tensors.skip(usize::from(self.freeze_a)) {
                 for i in 0..theta.len() {
                     m[i] = self.beta1 * m[i] + (1.0 - self.beta1) * grad[i];
                     v[i] = self.beta2 * v[i] + (1.0 - self.beta2) * grad[i] * grad[i];
