@@ -47,6 +47,12 @@ pub enum Command {
     Profile(ProfileArgs),
     /// Quantize an f32 .npy matrix into GGML blocks (a u8 .npy of the raw block bytes).
     Quantize(QuantizeArgs),
+    /// Run DFMA end to end: personal instances learning from their own reasoning, alone and
+    /// through the Collective Context Field, against the baselines.
+    Run {
+        #[command(subcommand)]
+        command: RunCommand,
+    },
     /// Place jobs on a carbon-intensity or renewable-share trace; print the schedule, carbon,
     /// energy and savings against run-at-once and the perfect-foresight bound; or run the
     /// reference window sweep (--sweep), or run the jobs live (--run).
@@ -59,6 +65,92 @@ pub enum Command {
         #[command(subcommand)]
         command: PtxCommand,
     },
+}
+
+/// `dfma run` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum RunCommand {
+    /// The default experiment on the embedded model: instances self-train on verifiable tasks;
+    /// isolated, collective (compressed signals), FedAvg (f32) and pooled, on the same seeds;
+    /// a JSON report and SVG plots.
+    Experiment(ExperimentArgs),
+}
+
+/// `dfma run experiment` options.
+#[derive(Parser, Debug)]
+pub struct ExperimentArgs {
+    /// A Llama-family GGUF (default: DFMA_MODEL_GGUF, else the embedded model, fetched once).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Directory for report.json and the plots (created; files written through temporaries).
+    #[arg(long, value_name = "DIR", default_value = "experiment")]
+    pub out: PathBuf,
+    /// Personal instances.
+    #[arg(long, default_value_t = 4)]
+    pub instances: usize,
+    /// Learning rounds.
+    #[arg(long, default_value_t = 4)]
+    pub rounds: usize,
+    /// Task kinds with difficulty, kind:difficulty (kinds: add, compare, sort, convert).
+    #[arg(long, default_value = "convert:1,compare:2,add:2,sort:1")]
+    pub tasks: String,
+    /// Kinds each instance's user asks about (instance i: kinds i, i+1, …).
+    #[arg(long, default_value_t = 2)]
+    pub kinds_per_instance: usize,
+    /// Questions an instance answers per round.
+    #[arg(long, default_value_t = 8)]
+    pub questions: usize,
+    /// Held-out questions per kind per instance.
+    #[arg(long, default_value_t = 6)]
+    pub held_out: usize,
+    /// Answers sampled per question.
+    #[arg(long, default_value_t = 4)]
+    pub samples: usize,
+    /// Worked examples before a question when sampling.
+    #[arg(long, default_value_t = 2)]
+    pub demos: usize,
+    /// Blocks with adapters: top:N, all, or a list.
+    #[arg(long, default_value = "top:4")]
+    pub layers: String,
+    /// Adapter rank.
+    #[arg(long, default_value_t = 8)]
+    pub rank: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 5e-3)]
+    pub lr: f32,
+    /// Passes over a round's accepted answers.
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    /// The collective's compression: sign (1 bit + a scale per 256, error feedback), quantize:B, none.
+    #[arg(long, default_value = "sign")]
+    pub compression: String,
+    /// The CCF's aggregation: mean, median, trimmed-mean[:F].
+    #[arg(long, default_value = "mean")]
+    pub robust: String,
+    /// L2 bound each signal is clipped to (a round's change of B is typically 3-4).
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f64,
+    /// Gaussian noise multiplier of the signals (0: none; then no privacy is claimed).
+    #[arg(long, default_value_t = 0.0)]
+    pub noise: f64,
+    /// Privacy budget ε per instance when --noise is on (δ = 1e-5).
+    #[arg(long, default_value_t = 8.0)]
+    pub epsilon: f64,
+    /// Fraction of instances dropping out mid-round each round.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// An instance that joins late: INSTANCE:ROUND.
+    #[arg(long)]
+    pub late_join: Option<String>,
+    /// A planted bad instance: INSTANCE:scaled (×100) or INSTANCE:random.
+    #[arg(long)]
+    pub bad_instance: Option<String>,
+    /// Methods to run side by side.
+    #[arg(long, default_value = "isolated,collective,fedavg,pooled")]
+    pub methods: String,
+    /// Seed of everything (default: DFMA_SEED, else fresh; printed either way).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// `dfma ptx` subcommands.

@@ -76,6 +76,14 @@ pub enum CompressionMethod {
     TopK = 3,
     /// A seeded random projection. Parameters: `[projected_dimension]`.
     RandomProjection = 4,
+    /// One sign bit per coordinate and one scale (the mean magnitude) per block: payload U32,
+    /// ⌈n/32⌉ words of sign bits (bit i%32 of word i/32 set for a negative coordinate), then one
+    /// f32 scale per block as its bit pattern. Parameters: `[n, block]`.
+    SignScaled = 5,
+    /// Unbiased stochastic rounding to `bits` bits with a max-abs scale per 256 coordinates
+    /// (dfma-reference's `stochastic_quantize`): payload U32, the packed codes then one f32
+    /// scale per block as its bit pattern. Parameters: `[n, bits]`.
+    StochasticQuantize = 6,
 }
 
 /// Why a peer refused a message, sent back in an [`ErrorMessage`].

@@ -7,6 +7,7 @@
 
 pub use dfma_kernels as kernels;
 
+pub mod collective;
 pub mod energy;
 pub mod model;
 pub mod reasoning;

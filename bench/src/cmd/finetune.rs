@@ -9,54 +9,17 @@
 use anyhow::{Result, anyhow};
 use dfma_kernels::{BackendOptions, open};
 use dfma_reference::seed::seed_from_env;
-use dfma_runtime::model::adapter::{Adapter, Projection, file_sha256};
+use dfma_runtime::model::adapter::{Adapter, file_sha256};
 use dfma_runtime::model::tokenizer::Tokenizer;
 use dfma_runtime::model::train::{AdamW, LossSum, StepConfig, evaluate, split_every, train_epoch, windows};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::model_args::{load_model, model_error, model_path};
+use super::model_args::{load_model, model_error, model_path, parse_layers, parse_projections};
 use super::parse_backend;
 use crate::cli::FinetuneArgs;
 use crate::error::bad_input;
-
-/// Blocks named by `--layers`: `top:N`, `all`, or a comma list.
-fn parse_layers(spec: &str, blocks: usize) -> Result<Vec<usize>> {
-    let bad = |why: String| bad_input(format!("--layers {spec}: {why}"));
-    if spec == "all" {
-        return Ok((0..blocks).collect());
-    }
-    if let Some(n) = spec.strip_prefix("top:") {
-        let n: usize = n.parse().map_err(|_| bad("top:N needs a number".into()))?;
-        if n == 0 || n > blocks {
-            return Err(bad(format!("the model has {blocks} blocks")));
-        }
-        return Ok((blocks - n..blocks).collect());
-    }
-    let mut layers = Vec::new();
-    for part in spec.split(',') {
-        let l: usize = part.trim().parse().map_err(|_| bad(format!("{part:?} is not a block index")))?;
-        if l >= blocks {
-            return Err(bad(format!("block {l} is outside 0..{blocks}")));
-        }
-        layers.push(l);
-    }
-    layers.sort_unstable();
-    layers.dedup();
-    Ok(layers)
-}
-
-/// Projections named by `--projections`.
-fn parse_projections(spec: &str) -> Result<Vec<Projection>> {
-    spec.split(',')
-        .map(|p| {
-            Projection::parse(p.trim()).ok_or_else(|| {
-                bad_input(format!("--projections: unknown projection {p:?} (have q, k, v, o, gate, up, down)"))
-            })
-        })
-        .collect()
-}
 
 fn check_args(args: &FinetuneArgs) -> Result<()> {
     let problem = if args.seq_len < 2 {

@@ -3,6 +3,8 @@
 mod bench;
 mod compare;
 mod devices;
+mod experiment;
+mod experiment_plots;
 mod finetune;
 mod fuzz;
 mod generate;
@@ -20,7 +22,7 @@ mod tune;
 use anyhow::Result;
 use dfma_kernels::{BackendKind, BackendOptions};
 
-use crate::cli::{Cli, Command, PtxCommand};
+use crate::cli::{Cli, Command, PtxCommand, RunCommand};
 use crate::error::bad_input;
 
 /// Runs the parsed command line.
@@ -38,6 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Op(args) => op::run(&args, &opts),
         Command::Profile(args) => profile::run(&args),
         Command::Quantize(args) => quantize::run(&args),
+        Command::Run { command: RunCommand::Experiment(args) } => experiment::run(&args),
         Command::Schedule(args) => schedule::run(&args),
         Command::Tune(args) => tune::run(&args, &opts),
         Command::Ptx { command: PtxCommand::Check } => ptx::check(),

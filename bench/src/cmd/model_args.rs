@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
 use dfma_kernels::Backend;
+use dfma_runtime::model::adapter::Projection;
 use dfma_runtime::model::fetch::default_model;
 use dfma_runtime::model::{Model, ModelError};
 
@@ -32,4 +33,41 @@ pub fn load_model<'b>(path: &Path, backend: &'b dyn Backend) -> Result<Model<'b>
         ModelError::Backend { .. } => anyhow!("{}: {e}", path.display()),
         e => bad_input(format!("{}: {e}", path.display())),
     })
+}
+
+/// Blocks named by `--layers`: `top:N`, `all`, or a comma list.
+pub fn parse_layers(spec: &str, blocks: usize) -> Result<Vec<usize>> {
+    let bad = |why: String| bad_input(format!("--layers {spec}: {why}"));
+    if spec == "all" {
+        return Ok((0..blocks).collect());
+    }
+    if let Some(n) = spec.strip_prefix("top:") {
+        let n: usize = n.parse().map_err(|_| bad("top:N needs a number".into()))?;
+        if n == 0 || n > blocks {
+            return Err(bad(format!("the model has {blocks} blocks")));
+        }
+        return Ok((blocks - n..blocks).collect());
+    }
+    let mut layers = Vec::new();
+    for part in spec.split(',') {
+        let l: usize = part.trim().parse().map_err(|_| bad(format!("{part:?} is not a block index")))?;
+        if l >= blocks {
+            return Err(bad(format!("block {l} is outside 0..{blocks}")));
+        }
+        layers.push(l);
+    }
+    layers.sort_unstable();
+    layers.dedup();
+    Ok(layers)
+}
+
+/// Projections named by `--projections`.
+pub fn parse_projections(spec: &str) -> Result<Vec<Projection>> {
+    spec.split(',')
+        .map(|p| {
+            Projection::parse(p.trim()).ok_or_else(|| {
+                bad_input(format!("--projections: unknown projection {p:?} (have q, k, v, o, gate, up, down)"))
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,194 @@
+//! `dfma run experiment`: the DFMA experiment on the embedded model (see
+//! `dfma_runtime::reasoning::experiment`), with a progress bar, a one-line summary per method,
+//! `report.json` and three SVG plots in `--out`.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use dfma_kernels::{BackendKind, BackendOptions, open};
+use dfma_reference::seed::seed_from_env;
+use dfma_runtime::collective::ccf::Aggregation;
+use dfma_runtime::collective::codec::Codec;
+use dfma_runtime::energy::{ProbeConfig, Scope, available_meters};
+use dfma_runtime::model::adapter::{Projection, file_sha256};
+use dfma_runtime::model::tokenizer::Tokenizer;
+use dfma_runtime::model::train::StepConfig;
+use dfma_runtime::reasoning::experiment::{self, BadSignal, ExperimentConfig, ExperimentReport, Method, Runtime};
+use dfma_runtime::reasoning::self_train::SelfTrainConfig;
+use dfma_runtime::reasoning::tasks::TaskKind;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::experiment_plots::write_plots;
+use super::model_args::{load_model, model_error, model_path, parse_layers};
+use crate::cli::ExperimentArgs;
+use crate::error::bad_input;
+
+fn parse_tasks(spec: &str) -> Result<Vec<(TaskKind, u32)>> {
+    spec.split(',')
+        .map(|part| {
+            let (k, d) = part.split_once(':').unwrap_or((part, "1"));
+            let kind = TaskKind::parse(k.trim()).map_err(|e| bad_input(format!("--tasks: {e}")))?;
+            let d: u32 = d
+                .parse()
+                .ok()
+                .filter(|d| (1..=6).contains(d))
+                .ok_or_else(|| bad_input(format!("--tasks {part}: difficulty must be 1..=6")))?;
+            Ok((kind, d))
+        })
+        .collect()
+}
+
+fn parse_pair<T>(flag: &str, s: &str, second: impl Fn(&str) -> Option<T>) -> Result<(usize, T)> {
+    let bad = || bad_input(format!("{flag} {s}: expected INSTANCE:VALUE"));
+    let (i, v) = s.split_once(':').ok_or_else(bad)?;
+    Ok((i.parse().map_err(|_| bad())?, second(v).ok_or_else(bad)?))
+}
+
+fn config(args: &ExperimentArgs, blocks: usize, seed: u64) -> Result<ExperimentConfig> {
+    let methods = args
+        .methods
+        .split(',')
+        .map(|m| Method::parse(m.trim()).map_err(|e| bad_input(format!("--methods: {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    let cfg = ExperimentConfig {
+        instances: args.instances,
+        rounds: args.rounds,
+        kinds: parse_tasks(&args.tasks)?,
+        kinds_per_instance: args.kinds_per_instance,
+        questions: args.questions,
+        held_out_per_kind: args.held_out,
+        self_train: SelfTrainConfig {
+            samples: args.samples,
+            demos: args.demos,
+            temperature: 1.0,
+            max_answer_tokens: 10,
+            epochs: args.epochs,
+            step: StepConfig { batch: 4, max_grad_norm: 1.0 },
+        },
+        layers: parse_layers(&args.layers, blocks)?,
+        projections: Projection::ALL.to_vec(),
+        rank: args.rank,
+        alpha: 2.0 * args.rank as f32,
+        lr: args.lr,
+        codec: Codec::parse(&args.compression).map_err(|e| bad_input(format!("--compression: {e}")))?,
+        aggregation: Aggregation::parse(&args.robust).map_err(|e| bad_input(format!("--robust: {e}")))?,
+        clip_norm: args.clip,
+        noise_multiplier: args.noise,
+        epsilon_budget: args.epsilon,
+        dropout: args.dropout,
+        late_join: args.late_join.as_deref().map(|s| parse_pair("--late-join", s, |r| r.parse().ok())).transpose()?,
+        bad: args
+            .bad_instance
+            .as_deref()
+            .map(|s| {
+                parse_pair("--bad-instance", s, |k| match k {
+                    "scaled" => Some(BadSignal::Scaled),
+                    "random" => Some(BadSignal::Random),
+                    _ => None,
+                })
+            })
+            .transpose()?,
+        methods,
+        seed,
+    };
+    cfg.validate().map_err(|e| bad_input(format!("experiment: {e}")))?;
+    Ok(cfg)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    tmp.persist(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
+pub fn run(args: &ExperimentArgs) -> Result<()> {
+    let seed = match args.seed {
+        Some(s) => s,
+        None => seed_from_env().map_err(bad_input)?,
+    };
+    let path = model_path(args.model.as_deref())?;
+    let backend = open(BackendKind::Cpu, &BackendOptions::default()).map_err(|e| anyhow!("cpu: {e}"))?;
+    let mut model = load_model(&path, backend.as_ref())?;
+    let cfg = config(args, model.config.layers, seed)?;
+    let tokenizer = Tokenizer::from_gguf(model.file()).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let base = file_sha256(&path).map_err(model_error)?;
+    let mut base_hash = [0u8; 32];
+    for (i, b) in base_hash.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&base[2 * i..2 * i + 2], 16).expect("sha256 hex");
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| bad_input(format!("--out {}: {e}", args.out.display())))?;
+    let meters = available_meters(&ProbeConfig { nvml: false, ..ProbeConfig::default() });
+    let meter = meters.best(Scope::Cpu);
+    let energy = match meter {
+        Some(m) => format!("{} ({:?})", m.name(), m.kind()),
+        None => format!("none: {}", meters.summary()),
+    };
+    eprintln!(
+        "experiment: {} instances x {} rounds, methods {}; seed {seed}; model {}; {energy}",
+        cfg.instances,
+        cfg.rounds,
+        args.methods,
+        path.display()
+    );
+    let pb = ProgressBar::new((1 + cfg.rounds * cfg.methods.len()) as u64);
+    pb.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").expect("valid template"));
+    let mut rt = Runtime { model: &mut model, tokenizer: &tokenizer, meter };
+    let records = experiment::run(&mut rt, &cfg, &base, base_hash, |method, r| {
+        pb.inc(1);
+        let acc: Vec<String> =
+            r.accuracy.iter().map(|a| a.map_or("-".into(), |a| format!("{:.0}", 100.0 * a))).collect();
+        let norms: Vec<String> = r.change_norm.iter().map(|n| n.map_or("-".into(), |n| format!("{n:.2}"))).collect();
+        pb.suspend(|| {
+            eprintln!(
+                "{method:>10} round {}: accuracy % [{}], accepted {:?}, change norms [{}], {:.0} s",
+                r.round,
+                acc.join(" "),
+                r.accepted,
+                norms.join(" "),
+                r.seconds
+            )
+        });
+    })
+    .map_err(|e| anyhow!("experiment: {e}"))?;
+    pb.finish_and_clear();
+    let report = ExperimentReport {
+        seed,
+        model: path.display().to_string(),
+        base_sha256: base,
+        kinds: cfg.kinds.iter().map(|(k, d)| format!("{}:{d}", k.name())).collect(),
+        instance_kinds: (0..cfg.instances)
+            .map(|i| cfg.kinds_of(i).iter().map(|(k, _)| k.name().to_string()).collect())
+            .collect(),
+        config: serde_json::json!({
+            "instances": cfg.instances, "rounds": cfg.rounds, "questions": cfg.questions,
+            "held_out_per_kind": cfg.held_out_per_kind, "samples": cfg.self_train.samples,
+            "demos": cfg.self_train.demos, "layers": cfg.layers, "rank": cfg.rank, "lr": cfg.lr,
+            "epochs": cfg.self_train.epochs, "compression": cfg.codec.name(), "robust": args.robust,
+            "clip": cfg.clip_norm, "noise": cfg.noise_multiplier, "dropout": cfg.dropout,
+            "late_join": args.late_join, "bad_instance": args.bad_instance,
+        }),
+        energy,
+        methods: records,
+    };
+    let json = serde_json::to_vec_pretty(&report)?;
+    write_atomically(&args.out.join("report.json"), &json)?;
+    write_plots(&report, &args.out)?;
+    for m in &report.methods {
+        println!(
+            "{:>10}: held-out accuracy {:.1} % (seen kinds {:.1} %, unseen {:.1} %), {:.0} signal bytes an instance",
+            m.method,
+            100.0 * m.final_mean(|r| &r.accuracy),
+            100.0 * m.final_mean(|r| &r.seen_accuracy),
+            100.0 * m.final_mean(|r| &r.unseen_accuracy),
+            m.mean_bytes()
+        );
+    }
+    if let (Some(c), Some(f)) = (report.method("collective"), report.method("fedavg")) {
+        println!("collective sends {:.1}x fewer bytes than fedavg", f.mean_bytes() / c.mean_bytes());
+    }
+    println!("report and plots in {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The CCF: it takes a round's signals (protocol checks, then base model, round and payload
+//! checks — a refused signal changes no state), aggregates them, and versions the collective
+//! adapter's B vector. An update to any earlier version is the difference to the current one,
+//! so a late or returning instance catches up in one message.
+
+use dfma_protocol::envelope::Sealer;
+use dfma_protocol::identity::Identity;
+use dfma_protocol::messages::{CcfUpdate, Message};
+use dfma_protocol::payload::TensorPayload;
+use dfma_protocol::receiver::{Receiver, ReceiverPolicy};
+
+use super::codec::decode;
+use super::error::CollectiveError;
+use super::sender::hex;
+
+/// How a round's decoded signals become one update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Aggregation {
+    /// The mean.
+    Mean,
+    /// The coordinate-wise median: robust to a minority of arbitrary signals.
+    Median,
+    /// The coordinate-wise mean after dropping the `⌈f·m⌉` largest and smallest of m values.
+    TrimmedMean(f64),
+}
+
+impl Aggregation {
+    /// Parses `mean`, `median` or `trimmed-mean[:F]` (F defaults to 0.25).
+    pub fn parse(s: &str) -> Result<Aggregation, String> {
+        match s {
+            "mean" => Ok(Aggregation::Mean),
+            "median" => Ok(Aggregation::Median),
+            "trimmed-mean" => Ok(Aggregation::TrimmedMean(0.25)),
+            _ => match s.strip_prefix("trimmed-mean:").map(str::parse::<f64>) {
+                Some(Ok(f)) if (0.0..0.5).contains(&f) => Ok(Aggregation::TrimmedMean(f)),
+                _ => Err(format!("unknown aggregation {s:?} (have mean, median, trimmed-mean[:F] with F in [0, 0.5))")),
+            },
+        }
+    }
+
+    /// Combines `signals` (equal lengths, at least one).
+    pub fn combine(self, signals: &[Vec<f32>]) -> Vec<f32> {
+        let m = signals.len();
+        let n = signals[0].len();
+        if self == Aggregation::Mean || m < 3 {
+            let mut out = vec![0f32; n];
+            for s in signals {
+                out.iter_mut().zip(s).for_each(|(o, v)| *o += v / m as f32);
+            }
+            return out;
+        }
+        let trim = match self {
+            Aggregation::TrimmedMean(f) => ((f * m as f64).ceil() as usize).min((m - 1) / 2),
+            _ => 0,
+        };
+        let mut column = vec![0f32; m];
+        (0..n)
+            .map(|i| {
+                column.iter_mut().zip(signals).for_each(|(c, s)| *c = s[i]);
+                column.sort_unstable_by(f32::total_cmp);
+                match self {
+                    Aggregation::Median if m % 2 == 1 => column[m / 2],
+                    Aggregation::Median => 0.5 * (column[m / 2 - 1] + column[m / 2]),
+                    _ => column[trim..m - trim].iter().sum::<f32>() / (m - 2 * trim) as f32,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The Collective Context Field of one base model and adapter layout.
+pub struct Ccf {
+    sealer: Sealer,
+    receiver: Receiver,
+    base_hash: [u8; 32],
+    len: usize,
+    aggregation: Aggregation,
+    /// B of the collective adapter at each version (index = version).
+    versions: Vec<Vec<f32>>,
+    round: u64,
+    pending: Vec<Vec<f32>>,
+}
+
+impl Ccf {
+    /// A CCF at version 0 (a zero collective B of `len` values), round 1 open.
+    pub fn new(identity: Identity, base_hash: [u8; 32], len: usize, aggregation: Aggregation) -> Ccf {
+        Ccf {
+            sealer: Sealer::new(identity),
+            receiver: Receiver::new(ReceiverPolicy::for_ccf()),
+            base_hash,
+            len,
+            aggregation,
+            versions: vec![vec![0.0; len]],
+            round: 1,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The CCF's public key, which instances trust updates from.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.sealer.public_key()
+    }
+
+    /// The open round.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// The current version.
+    pub fn version(&self) -> u64 {
+        self.versions.len() as u64 - 1
+    }
+
+    /// The collective B now.
+    pub fn collective(&self) -> &[f32] {
+        self.versions.last().expect("version 0 exists")
+    }
+
+    /// Takes one frame: a join, or a signal for the open round. Every check runs before any
+    /// state changes; a refused frame leaves the CCF as it was.
+    pub fn receive(&mut self, frame: &[u8], now_ms: u64) -> Result<(), CollectiveError> {
+        let accepted = self.receiver.check(frame, now_ms)?;
+        let decoded = match &accepted.message {
+            Message::Join(_) => None,
+            Message::Signal(s) => {
+                if s.base_model_hash != self.base_hash {
+                    return Err(CollectiveError::BaseModel {
+                        got: hex(&s.base_model_hash),
+                        want: hex(&self.base_hash),
+                    });
+                }
+                if accepted.header.round_id != self.round {
+                    return Err(CollectiveError::Round { got: accepted.header.round_id, want: self.round });
+                }
+                let c = s.compression.as_ref().ok_or(CollectiveError::Unexpected("uncompressed"))?;
+                let p = s.payload.as_ref().ok_or(CollectiveError::Unexpected("empty signal"))?;
+                Some(decode(c, p, self.len)?)
+            }
+            _ => return Err(CollectiveError::Unexpected("non-signal")),
+        };
+        self.receiver.receive(frame, now_ms)?;
+        if let Some(d) = decoded {
+            self.pending.push(d);
+        }
+        Ok(())
+    }
+
+    /// Closes the open round: the signals received (however many instances sent) are
+    /// aggregated and added to the collective B as a new version; the next round opens.
+    /// Returns how many signals it used (0: the version stays).
+    pub fn close_round(&mut self) -> usize {
+        let used = self.pending.len();
+        if used > 0 {
+            let update = self.aggregation.combine(&self.pending);
+            let next: Vec<f32> = self.collective().iter().zip(&update).map(|(c, u)| c + u).collect();
+            self.versions.push(next);
+        }
+        self.pending.clear();
+        self.round += 1;
+        used
+    }
+
+    /// The sealed update bringing an instance at `from_version` to the current version.
+    pub fn update_from(&mut self, from_version: u64, expires_ms: u64) -> Result<Vec<u8>, CollectiveError> {
+        let from = self.versions.get(from_version as usize).ok_or(CollectiveError::Unexpected("future version"))?;
+        let delta: Vec<f32> = self.collective().iter().zip(from).map(|(c, f)| c - f).collect();
+        let update = CcfUpdate {
+            ccf_version: self.version(),
+            base_model_hash: self.base_hash.to_vec(),
+            adapter_shapes: Vec::new(),
+            delta: Some(TensorPayload::from_f32(&delta)),
+            contributors: 0,
+        };
+        Ok(self.sealer.seal(self.round, expires_ms, &Message::CcfUpdate(update))?)
+    }
+}

@@ -1,0 +1,44 @@
+//! `dfma run experiment`: personal instances learning from their own reasoning, alone or
+//! together through the Collective Context Field, against the baselines on the same seeds.
+
+pub mod config;
+pub mod report;
+mod run;
+mod world;
+
+pub use config::{BadSignal, ExperimentConfig, Method};
+pub use report::{ExperimentReport, MethodRecord, RoundRecord};
+pub use run::{ExperimentError, Runtime};
+
+use run::{Running, round_zero, step};
+use world::World;
+
+/// Runs every method of `cfg` round by round on `rt`'s model, calling `on_round` after each
+/// completed round of every method (a checkpoint's moment) with the record so far.
+pub fn run(
+    rt: &mut Runtime<'_, '_>,
+    cfg: &ExperimentConfig,
+    base_sha256: &str,
+    base_hash: [u8; 32],
+    mut on_round: impl FnMut(&str, &RoundRecord),
+) -> Result<Vec<MethodRecord>, ExperimentError> {
+    cfg.validate().map_err(ExperimentError::Config)?;
+    let c = rt.model.config.clone();
+    let mut runs = Vec::new();
+    for &m in &cfg.methods {
+        runs.push(Running::new(World::new(cfg, m, &c, base_sha256, base_hash)?));
+    }
+    let zero = round_zero(rt, cfg, &runs[0].world)?;
+    on_round("none", &zero);
+    let mut records: Vec<MethodRecord> =
+        cfg.methods.iter().map(|m| MethodRecord { method: m.name().into(), rounds: vec![zero.clone()] }).collect();
+    for round in 1..=cfg.rounds {
+        for (run, rec) in runs.iter_mut().zip(&mut records) {
+            let prev = rec.rounds.last().expect("round 0 is recorded").clone();
+            let r = step(rt, cfg, run, round, &prev)?;
+            on_round(&rec.method, &r);
+            rec.rounds.push(r);
+        }
+    }
+    Ok(records)
+}

@@ -1,0 +1,300 @@
+//! The round loop: every method steps through the same rounds on the same questions.
+//!
+//! A round of a federated method: each joined instance (a late one joins first and catches up)
+//! answers its questions, keeps its accepted answers and trains its personal adapter on top of
+//! its copy of the collective adapter; its change of B over the round becomes a sealed signal
+//! sent through the in-process transport — unless it drops out mid-round, when the signal never
+//! arrives. The CCF takes what arrived (nothing waits for a missing instance), closes the round
+//! and every instance catches up to the new version. Then each instance is evaluated on its
+//! held-out set with its personal and collective adapters acting.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dfma_protocol::transport::in_process::{InProcessCcf, InProcessInstance, in_process};
+use dfma_protocol::transport::{Ccf as CcfPeer, Transport};
+use dfma_reference::seed::rng_for;
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+use super::config::{BadSignal, ExperimentConfig, Method};
+use super::report::RoundRecord;
+use super::world::{World, stream, tag};
+use crate::energy::EnergyMeter;
+use crate::model::error::ModelError;
+use crate::model::forward::Model;
+use crate::model::tokenizer::Tokenizer;
+use crate::model::train::{AdamW, Example};
+use crate::reasoning::self_train::{accuracy, gather, learn};
+use crate::reasoning::tasks::Task;
+
+/// Why an experiment stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A signal or update was refused where none should be.
+    #[error(transparent)]
+    Collective(#[from] crate::collective::error::CollectiveError),
+    /// Bad configuration or checkpoint.
+    #[error("{0}")]
+    Config(String),
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Joules on `meter` between two readings (0 without a meter).
+fn joules(
+    meter: Option<&dyn EnergyMeter>,
+    f: impl FnOnce() -> Result<(), ExperimentError>,
+) -> Result<f64, ExperimentError> {
+    let before = meter.and_then(|m| m.read().ok());
+    f()?;
+    let after = meter.and_then(|m| m.read().ok());
+    Ok(match (before, after) {
+        (Some(b), Some(a)) => {
+            crate::energy::energy_between(&b, &a).map_or(0.0, |(d, _)| d.iter().map(|x| x.energy_j).sum())
+        }
+        _ => 0.0,
+    })
+}
+
+/// The model, its tokenizer and how to measure.
+pub struct Runtime<'m, 'b> {
+    /// The base model (adapters are attached and removed per instance).
+    pub model: &'m mut Model<'b>,
+    /// Its tokenizer.
+    pub tokenizer: &'m Tokenizer,
+    /// The energy meter, if any.
+    pub meter: Option<&'m dyn EnergyMeter>,
+}
+
+/// A method's state between rounds, with its transport.
+pub(super) struct Running {
+    pub world: World,
+    ccf_end: Option<InProcessCcf>,
+    instance_ends: Vec<Option<InProcessInstance>>,
+}
+
+impl Running {
+    pub fn new(world: World) -> Running {
+        let federated = world.ccf.is_some();
+        let (ccf_end, connector) = in_process(4 * world.instances.len() + 4);
+        let instance_ends = world.instances.iter().map(|_| federated.then(|| connector.connect())).collect();
+        Running { world, ccf_end: federated.then_some(ccf_end), instance_ends }
+    }
+}
+
+/// The questions instance `i` answers in `round` (the same under every method), each with
+/// worked examples of its kind.
+fn questions(cfg: &ExperimentConfig, i: usize, round: usize) -> Vec<(Task, Vec<Task>)> {
+    let mut rng = rng_for(cfg.seed, tag(stream::QUESTIONS, i, round, Method::Isolated));
+    let kinds = cfg.kinds_of(i);
+    (0..cfg.questions)
+        .map(|q| {
+            let (k, d) = kinds[q % kinds.len()];
+            let task = k.generate(d, &mut rng);
+            let demos = (0..cfg.self_train.demos).map(|_| k.generate(d, &mut rng)).collect();
+            (task, demos)
+        })
+        .collect()
+}
+
+/// Whether instance `i` takes part in `round`.
+fn joined(cfg: &ExperimentConfig, i: usize, round: usize) -> bool {
+    cfg.late_join.is_none_or(|(late, from)| late != i || round >= from)
+}
+
+/// Instances that drop out mid-round in `round` (a seeded ⌈fraction⌉ of the joined ones).
+fn dropped(cfg: &ExperimentConfig, round: usize) -> Vec<usize> {
+    let mut ids: Vec<usize> = (0..cfg.instances).filter(|&i| joined(cfg, i, round)).collect();
+    let count = (cfg.dropout * ids.len() as f64).ceil() as usize;
+    ids.shuffle(&mut rng_for(cfg.seed, tag(stream::DROPOUT, 0, round, Method::Isolated)));
+    ids.truncate(count);
+    ids
+}
+
+/// Evaluates every joined instance: per instance accuracy, seen, unseen, by kind.
+fn evaluate(
+    rt: &mut Runtime<'_, '_>,
+    cfg: &ExperimentConfig,
+    world: &World,
+    round: usize,
+    rec: &mut RoundRecord,
+) -> Result<(), ExperimentError> {
+    for (i, inst) in world.instances.iter().enumerate() {
+        if !joined(cfg, i, round.max(1)) {
+            continue;
+        }
+        rt.model.detach_all();
+        if let Some(c) = &inst.collective {
+            rt.model.attach(c.clone())?;
+        }
+        let personal = world.pooled.as_ref().unwrap_or(&inst.personal);
+        let right = accuracy(rt.model, rt.tokenizer, Some(personal), &inst.held_out, cfg.self_train.max_answer_tokens)?;
+        rt.model.detach_all();
+        let seen: Vec<_> = cfg.kinds_of(i).iter().map(|k| k.0).collect();
+        let by_kind: Vec<f64> = right
+            .chunks(cfg.held_out_per_kind)
+            .map(|c| c.iter().filter(|&&r| r).count() as f64 / c.len() as f64)
+            .collect();
+        let mean = |pick: &dyn Fn(bool) -> bool| {
+            let v: Vec<f64> =
+                cfg.kinds.iter().zip(&by_kind).filter(|(k, _)| pick(seen.contains(&k.0))).map(|(_, a)| *a).collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        rec.accuracy[i] = mean(&|_| true);
+        rec.seen_accuracy[i] = mean(&|s| s);
+        rec.unseen_accuracy[i] = mean(&|s| !s);
+        rec.accuracy_by_kind[i] = Some(by_kind);
+    }
+    Ok(())
+}
+
+/// An empty record for `round` of `cfg.instances` instances.
+pub(super) fn blank(cfg: &ExperimentConfig, round: usize) -> RoundRecord {
+    let n = cfg.instances;
+    RoundRecord {
+        round,
+        accuracy: vec![None; n],
+        seen_accuracy: vec![None; n],
+        unseen_accuracy: vec![None; n],
+        accuracy_by_kind: vec![None; n],
+        bytes_sent: vec![0; n],
+        joules: vec![0.0; n],
+        accepted: vec![0; n],
+        change_norm: vec![None; n],
+        signals_aggregated: 0,
+        seconds: 0.0,
+    }
+}
+
+/// Round 0: every instance on the base model (the "no learning" baseline, shared by all
+/// methods since all start from the same adapters).
+pub(super) fn round_zero(
+    rt: &mut Runtime<'_, '_>,
+    cfg: &ExperimentConfig,
+    world: &World,
+) -> Result<RoundRecord, ExperimentError> {
+    let t0 = Instant::now();
+    let mut rec = blank(cfg, 0);
+    evaluate(rt, cfg, world, 0, &mut rec)?;
+    rec.seconds = t0.elapsed().as_secs_f64();
+    Ok(rec)
+}
+
+/// The signal a planted bad instance sends instead of its change.
+fn bad_change(cfg: &ExperimentConfig, change: &[f32], kind: BadSignal, round: usize) -> Vec<f32> {
+    match kind {
+        BadSignal::Scaled => change.iter().map(|v| v * 100.0).collect(),
+        BadSignal::Random => {
+            let mut rng = rng_for(cfg.seed, tag(stream::BAD, 0, round, Method::Collective));
+            let bound = (3.0 / change.len() as f64).sqrt() as f32 * cfg.clip_norm as f32 * 100.0;
+            change.iter().map(|_| rng.random_range(-bound..bound)).collect()
+        }
+    }
+}
+
+/// One round of one method.
+pub(super) fn step(
+    rt: &mut Runtime<'_, '_>,
+    cfg: &ExperimentConfig,
+    run: &mut Running,
+    round: usize,
+    prev: &RoundRecord,
+) -> Result<RoundRecord, ExperimentError> {
+    let t0 = Instant::now();
+    let method = run.world.method;
+    let mut rec = blank(cfg, round);
+    rec.bytes_sent.clone_from(&prev.bytes_sent);
+    rec.joules.clone_from(&prev.joules);
+    let drop = dropped(cfg, round);
+    let mut pooled_examples: Vec<Example> = Vec::new();
+    for i in 0..cfg.instances {
+        if !joined(cfg, i, round) {
+            continue;
+        }
+        if !run.world.instances[i].joined {
+            if let (Some(end), Some(sender)) = (run.instance_ends[i].as_mut(), run.world.instances[i].sender.as_mut()) {
+                let frame = sender.join([i as u8; 32], now_ms() + 60_000)?;
+                end.send(CcfPeer, frame).map_err(|e| ExperimentError::Config(format!("transport: {e}")))?;
+            }
+            run.world.instances[i].joined = true;
+        }
+        run.world.catch_up(i, now_ms())?;
+        let qs = questions(cfg, i, round);
+        let inst = &mut run.world.instances[i];
+        rt.model.detach_all();
+        if let Some(c) = &inst.collective {
+            rt.model.attach(c.clone())?;
+        }
+        let sampling_seed = cfg.seed ^ tag(stream::SAMPLING, i, round, method);
+        let mut training = rng_for(cfg.seed, tag(stream::TRAINING, i, round, method));
+        let personal_now = run.world.pooled.as_ref().unwrap_or(&inst.personal).clone();
+        let start = inst.personal.b_vector();
+        let mut accepted = 0;
+        let spent = joules(rt.meter, || {
+            let report = gather(rt.model, rt.tokenizer, &personal_now, &qs, &cfg.self_train, sampling_seed)?;
+            accepted = report.accepted;
+            if method == Method::Pooled {
+                pooled_examples.extend(report.examples);
+            } else {
+                let mut opt = AdamW::new(cfg.lr, 0.0);
+                opt.freeze_a = true;
+                learn(rt.model, &mut inst.personal, &mut opt, &report.examples, &cfg.self_train, &mut training)?;
+            }
+            Ok(())
+        })?;
+        rt.model.detach_all();
+        inst.joules += spent;
+        rec.accepted[i] = accepted;
+        if let (Some(sender), Some(end)) = (inst.sender.as_mut(), run.instance_ends[i].as_mut()) {
+            if drop.contains(&i) {
+                continue;
+            }
+            let mut change: Vec<f32> = inst.personal.b_vector().iter().zip(&start).map(|(a, b)| a - b).collect();
+            if let Some((bad, kind)) = cfg.bad
+                && bad == i
+            {
+                change = bad_change(cfg, &change, kind, round);
+            }
+            let codec_seed = cfg.seed ^ tag(stream::CODEC, 0, round, method);
+            let (frame, stats) = sender.signal(round as u64, &change, codec_seed, now_ms() + 60_000)?;
+            inst.bytes_sent += stats.frame_bytes as u64;
+            rec.change_norm[i] = Some(stats.norm);
+            end.send(CcfPeer, frame).map_err(|e| ExperimentError::Config(format!("transport: {e}")))?;
+        }
+    }
+    if method == Method::Pooled {
+        let pooled = run.world.pooled.as_mut().expect("the pooled method has its adapter");
+        let mut training = rng_for(cfg.seed, tag(stream::TRAINING, 0, round, method));
+        let mut opt = AdamW::new(cfg.lr, 0.0);
+        opt.freeze_a = true;
+        let share = joules(rt.meter, || {
+            Ok(learn(rt.model, pooled, &mut opt, &pooled_examples, &cfg.self_train, &mut training).map(|_| ())?)
+        })?;
+        for inst in &mut run.world.instances {
+            inst.joules += share / cfg.instances as f64;
+        }
+    }
+    if let (Some(ccf), Some(end)) = (run.world.ccf.as_mut(), run.ccf_end.as_mut()) {
+        while let Ok(Some(incoming)) = end.recv_timeout(Duration::from_millis(1)) {
+            ccf.receive(&incoming.frame, now_ms())?;
+        }
+        rec.signals_aggregated = ccf.close_round();
+        for i in 0..cfg.instances {
+            if run.world.instances[i].joined {
+                run.world.catch_up(i, now_ms())?;
+            }
+        }
+    }
+    for (i, inst) in run.world.instances.iter().enumerate() {
+        rec.bytes_sent[i] = inst.bytes_sent;
+        rec.joules[i] = inst.joules;
+    }
+    evaluate(rt, cfg, &run.world, round, &mut rec)?;
+    rec.seconds = t0.elapsed().as_secs_f64();
+    Ok(rec)
+}

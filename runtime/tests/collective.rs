@@ -1,0 +1,207 @@
+//! The CCF and the instance's signal on synthetic changes: the mean of what arrived becomes the
+//! next version and every instance catches up to it; a signal for another base model or round,
+//! a replayed or tampered frame is refused and changes nothing; the median keeps a planted ×100
+//! or random instance from moving the update; error feedback loses nothing over rounds; the
+//! privacy accountant stops an instance at its budget. Seeded (DFMA_SEED reproduces).
+
+use dfma_protocol::dp::DpParameters;
+use dfma_protocol::dp::budget::PrivacyBudget;
+use dfma_protocol::identity::Identity;
+use dfma_reference::seed::{rng_for, seed_from_env};
+use dfma_runtime::collective::ccf::{Aggregation, Ccf};
+use dfma_runtime::collective::codec::Codec;
+use dfma_runtime::collective::error::CollectiveError;
+use dfma_runtime::collective::sender::SignalSender;
+use rand::Rng;
+
+const N: usize = 1000;
+const BASE: [u8; 32] = [7; 32];
+const NOW: u64 = 1_700_000_000_000;
+
+fn seed() -> u64 {
+    let s = seed_from_env().unwrap();
+    println!("seed {s} (DFMA_SEED={s} reproduces)");
+    s
+}
+
+fn ccf(aggregation: Aggregation) -> Ccf {
+    Ccf::new(Identity::from_secret_bytes([1; 32]), BASE, N, aggregation)
+}
+
+fn sender(ccf: &Ccf, i: u8, codec: Codec, clip: f64, noise: f64, budget: Option<PrivacyBudget>) -> SignalSender {
+    let dp = DpParameters { clip_norm: clip, noise_multiplier: noise, sampling_rate: 1.0 };
+    SignalSender::new(
+        Identity::from_secret_bytes([10 + i; 32]),
+        ccf.public_key(),
+        codec,
+        dp,
+        budget,
+        [i; 32],
+        BASE,
+        vec![],
+    )
+}
+
+fn joined(ccf: &mut Ccf, s: &mut SignalSender) {
+    ccf.receive(&s.join([0; 32], NOW + 1000).unwrap(), NOW).unwrap();
+}
+
+fn change(rng: &mut impl Rng, scale: f32) -> Vec<f32> {
+    (0..N).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+#[test]
+fn the_mean_of_what_arrived_is_the_next_version_and_instances_catch_up() {
+    let mut rng = rng_for(seed(), 1);
+    let mut c = ccf(Aggregation::Mean);
+    let mut senders: Vec<SignalSender> = (0..3).map(|i| sender(&c, i, Codec::None, 1e9, 0.0, None)).collect();
+    let changes: Vec<Vec<f32>> = (0..3).map(|_| change(&mut rng, 0.1)).collect();
+    for (s, ch) in senders.iter_mut().zip(&changes) {
+        joined(&mut c, s);
+        let (frame, stats) = s.signal(1, ch, 5, NOW + 1000).unwrap();
+        assert!(stats.frame_bytes > 4 * N && !stats.clipped);
+        c.receive(&frame, NOW).unwrap();
+    }
+    assert_eq!(c.close_round(), 3);
+    assert_eq!((c.version(), c.round()), (1, 2));
+    for (k, v) in c.collective().iter().enumerate() {
+        let want = changes.iter().map(|ch| ch[k]).sum::<f32>() / 3.0;
+        assert!((v - want).abs() < 1e-6, "coordinate {k}: {v} vs {want}");
+    }
+    // An instance at version 0 (a late joiner) gets everything in one update.
+    let frame = c.update_from(0, NOW + 1000).unwrap();
+    let (version, delta) = senders[0].open_update(&frame, NOW).unwrap();
+    assert_eq!((version, delta.as_slice()), (1, c.collective()));
+    // A round nobody sent to keeps the version.
+    assert_eq!(c.close_round(), 0);
+    assert_eq!(c.version(), 1);
+}
+
+#[test]
+fn refused_signals_change_nothing() {
+    let mut rng = rng_for(seed(), 2);
+    let mut c = ccf(Aggregation::Mean);
+    let mut s = sender(&c, 0, Codec::Sign, 1.0, 0.0, None);
+    joined(&mut c, &mut s);
+    // Another base model.
+    let other = Ccf::new(Identity::from_secret_bytes([1; 32]), [9; 32], N, Aggregation::Mean);
+    let mut stranger = SignalSender::new(
+        Identity::from_secret_bytes([42; 32]),
+        other.public_key(),
+        Codec::None,
+        DpParameters { clip_norm: 1.0, noise_multiplier: 0.0, sampling_rate: 1.0 },
+        None,
+        [0; 32],
+        [9; 32],
+        vec![],
+    );
+    joined(&mut c, &mut stranger);
+    let (frame, _) = stranger.signal(1, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
+    let e = c.receive(&frame, NOW).unwrap_err();
+    assert!(matches!(e, CollectiveError::BaseModel { .. }), "{e}");
+    assert!(e.to_string().contains("signal for base model 0909"), "{e}");
+    // Another round.
+    let (frame, _) = s.signal(7, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
+    let e = c.receive(&frame, NOW).unwrap_err();
+    assert_eq!(e.to_string(), "signal for round 7, the open round is 1");
+    // A signal of another length.
+    let mut long = sender(&c, 3, Codec::None, 1.0, 0.0, None);
+    joined(&mut c, &mut long);
+    let (frame, _) = long.signal(1, &vec![0.1; N + 1], 5, NOW + 1000).unwrap();
+    assert!(matches!(c.receive(&frame, NOW).unwrap_err(), CollectiveError::Decode(_)));
+    // A tampered frame, then the genuine one twice (the second is a replay).
+    let (frame, _) = s.signal(1, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
+    let mut tampered = frame.clone();
+    let last = tampered.len() - 5;
+    tampered[last] ^= 1;
+    assert!(matches!(c.receive(&tampered, NOW).unwrap_err(), CollectiveError::Protocol(_)));
+    c.receive(&frame, NOW).unwrap();
+    assert!(matches!(c.receive(&frame, NOW).unwrap_err(), CollectiveError::Protocol(_)));
+    // Only the one genuine signal counts.
+    assert_eq!(c.close_round(), 1);
+    // A CCF update from anyone but the CCF is refused by the instance.
+    let mut impostor = Ccf::new(Identity::from_secret_bytes([66; 32]), BASE, N, Aggregation::Mean);
+    let e = s.open_update(&impostor.update_from(0, NOW + 1000).unwrap(), NOW).unwrap_err();
+    assert!(matches!(e, CollectiveError::Protocol(_)), "{e}");
+}
+
+fn aggregate_with_a_bad_instance(aggregation: Aggregation, bad: impl Fn(&[f32]) -> Vec<f32>, seed: u64) -> f64 {
+    let mut rng = rng_for(seed, 3);
+    let common = change(&mut rng, 0.1);
+    let mut c = ccf(aggregation);
+    let mut honest_mean = vec![0f32; N];
+    for i in 0..5u8 {
+        let mut s = sender(&c, i, Codec::None, 1e9, 0.0, None);
+        joined(&mut c, &mut s);
+        let mine: Vec<f32> = common.iter().map(|v| v + rng.random_range(-0.01..0.01)).collect();
+        let sent = if i == 4 { bad(&mine) } else { mine.clone() };
+        if i < 4 {
+            honest_mean.iter_mut().zip(&mine).for_each(|(m, v)| *m += v / 4.0);
+        }
+        c.receive(&s.signal(1, &sent, 5, NOW + 1000).unwrap().0, NOW).unwrap();
+    }
+    c.close_round();
+    let err: f64 = c.collective().iter().zip(&honest_mean).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+    (err / honest_mean.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>()).sqrt()
+}
+
+#[test]
+fn the_median_and_trimmed_mean_hold_against_a_planted_bad_instance() {
+    let s = seed();
+    let scaled = |v: &[f32]| v.iter().map(|x| x * 100.0).collect::<Vec<_>>();
+    let random = |v: &[f32]| {
+        let mut rng = rng_for(s, 9);
+        v.iter().map(|_| rng.random_range(-10.0f32..10.0)).collect::<Vec<_>>()
+    };
+    for (name, agg) in [("median", Aggregation::Median), ("trimmed mean", Aggregation::TrimmedMean(0.2))] {
+        for (what, f) in [("x100", &scaled as &dyn Fn(&[f32]) -> Vec<f32>), ("random", &random)] {
+            let robust = aggregate_with_a_bad_instance(agg, f, s);
+            let mean = aggregate_with_a_bad_instance(Aggregation::Mean, f, s);
+            println!("{name} vs {what}: relative error {robust:.3} (the mean: {mean:.1})");
+            assert!(robust < 0.1 && mean > 5.0, "{name} vs {what}: {robust} (mean {mean})");
+        }
+    }
+}
+
+#[test]
+fn error_feedback_loses_nothing_over_rounds() {
+    let mut rng = rng_for(seed(), 4);
+    let mut c = ccf(Aggregation::Mean);
+    let mut s = sender(&c, 0, Codec::Sign, 1e9, 0.0, None);
+    joined(&mut c, &mut s);
+    let mut total = vec![0f32; N];
+    let rounds = 30;
+    for r in 1..=rounds {
+        let ch = change(&mut rng, 0.1);
+        total.iter_mut().zip(&ch).for_each(|(t, v)| *t += v);
+        c.receive(&s.signal(r, &ch, r, NOW + 1000).unwrap().0, NOW).unwrap();
+        c.close_round();
+    }
+    let err: f64 = c.collective().iter().zip(&total).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+    let rel = (err / total.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>()).sqrt();
+    println!("sign + error feedback after {rounds} rounds: relative error of the sum {rel:.3}");
+    // One round's sign code alone is off by about 0.6 of the change; what error feedback
+    // carries over keeps the sum's error at the size of one round's residual.
+    assert!(rel < 0.25, "{rel}");
+}
+
+#[test]
+fn the_accountant_stops_an_instance_at_its_budget() {
+    let mut rng = rng_for(seed(), 5);
+    let c = ccf(Aggregation::Mean);
+    let budget = PrivacyBudget::new(20.0, 1e-5).unwrap();
+    let mut s = sender(&c, 0, Codec::None, 1.0, 1.0, Some(budget));
+    let mut sent = 0;
+    let err = loop {
+        match s.signal(sent + 1, &change(&mut rng, 0.1), 5, NOW + 1000) {
+            Ok((_, stats)) => {
+                assert!(stats.epsilon.is_finite() && stats.epsilon <= 20.0);
+                sent += 1;
+            }
+            Err(e) => break e,
+        }
+        assert!(sent < 100, "never stopped");
+    };
+    println!("stopped after {sent} signals: {err}");
+    assert!(sent >= 1 && matches!(err, CollectiveError::Privacy(_)), "{err}");
+}
