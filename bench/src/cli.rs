@@ -148,6 +148,13 @@ pub struct ExperimentArgs {
     /// Methods to run side by side.
     #[arg(long, default_value = "isolated,collective,fedavg,pooled")]
     pub methods: String,
+    /// An Electricity Maps hourly carbon CSV: each round's learning becomes a job due within
+    /// its round (--round-hours), placed in the cleanest hour; the carbon is reported both ways.
+    #[arg(long, value_name = "FILE")]
+    pub carbon_trace: Option<PathBuf>,
+    /// Hours a round spans on the carbon trace.
+    #[arg(long, default_value_t = 24)]
+    pub round_hours: usize,
     /// Seed of everything (default: DFMA_SEED, else fresh; printed either way).
     #[arg(long)]
     pub seed: Option<u64>,

@@ -34,10 +34,11 @@ fn main() {
             let greedy_s = t0.elapsed().as_secs_f64() / questions as f64;
             let t1 = Instant::now();
             let demos: Vec<_> = (0..shots).map(|_| kind.generate(difficulty, &mut rng)).collect();
+            let prefix = solver.demo_prefix(&demos).unwrap();
             let mut accepted = 0;
             for t in &tasks {
                 accepted += solver
-                    .sample(t, &demos, samples, &mut sampler)
+                    .sample(t, &prefix, samples, &mut sampler)
                     .unwrap()
                     .iter()
                     .filter(|a| t.check(&a.text))

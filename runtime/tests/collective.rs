@@ -51,22 +51,24 @@ fn change(rng: &mut impl Rng, scale: f32) -> Vec<f32> {
 }
 
 #[test]
-fn the_mean_of_what_arrived_is_the_next_version_and_instances_catch_up() {
+fn what_arrived_is_summed_into_the_next_version_and_instances_catch_up() {
     let mut rng = rng_for(seed(), 1);
     let mut c = ccf(Aggregation::Mean);
     let mut senders: Vec<SignalSender> = (0..3).map(|i| sender(&c, i, Codec::None, 1e9, 0.0, None)).collect();
     let changes: Vec<Vec<f32>> = (0..3).map(|_| change(&mut rng, 0.1)).collect();
     for (s, ch) in senders.iter_mut().zip(&changes) {
         joined(&mut c, s);
-        let (frame, stats) = s.signal(1, ch, 5, NOW + 1000).unwrap();
+        let (frame, stats, shared) = s.signal(1, ch, 5, NOW + 1000).unwrap();
+        assert_eq!(&shared, ch);
         assert!(stats.frame_bytes > 4 * N && !stats.clipped);
         c.receive(&frame, NOW).unwrap();
     }
     assert_eq!(c.close_round(), 3);
     assert_eq!((c.version(), c.round()), (1, 2));
+    // The collective accumulates the sum of the changes (3 × their mean).
     for (k, v) in c.collective().iter().enumerate() {
-        let want = changes.iter().map(|ch| ch[k]).sum::<f32>() / 3.0;
-        assert!((v - want).abs() < 1e-6, "coordinate {k}: {v} vs {want}");
+        let want = changes.iter().map(|ch| ch[k]).sum::<f32>();
+        assert!((v - want).abs() < 1e-5, "coordinate {k}: {v} vs {want}");
     }
     // An instance at version 0 (a late joiner) gets everything in one update.
     let frame = c.update_from(0, NOW + 1000).unwrap();
@@ -96,21 +98,21 @@ fn refused_signals_change_nothing() {
         vec![],
     );
     joined(&mut c, &mut stranger);
-    let (frame, _) = stranger.signal(1, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
+    let (frame, _, _) = stranger.signal(1, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
     let e = c.receive(&frame, NOW).unwrap_err();
     assert!(matches!(e, CollectiveError::BaseModel { .. }), "{e}");
     assert!(e.to_string().contains("signal for base model 0909"), "{e}");
     // Another round.
-    let (frame, _) = s.signal(7, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
+    let (frame, _, _) = s.signal(7, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
     let e = c.receive(&frame, NOW).unwrap_err();
     assert_eq!(e.to_string(), "signal for round 7, the open round is 1");
     // A signal of another length.
     let mut long = sender(&c, 3, Codec::None, 1.0, 0.0, None);
     joined(&mut c, &mut long);
-    let (frame, _) = long.signal(1, &vec![0.1; N + 1], 5, NOW + 1000).unwrap();
+    let (frame, _, _) = long.signal(1, &vec![0.1; N + 1], 5, NOW + 1000).unwrap();
     assert!(matches!(c.receive(&frame, NOW).unwrap_err(), CollectiveError::Decode(_)));
     // A tampered frame, then the genuine one twice (the second is a replay).
-    let (frame, _) = s.signal(1, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
+    let (frame, _, _) = s.signal(1, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
     let mut tampered = frame.clone();
     let last = tampered.len() - 5;
     tampered[last] ^= 1;
@@ -141,7 +143,8 @@ fn aggregate_with_a_bad_instance(aggregation: Aggregation, bad: impl Fn(&[f32]) 
         c.receive(&s.signal(1, &sent, 5, NOW + 1000).unwrap().0, NOW).unwrap();
     }
     c.close_round();
-    let err: f64 = c.collective().iter().zip(&honest_mean).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+    // The collective took 5 × the aggregate; the honest instances' mean is what it should be.
+    let err: f64 = c.collective().iter().zip(&honest_mean).map(|(a, b)| f64::from(a / 5.0 - b).powi(2)).sum();
     (err / honest_mean.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>()).sqrt()
 }
 
@@ -194,7 +197,7 @@ fn the_accountant_stops_an_instance_at_its_budget() {
     let mut sent = 0;
     let err = loop {
         match s.signal(sent + 1, &change(&mut rng, 0.1), 5, NOW + 1000) {
-            Ok((_, stats)) => {
+            Ok((_, stats, _)) => {
                 assert!(stats.epsilon.is_finite() && stats.epsilon <= 20.0);
                 sent += 1;
             }

@@ -217,6 +217,12 @@ fn batched_prefill_gives_the_token_by_token_logits_and_cache() {
     let next = rng.random_range(0..64);
     let (a, b) = (model.forward(next, &mut batched).unwrap(), model.forward(next, &mut one_by_one).unwrap());
     assert!(rel(&a, &b) < 1e-5, "after prefill: rel L2 {:.2e}", rel(&a, &b));
+    // A prefill continuing a cache: the first 5 tokens, then the rest at once.
+    let mut split = model.new_cache(20);
+    model.prefill(&tokens[..5], &mut split).unwrap();
+    let continued = model.prefill(&tokens[5..], &mut split).unwrap();
+    println!("continued prefill logits rel L2 {:.2e}", rel(&continued, &want));
+    assert!(rel(&continued, &want) < 1e-5 && split.len() == tokens.len());
     let e = model.prefill(&[], &mut model.new_cache(4)).unwrap_err().to_string();
     assert!(e.contains("no tokens"), "{e}");
     let e = model.prefill(&tokens, &mut model.new_cache(8)).unwrap_err().to_string();

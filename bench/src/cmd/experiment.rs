@@ -13,9 +13,11 @@ use dfma_runtime::energy::{ProbeConfig, Scope, available_meters};
 use dfma_runtime::model::adapter::{Projection, file_sha256};
 use dfma_runtime::model::tokenizer::Tokenizer;
 use dfma_runtime::model::train::StepConfig;
+use dfma_runtime::reasoning::experiment::carbon::learning_carbon;
 use dfma_runtime::reasoning::experiment::{self, BadSignal, ExperimentConfig, ExperimentReport, Method, Runtime};
 use dfma_runtime::reasoning::self_train::SelfTrainConfig;
 use dfma_runtime::reasoning::tasks::TaskKind;
+use dfma_runtime::schedule::parse_electricity_maps_csv;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::experiment_plots::write_plots;
@@ -109,6 +111,13 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
         Some(s) => s,
         None => seed_from_env().map_err(bad_input)?,
     };
+    let trace = match &args.carbon_trace {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| bad_input(format!("{}: {e}", p.display())))?;
+            Some(parse_electricity_maps_csv(p, &text).map_err(|e| bad_input(e.to_string()))?)
+        }
+        None => None,
+    };
     let path = model_path(args.model.as_deref())?;
     let backend = open(BackendKind::Cpu, &BackendOptions::default()).map_err(|e| anyhow!("cpu: {e}"))?;
     let mut model = load_model(&path, backend.as_ref())?;
@@ -171,8 +180,13 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
             "late_join": args.late_join, "bad_instance": args.bad_instance,
         }),
         energy,
+        carbon: Vec::new(),
         methods: records,
     };
+    let mut report = report;
+    if let Some(trace) = &trace {
+        report.carbon = learning_carbon(&report.methods, trace, args.round_hours).map_err(bad_input)?;
+    }
     let json = serde_json::to_vec_pretty(&report)?;
     write_atomically(&args.out.join("report.json"), &json)?;
     write_plots(&report, &args.out)?;
@@ -184,6 +198,16 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
             100.0 * m.final_mean(|r| &r.seen_accuracy),
             100.0 * m.final_mean(|r| &r.unseen_accuracy),
             m.mean_bytes()
+        );
+    }
+    for c in &report.carbon {
+        println!(
+            "{:>10}: learning {:.4} kWh, {:.2} g CO2e at once, {:.2} g shifted into the cleanest hour of each round ({:.1} % less)",
+            c.method,
+            c.energy_kwh,
+            c.at_once_g,
+            c.shifted_g,
+            100.0 * (1.0 - c.shifted_g / c.at_once_g)
         );
     }
     if let (Some(c), Some(f)) = (report.method("collective"), report.method("fedavg")) {

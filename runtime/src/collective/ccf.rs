@@ -145,14 +145,17 @@ impl Ccf {
         Ok(())
     }
 
-    /// Closes the open round: the signals received (however many instances sent) are
-    /// aggregated and added to the collective B as a new version; the next round opens.
-    /// Returns how many signals it used (0: the version stays).
+    /// Closes the open round: the m signals received (however many instances sent) are
+    /// aggregated and m times the aggregate is added to the collective B as a new version (with
+    /// the mean, their sum: the collective accumulates every instance's change, as one adapter
+    /// trained on everyone's data would to first order, while each instance keeps only what it
+    /// has not shared); the next round opens. Returns m (0: the version stays).
     pub fn close_round(&mut self) -> usize {
         let used = self.pending.len();
         if used > 0 {
             let update = self.aggregation.combine(&self.pending);
-            let next: Vec<f32> = self.collective().iter().zip(&update).map(|(c, u)| c + u).collect();
+            let m = used as f32;
+            let next: Vec<f32> = self.collective().iter().zip(&update).map(|(c, u)| c + m * u).collect();
             self.versions.push(next);
         }
         self.pending.clear();

@@ -83,14 +83,16 @@ impl SignalSender {
         Ok(self.sealer.seal(0, expires_ms, &Message::Join(join))?)
     }
 
-    /// The sealed signal of `change` for `round`; `seed` is the round's shared codec seed.
+    /// The sealed signal of `change` for `round` (`seed`: the round's shared codec seed), its
+    /// statistics, and what the CCF will decode from it — the part of the change the instance
+    /// has now shared.
     pub fn signal(
         &mut self,
         round: u64,
         change: &[f32],
         seed: u64,
         expires_ms: u64,
-    ) -> Result<(Vec<u8>, SignalStats), CollectiveError> {
+    ) -> Result<(Vec<u8>, SignalStats, Vec<f32>), CollectiveError> {
         let mut x = change.to_vec();
         let clip = clip_l2(&mut x, self.dp.clip_norm)?;
         let epsilon = match (&mut self.budget, self.dp.noise_multiplier > 0.0) {
@@ -105,8 +107,8 @@ impl SignalSender {
             x.iter_mut().zip(&self.residual).for_each(|(a, r)| *a += r);
         }
         let (compression, payload) = self.codec.encode(&x, seed);
+        let sent = decode(&compression, &payload, x.len())?;
         if self.codec.error_feedback() {
-            let sent = decode(&compression, &payload, x.len())?;
             self.residual = x.iter().zip(&sent).map(|(a, s)| a - s).collect();
         }
         let signal = Signal {
@@ -118,7 +120,7 @@ impl SignalSender {
         };
         let frame = self.sealer.seal(round, expires_ms, &Message::Signal(signal))?;
         let stats = SignalStats { frame_bytes: frame.len(), norm: clip.norm_before, clipped: clip.clipped, epsilon };
-        Ok((frame, stats))
+        Ok((frame, stats, sent))
     }
 
     /// Opens a CCF update: checked (signature by the CCF, replay, expiry, base model) and

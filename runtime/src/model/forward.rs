@@ -64,6 +64,12 @@ impl KvCache {
         self.len = 0;
     }
 
+    /// Keys and values of every held position of `layer`, each `[len, kv_dim]`.
+    pub(crate) fn layer(&self, layer: usize) -> (&[f32], &[f32]) {
+        let range = self.slot(layer, 0).start..self.slot(layer, 0).start + self.len * self.kv_dim;
+        (&self.k[range.clone()], &self.v[range])
+    }
+
     fn slot(&self, layer: usize, pos: usize) -> std::ops::Range<usize> {
         let start = (layer * self.capacity + pos) * self.kv_dim;
         start..start + self.kv_dim
@@ -211,23 +217,20 @@ impl<'b> Model<'b> {
         KvCache { k: vec![0.0; n], v: vec![0.0; n], kv_dim, capacity, len: 0 }
     }
 
-    /// Feeds a whole prompt into an empty `cache` at once — every block's products batched over
-    /// the prompt's tokens ([`MatmulEngine::matmul`]), attention over the prompt causal — and
-    /// returns the logits for the token after it: the same result as feeding the tokens one by
-    /// one with [`Model::forward`] (to rounding), faster. A cache that already holds tokens is
-    /// continued token by token.
+    /// Feeds a whole prompt into `cache` at once — every block's products batched over the
+    /// prompt's tokens ([`MatmulEngine::matmul`]), attention causal over what the cache holds
+    /// and the prompt — and returns the logits for the token after it: the same result as
+    /// feeding the tokens one by one with [`Model::forward`] (to rounding), faster. A cache
+    /// holding a shared prefix (worked examples) can be cloned and continued per question.
     pub fn prefill(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
         if tokens.is_empty() {
             return Err(ModelError::Request("the prompt has no tokens".into()));
         }
-        if !cache.is_empty() || tokens.len() == 1 {
-            let mut logits = Vec::new();
-            for &t in tokens {
-                logits = self.forward(t, cache)?;
-            }
-            return Ok(logits);
+        if tokens.len() == 1 {
+            return self.forward(tokens[0], cache);
         }
-        if tokens.len() > cache.capacity {
+        let start = cache.len;
+        if start + tokens.len() > cache.capacity {
             return Err(ModelError::Request(format!(
                 "a prompt of {} tokens does not fit a cache of {}",
                 tokens.len(),
@@ -235,14 +238,17 @@ impl<'b> Model<'b> {
             )));
         }
         let c = &self.config;
-        let x = super::train::tape::forward_with(self, None, tokens, |l, tape| {
+        let mut keys: Vec<(Vec<f32>, Vec<f32>)> = Vec::with_capacity(c.layers);
+        let x =
+            super::train::tape::forward_with(self, None, tokens, Some(cache), |_, tape| keys.push((tape.k, tape.v)))?;
+        for (l, (k, v)) in keys.iter().enumerate() {
             for pos in 0..tokens.len() {
-                let slot = cache.slot(l, pos);
-                cache.k[slot.clone()].copy_from_slice(&tape.k[pos * c.kv_dim()..(pos + 1) * c.kv_dim()]);
-                cache.v[slot].copy_from_slice(&tape.v[pos * c.kv_dim()..(pos + 1) * c.kv_dim()]);
+                let slot = cache.slot(l, start + pos);
+                cache.k[slot.clone()].copy_from_slice(&k[pos * c.kv_dim()..(pos + 1) * c.kv_dim()]);
+                cache.v[slot].copy_from_slice(&v[pos * c.kv_dim()..(pos + 1) * c.kv_dim()]);
             }
-        })?;
-        cache.len = tokens.len();
+        }
+        cache.len = start + tokens.len();
         let h = rms_norm(&x[(tokens.len() - 1) * c.dim..], &self.weights.output_norm, c.rms_eps);
         let mut logits = vec![0.0f32; c.vocab];
         self.matvec(self.weights.head(), &h, &mut logits)?;

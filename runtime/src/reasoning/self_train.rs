@@ -49,7 +49,8 @@ pub struct SelfTrainReport {
 }
 
 /// Samples answers to `questions` with `model` (its attached adapters acting, `personal` on
-/// top), keeps the accepted ones as examples.
+/// top), keeps the accepted ones as examples. Questions with the same worked examples share
+/// one prefill of them.
 pub fn gather(
     model: &mut Model<'_>,
     tokenizer: &Tokenizer,
@@ -76,8 +77,14 @@ fn sample_and_check(
         let mut sampler =
             Sampler::new(SamplerConfig { temperature: cfg.temperature, top_k: 40, top_p: 0.95, seed: sampling_seed });
         let mut report = SelfTrainReport { questions: questions.len(), ..Default::default() };
+        let mut prefixes: Vec<(&[Task], crate::model::KvCache)> = Vec::new();
         for (task, demos) in questions {
-            let answers = solver.sample(task, &demos[..cfg.demos.min(demos.len())], cfg.samples, &mut sampler)?;
+            let demos = &demos[..cfg.demos.min(demos.len())];
+            if !prefixes.iter().any(|(d, _)| *d == demos) {
+                prefixes.push((demos, solver.demo_prefix(demos)?));
+            }
+            let prefix = &prefixes.iter().find(|(d, _)| *d == demos).expect("just added").1;
+            let answers = solver.sample(task, prefix, cfg.samples, &mut sampler)?;
             report.sampled += answers.len();
             let mut kept: Vec<Vec<u32>> = Vec::new();
             for a in answers.iter().filter(|a| task.check(&a.text)) {

@@ -5,6 +5,7 @@
 //! end-of-text token, or `max_tokens`. Several samples of one question share its prefill: the
 //! prompt is fed once and the key/value cache cloned per sample.
 
+use crate::model::KvCache;
 use crate::model::error::ModelError;
 use crate::model::forward::Model;
 use crate::model::sampler::{Sampler, argmax};
@@ -12,6 +13,9 @@ use crate::model::tokenizer::Tokenizer;
 use crate::model::train::Example;
 
 use super::tasks::Task;
+
+/// Tokens a question may take after a shared prefix.
+const QUESTION_ROOM: usize = 64;
 
 /// A model and its tokenizer, answering tasks.
 pub struct Solver<'m, 'b> {
@@ -41,7 +45,7 @@ impl Solver<'_, '_> {
     fn decode(
         &self,
         mut logits: Vec<f32>,
-        cache: &mut crate::model::KvCache,
+        cache: &mut KvCache,
         mut pick: impl FnMut(&[f32]) -> u32,
     ) -> Result<Answer, ModelError> {
         let eos = self.tokenizer.eos();
@@ -70,21 +74,32 @@ impl Solver<'_, '_> {
         self.decode(logits, &mut cache, argmax)
     }
 
-    /// `k` sampled answers to `task`, sharing one prefill; `demos` (solved questions of the
-    /// same kind, in the task format) go before the question as worked examples.
-    pub fn sample(
-        &self,
-        task: &Task,
-        demos: &[Task],
-        k: usize,
-        sampler: &mut Sampler,
-    ) -> Result<Vec<Answer>, ModelError> {
+    /// The key/value cache after `demos` (solved questions, in the task format): the shared
+    /// start of every sampled prompt of a kind, prefilled once and cloned per question, with
+    /// room for a question and its answer after it.
+    pub fn demo_prefix(&self, demos: &[Task]) -> Result<KvCache, ModelError> {
         let mut ids = Vec::new();
         for d in demos {
             ids.extend(self.tokenizer.encode(&format!("{}{}", d.prompt(), d.completion()), false)?);
         }
-        ids.extend(self.prompt_ids(task)?);
-        let mut cache = self.model.new_cache(ids.len() + self.max_tokens);
+        let mut cache = self.model.new_cache(ids.len() + QUESTION_ROOM + self.max_tokens);
+        if !ids.is_empty() {
+            self.model.prefill(&ids, &mut cache)?;
+        }
+        Ok(cache)
+    }
+
+    /// `k` sampled answers to `task` after the worked examples in `prefix` (from
+    /// [`Solver::demo_prefix`]), sharing one prefill of the question.
+    pub fn sample(
+        &self,
+        task: &Task,
+        prefix: &KvCache,
+        k: usize,
+        sampler: &mut Sampler,
+    ) -> Result<Vec<Answer>, ModelError> {
+        let ids = self.prompt_ids(task)?;
+        let mut cache = prefix.clone();
         let logits = self.model.prefill(&ids, &mut cache)?;
         (0..k).map(|_| self.decode(logits.clone(), &mut cache.clone(), |l| sampler.sample(l))).collect()
     }

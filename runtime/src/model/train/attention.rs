@@ -6,21 +6,42 @@ use rayon::prelude::*;
 
 use crate::model::config::LlamaConfig;
 
-/// Output `[n, dim]` and the attention probabilities `[heads, n, n]` (zero above the
-/// diagonal) for roped `q` `[n, dim]`, `k` and `v` `[n, kv_dim]`.
-pub(super) fn forward(c: &LlamaConfig, q: &[f32], k: &[f32], v: &[f32], n: usize) -> (Vec<f32>, Vec<f32>) {
+/// Keys and values of the positions before a sequence (a cache's), each `[start, kv_dim]`.
+pub(crate) struct Prefix<'a> {
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    pub start: usize,
+}
+
+/// Output `[n, dim]` and the attention probabilities `[heads, n, start + n]` (zero beyond
+/// each query's position) for roped `q` `[n, dim]`, `k` and `v` `[n, kv_dim]` at positions
+/// start.., attending to `prefix`'s positions 0..start and to the sequence's own up to itself.
+pub(super) fn forward(
+    c: &LlamaConfig,
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    prefix: &Prefix<'_>,
+    n: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let (hd, kv, group) = (c.head_dim, c.kv_dim(), c.heads / c.kv_heads);
     let scale = 1.0 / (hd as f32).sqrt();
+    let start = prefix.start;
+    let width = start + n;
+    let key = |j: usize, kvh: usize| {
+        if j < start { &prefix.k[j * kv + kvh * hd..][..hd] } else { &k[(j - start) * kv + kvh * hd..][..hd] }
+    };
+    let val = |j: usize, kvh: usize| {
+        if j < start { &prefix.v[j * kv + kvh * hd..][..hd] } else { &v[(j - start) * kv + kvh * hd..][..hd] }
+    };
     let heads: Vec<(Vec<f32>, Vec<f32>)> = (0..c.heads)
         .into_par_iter()
         .map(|h| {
             let kvh = h / group;
-            let (mut p, mut out) = (vec![0.0f32; n * n], vec![0.0f32; n * hd]);
+            let (mut p, mut out) = (vec![0.0f32; n * width], vec![0.0f32; n * hd]);
             for i in 0..n {
                 let qi = &q[i * c.dim + h * hd..][..hd];
-                let row = &mut p[i * n..i * n + i + 1];
+                let row = &mut p[i * width..i * width + start + i + 1];
                 for (j, s) in row.iter_mut().enumerate() {
-                    *s = scale * dot(qi, &k[j * kv + kvh * hd..][..hd]);
+                    *s = scale * dot(qi, key(j, kvh));
                 }
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0f32;
@@ -30,14 +51,14 @@ pub(super) fn forward(c: &LlamaConfig, q: &[f32], k: &[f32], v: &[f32], n: usize
                 }
                 for (j, s) in row.iter_mut().enumerate() {
                     *s /= sum;
-                    axpy(&mut out[i * hd..(i + 1) * hd], *s, &v[j * kv + kvh * hd..][..hd]);
+                    axpy(&mut out[i * hd..(i + 1) * hd], *s, val(j, kvh));
                 }
             }
             (out, p)
         })
         .collect();
     let mut out = vec![0.0f32; n * c.dim];
-    let mut probs = Vec::with_capacity(c.heads * n * n);
+    let mut probs = Vec::with_capacity(c.heads * n * width);
     for (h, (oh, ph)) in heads.into_iter().enumerate() {
         for i in 0..n {
             out[i * c.dim + h * hd..][..hd].copy_from_slice(&oh[i * hd..(i + 1) * hd]);
@@ -50,8 +71,8 @@ pub(super) fn forward(c: &LlamaConfig, q: &[f32], k: &[f32], v: &[f32], n: usize
 /// One key/value head's dK `[n, head_dim]`, dV, and the dQ of each query head sharing it.
 type KvHeadGradients = (Vec<f32>, Vec<f32>, Vec<Vec<f32>>);
 
-/// Gradients for roped q, k and for v, given the forward's inputs, its probabilities `p` and
-/// `d_out` = ∂L/∂(attention output) `[n, dim]`. Parallel over key/value heads: each owns its
+/// Gradients for roped q, k and for v, given the forward's inputs, its probabilities `p` (of a
+/// sequence starting at position 0) and `d_out` = ∂L/∂(attention output) `[n, dim]`. Parallel over key/value heads: each owns its
 /// dK, dV and its query heads' dQ.
 pub(super) fn backward(
     c: &LlamaConfig,

@@ -7,7 +7,7 @@ use super::attention;
 use super::norm::rms_norm_rows;
 use crate::model::adapter::{Adapter, Projection};
 use crate::model::error::ModelError;
-use crate::model::forward::{Model, rope, silu};
+use crate::model::forward::{KvCache, Model, rope, silu};
 use crate::model::weights::{Layer, Matrix};
 
 /// One block's saved activations, each `[n, width]` row-major (`p` is `[heads, n, n]`).
@@ -69,13 +69,14 @@ fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
     a.iter().zip(b).map(|(x, y)| x + y).collect()
 }
 
-/// Runs block `l` on `x` (`[n, dim]`); returns its tape and its output.
+/// Runs block `l` on `x` (`[n, dim]`, positions `prefix.start`..); returns its tape and its
+/// output.
 fn block(
     model: &Model<'_>,
     trainable: Option<&Adapter>,
-    l: usize,
-    layer: &Layer,
+    (l, layer): (usize, &Layer),
     x: Vec<f32>,
+    prefix: &attention::Prefix<'_>,
     n: usize,
 ) -> Result<(LayerTape, Vec<f32>), ModelError> {
     let c = &model.config;
@@ -84,10 +85,10 @@ fn block(
     let mut k = project(model, trainable, (l, Projection::K), &layer.k, &h1, n)?;
     let v = project(model, trainable, (l, Projection::V), &layer.v, &h1, n)?;
     for (pos, (qt, kt)) in q.chunks_exact_mut(c.dim).zip(k.chunks_exact_mut(c.kv_dim())).enumerate() {
-        rope(qt, c.head_dim, pos, c.rope_theta);
-        rope(kt, c.head_dim, pos, c.rope_theta);
+        rope(qt, c.head_dim, prefix.start + pos, c.rope_theta);
+        rope(kt, c.head_dim, prefix.start + pos, c.rope_theta);
     }
-    let (att, p) = attention::forward(c, &q, &k, &v, n);
+    let (att, p) = attention::forward(c, (&q, &k, &v), prefix, n);
     let o = project(model, trainable, (l, Projection::O), &layer.o, &att, n)?;
     let x2 = add(&x, &o);
     let h2 = rms_norm_rows(&x2, &layer.ffn_norm, c.rms_eps);
@@ -108,7 +109,7 @@ pub(super) fn forward(
     tape_from: usize,
 ) -> Result<(Vec<LayerTape>, Vec<f32>), ModelError> {
     let mut tapes = Vec::new();
-    let x = forward_with(model, trainable, tokens, |l, tape| {
+    let x = forward_with(model, trainable, tokens, None, |l, tape| {
         if l >= tape_from {
             tapes.push(tape);
         }
@@ -117,15 +118,18 @@ pub(super) fn forward(
 }
 
 /// As [`forward`], handing each block's tape to `on_block` (block index, tape) instead of
-/// keeping it: what a prefill needs (its keys and values) without holding every block's.
+/// keeping it: what a prefill needs (its keys and values) without holding every block's. With
+/// `cache`, the tokens continue the sequence the cache holds (positions cache.len()..,
+/// attending to its keys and values).
 pub(crate) fn forward_with(
     model: &Model<'_>,
     trainable: Option<&Adapter>,
     tokens: &[u32],
+    cache: Option<&KvCache>,
     mut on_block: impl FnMut(usize, LayerTape),
 ) -> Result<Vec<f32>, ModelError> {
     let c = &model.config;
-    if tokens.len() > c.context {
+    if tokens.len() + cache.map_or(0, KvCache::len) > c.context {
         return Err(ModelError::Request(format!(
             "training sequence of {} tokens is longer than the context of {}",
             tokens.len(),
@@ -140,7 +144,14 @@ pub(crate) fn forward_with(
         x.extend(model.weights.token_embd.row_f32(model.file(), t as usize));
     }
     for (l, layer) in model.weights.layers.iter().enumerate() {
-        let (tape, out) = block(model, trainable, l, layer, x, tokens.len())?;
+        let prefix = match cache {
+            Some(cache) => {
+                let (k, v) = cache.layer(l);
+                attention::Prefix { k, v, start: cache.len() }
+            }
+            None => attention::Prefix { k: &[], v: &[], start: 0 },
+        };
+        let (tape, out) = block(model, trainable, (l, layer), x, &prefix, tokens.len())?;
         on_block(l, tape);
         x = out;
     }

@@ -1,6 +1,7 @@
 //! `dfma run experiment`: personal instances learning from their own reasoning, alone or
 //! together through the Collective Context Field, against the baselines on the same seeds.
 
+pub mod carbon;
 pub mod config;
 pub mod report;
 mod run;

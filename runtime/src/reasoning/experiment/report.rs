@@ -74,6 +74,9 @@ pub struct ExperimentReport {
     pub energy: String,
     /// Per method.
     pub methods: Vec<MethodRecord>,
+    /// The learning's carbon with and without shifting into clean hours (`--carbon-trace`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carbon: Vec<super::carbon::MethodCarbon>,
 }
 
 impl ExperimentReport {

@@ -88,16 +88,17 @@ impl Running {
 }
 
 /// The questions instance `i` answers in `round` (the same under every method), each with
-/// worked examples of its kind.
+/// the round's worked examples of its kind.
 fn questions(cfg: &ExperimentConfig, i: usize, round: usize) -> Vec<(Task, Vec<Task>)> {
     let mut rng = rng_for(cfg.seed, tag(stream::QUESTIONS, i, round, Method::Isolated));
     let kinds = cfg.kinds_of(i);
+    // One set of worked examples per kind per round, shared by that kind's questions.
+    let demos: Vec<Vec<Task>> =
+        kinds.iter().map(|&(k, d)| (0..cfg.self_train.demos).map(|_| k.generate(d, &mut rng)).collect()).collect();
     (0..cfg.questions)
         .map(|q| {
             let (k, d) = kinds[q % kinds.len()];
-            let task = k.generate(d, &mut rng);
-            let demos = (0..cfg.self_train.demos).map(|_| k.generate(d, &mut rng)).collect();
-            (task, demos)
+            (k.generate(d, &mut rng), demos[q % kinds.len()].clone())
         })
         .collect()
 }
@@ -261,7 +262,11 @@ pub(super) fn step(
                 change = bad_change(cfg, &change, kind, round);
             }
             let codec_seed = cfg.seed ^ tag(stream::CODEC, 0, round, method);
-            let (frame, stats) = sender.signal(round as u64, &change, codec_seed, now_ms() + 60_000)?;
+            let (frame, stats, shared) = sender.signal(round as u64, &change, codec_seed, now_ms() + 60_000)?;
+            // What the collective now carries leaves the personal adapter, so the instance's
+            // own change acts once: in the collective when shared, in the personal if not.
+            let unshare: Vec<f32> = shared.iter().map(|v| -v).collect();
+            inst.personal.add_to_b(&unshare)?;
             inst.bytes_sent += stats.frame_bytes as u64;
             rec.change_norm[i] = Some(stats.norm);
             end.send(CcfPeer, frame).map_err(|e| ExperimentError::Config(format!("transport: {e}")))?;

@@ -1,0 +1,107 @@
+//! `dfma run experiment` end to end on the embedded model, small: three instances, one round,
+//! one drops out mid-round and one joins late; the report holds every method's rounds, the
+//! collective's signals cost bytes and the CCF aggregated exactly the signals that arrived; the
+//! plots are written. Bad input — an unknown task, method, aggregation or instance — exits 2
+//! with one line and writes nothing.
+
+mod common;
+
+use common::{dfma, in_ci};
+
+fn model() -> Option<String> {
+    match std::env::var("DFMA_MODEL_GGUF") {
+        Ok(p) => Some(p),
+        Err(_) if in_ci() => panic!("DFMA_MODEL_GGUF is required under CI=true"),
+        Err(_) => {
+            println!("not run: DFMA_MODEL_GGUF unset");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_small_experiment_writes_its_report_and_plots() {
+    let Some(path) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let o = dfma(&[
+        "run",
+        "experiment",
+        "--model",
+        &path,
+        "--out",
+        out.to_str().unwrap(),
+        "--instances",
+        "3",
+        "--rounds",
+        "1",
+        "--questions",
+        "2",
+        "--held-out",
+        "1",
+        "--samples",
+        "2",
+        "--layers",
+        "top:1",
+        "--methods",
+        "isolated,collective",
+        "--dropout",
+        "0.3",
+        "--late-join",
+        "2:1",
+        "--seed",
+        "5",
+    ]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    println!("{stdout}\n{stderr}");
+    assert!(o.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["seed"], 5);
+    let methods = report["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), 2);
+    for m in methods {
+        let rounds = m["rounds"].as_array().unwrap();
+        assert_eq!(rounds.len(), 2, "rounds 0 and 1");
+        for r in rounds {
+            for a in r["accuracy"].as_array().unwrap().iter().filter(|a| !a.is_null()) {
+                let a = a.as_f64().unwrap();
+                assert!((0.0..=1.0).contains(&a), "{a}");
+            }
+        }
+    }
+    let collective = &methods.iter().find(|m| m["method"] == "collective").unwrap()["rounds"][1];
+    // One of the three dropped out mid-round: the round closed with the other two.
+    assert_eq!(collective["signals_aggregated"], 2, "{collective}");
+    let sent: Vec<u64> = collective["bytes_sent"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
+    assert_eq!(sent.iter().filter(|&&b| b > 0).count(), 2, "{sent:?}");
+    let isolated = &methods.iter().find(|m| m["method"] == "isolated").unwrap()["rounds"][1];
+    assert!(isolated["bytes_sent"].as_array().unwrap().iter().all(|b| b == 0));
+    for plot in ["accuracy_per_round.svg", "accuracy_vs_bytes.svg", "accuracy_vs_joules.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("collective"), "{plot}");
+    }
+}
+
+#[test]
+fn bad_experiment_input_is_one_line_and_exit_2() {
+    let Some(path) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    for (flag, value, needle) in [
+        ("--tasks", "poetry:1", "unknown task \"poetry\""),
+        ("--tasks", "add:9", "difficulty must be 1..=6"),
+        ("--methods", "isolated,magic", "unknown method \"magic\""),
+        ("--robust", "mode", "unknown aggregation \"mode\""),
+        ("--compression", "zip", "unknown compression \"zip\""),
+        ("--bad-instance", "9:scaled", "must name an instance"),
+        ("--late-join", "x", "--late-join x"),
+        ("--dropout", "1.5", "dropout must be in [0, 1)"),
+    ] {
+        let o = dfma(&["run", "experiment", "--model", &path, "--out", out.to_str().unwrap(), flag, value]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(needle), "{flag} {value}: {stderr} lacks {needle:?}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    assert!(!out.join("report.json").exists());
+}
