@@ -48,7 +48,8 @@ pub enum Command {
     /// Quantize an f32 .npy matrix into GGML blocks (a u8 .npy of the raw block bytes).
     Quantize(QuantizeArgs),
     /// Run DFMA end to end: personal instances learning from their own reasoning, alone and
-    /// through the Collective Context Field, against the baselines.
+    /// through the Collective Context Field, against the baselines; or Fed-Heart-Disease on the
+    /// same kind of stack.
     Run {
         #[command(subcommand)]
         command: RunCommand,
@@ -74,6 +75,60 @@ pub enum RunCommand {
     /// isolated, collective (compressed signals), FedAvg (f32) and pooled, on the same seeds;
     /// a JSON report and SVG plots.
     Experiment(ExperimentArgs),
+    /// Fed-Heart-Disease on the federated stack: a logistic regression per hospital of the UCI
+    /// heart-disease data; local-only, collective, FedAvg and pooled test accuracy per hospital.
+    Heart(HeartArgs),
+}
+
+/// `dfma run heart` options.
+#[derive(Parser, Debug)]
+pub struct HeartArgs {
+    /// The UCI heart-disease CSV (default: DFMA_HEART_CSV; `ci/fetch-heart` prints its path).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Rounds of the collective and FedAvg runs (local-only and pooled train as many epochs).
+    #[arg(long, default_value_t = 40)]
+    pub rounds: usize,
+    /// Local epochs per round.
+    #[arg(long, default_value_t = 1)]
+    pub local_epochs: usize,
+    /// Training seed: the same seed reproduces the run exactly.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seed of the stratified train/test split of each hospital (fixed by default, like a
+    /// benchmark's).
+    #[arg(long, default_value_t = 0)]
+    pub split_seed: u64,
+    /// Robust aggregation instead of the mean: median or trimmed-mean.
+    #[arg(long, value_name = "RULE")]
+    pub robust: Option<String>,
+    /// Fraction of the hospitals that drop out each round after training, before sending.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Signal compression: none, quantize:B (B = 1, 2, 4, 8), sketch:RxC, project:K.
+    #[arg(long, default_value = "none")]
+    pub compress: String,
+    /// Mask signals with secure aggregation (linear compression and the mean only).
+    #[arg(long)]
+    pub secure_aggregation: bool,
+    /// L2 norm each round's change is clipped to.
+    #[arg(long, default_value_t = 10.0)]
+    pub clip: f64,
+    /// DP noise multiplier (0: clipping only, no privacy claimed).
+    #[arg(long, default_value_t = 0.0)]
+    pub noise: f64,
+    /// Each hospital's ε budget at δ = 1e-5 (with --noise above 0).
+    #[arg(long, default_value_t = 10.0)]
+    pub epsilon: f64,
+    /// Plant a bad hospital: INDEX:scaled (signals ×100) or INDEX:random.
+    #[arg(long, value_name = "INDEX:KIND")]
+    pub bad: Option<String>,
+    /// Let a hospital join late: INDEX:ROUND (repeatable).
+    #[arg(long, value_name = "INDEX:ROUND")]
+    pub late_join: Vec<String>,
+    /// Write the report as JSON (through a temporary file, then renamed).
+    #[arg(long, value_name = "OUT")]
+    pub json: Option<PathBuf>,
 }
 
 /// `dfma run experiment` options.

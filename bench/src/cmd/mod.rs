@@ -9,6 +9,7 @@ mod finetune;
 mod fuzz;
 mod generate;
 mod gguf_weights;
+mod heart;
 mod list;
 mod load;
 mod model_args;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Profile(args) => profile::run(&args),
         Command::Quantize(args) => quantize::run(&args),
         Command::Run { command: RunCommand::Experiment(args) } => experiment::run(&args),
+        Command::Run { command: RunCommand::Heart(args) } => heart::run(&args),
         Command::Schedule(args) => schedule::run(&args),
         Command::Tune(args) => tune::run(&args, &opts),
         Command::Ptx { command: PtxCommand::Check } => ptx::check(),
