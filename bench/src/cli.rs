@@ -147,7 +147,7 @@ pub struct ExperimentArgs {
     #[arg(long, default_value_t = 4)]
     pub rounds: usize,
     /// Task kinds with difficulty, kind:difficulty (kinds: add, compare, sort, convert).
-    #[arg(long, default_value = "convert:1,compare:2,add:2,sort:1")]
+    #[arg(long, default_value = "convert:1,compare:2,add:1,sort:1")]
     pub tasks: String,
     /// Kinds each instance's user asks about (instance i: kinds i, i+1, …).
     #[arg(long, default_value_t = 2)]
@@ -179,7 +179,7 @@ pub struct ExperimentArgs {
     /// The collective's compression: sign (1 bit + a scale per 256, error feedback), quantize:B, none.
     #[arg(long, default_value = "sign")]
     pub compression: String,
-    /// The CCF's aggregation: mean, median, trimmed-mean[:F].
+    /// The CCF's aggregation: mean, median, trimmed-mean (25 % at each end).
     #[arg(long, default_value = "mean")]
     pub robust: String,
     /// L2 bound each signal is clipped to (a round's change of B is typically 3-4).

@@ -6,22 +6,11 @@
 
 mod common;
 
-use common::{dfma, in_ci};
-
-fn model() -> Option<String> {
-    match std::env::var("DFMA_MODEL_GGUF") {
-        Ok(p) => Some(p),
-        Err(_) if in_ci() => panic!("DFMA_MODEL_GGUF is required under CI=true"),
-        Err(_) => {
-            println!("not run: DFMA_MODEL_GGUF unset");
-            None
-        }
-    }
-}
+use common::{dfma, model_gguf};
 
 #[test]
 fn a_small_experiment_writes_its_report_and_plots() {
-    let Some(path) = model() else { return };
+    let Some(path) = model_gguf() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exp");
     let o = dfma(&[
@@ -84,7 +73,7 @@ fn a_small_experiment_writes_its_report_and_plots() {
 
 #[test]
 fn bad_experiment_input_is_one_line_and_exit_2() {
-    let Some(path) = model() else { return };
+    let Some(path) = model_gguf() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exp");
     for (flag, value, needle) in [

@@ -4,20 +4,9 @@
 
 mod common;
 
-use common::{dfma, in_ci};
+use common::{dfma, model_gguf};
 use dfma_runtime::model::Model;
 use dfma_runtime::model::adapter::Adapter;
-
-fn model() -> Option<String> {
-    match std::env::var("DFMA_MODEL_GGUF") {
-        Ok(p) => Some(p),
-        Err(_) if in_ci() => panic!("DFMA_MODEL_GGUF is required under CI=true"),
-        Err(_) => {
-            println!("not run: DFMA_MODEL_GGUF unset");
-            None
-        }
-    }
-}
 
 const TEXT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/finetune.txt");
 
@@ -32,7 +21,7 @@ fn losses(stdout: &str) -> (f64, f64) {
 
 #[test]
 fn finetuning_on_a_text_lowers_its_held_out_loss() {
-    let Some(path) = model() else { return };
+    let Some(path) = model_gguf() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("a.safetensors");
     let args = [
@@ -82,7 +71,7 @@ fn expect_bad(args: &[&str], needle: &str) {
 
 #[test]
 fn bad_finetune_input_is_one_line_and_exit_2() {
-    let Some(path) = model() else { return };
+    let Some(path) = model_gguf() else { return };
     let dir = tempfile::tempdir().unwrap();
     let short = dir.path().join("short.txt");
     std::fs::write(&short, "Too short to hold anything out.").unwrap();

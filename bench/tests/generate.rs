@@ -5,22 +5,11 @@
 
 mod common;
 
-use common::{dfma, in_ci, py_script, with_python};
-
-fn model() -> Option<String> {
-    match std::env::var("DFMA_MODEL_GGUF") {
-        Ok(p) => Some(p),
-        Err(_) if in_ci() => panic!("DFMA_MODEL_GGUF is required under CI=true"),
-        Err(_) => {
-            println!("not run: DFMA_MODEL_GGUF unset");
-            None
-        }
-    }
-}
+use common::{dfma, in_ci, model_gguf, py_script, with_python};
 
 #[test]
 fn the_embedded_model_answers_a_factual_question() {
-    let Some(path) = model() else { return };
+    let Some(path) = model_gguf() else { return };
     let out = dfma(&["generate", "--model", &path, "--prompt", "What is the capital of France?", "--max-tokens", "40"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -69,7 +58,7 @@ fn a_file_that_is_not_a_llama_gguf_is_bad_input() {
 
 #[test]
 fn generate_runs_on_wgpu_with_the_weights_resident_or_says_why_not() {
-    let Some(path) = model() else { return };
+    let Some(path) = model_gguf() else { return };
     let out =
         dfma(&["generate", "--model", &path, "--raw", "--prompt", "Hi", "--max-tokens", "2", "--backend", "wgpu"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -84,7 +73,7 @@ fn generate_runs_on_wgpu_with_the_weights_resident_or_says_why_not() {
 
 #[test]
 fn an_unavailable_backend_is_one_line_saying_why_and_exit_1() {
-    let Some(path) = model() else { return };
+    let Some(path) = model_gguf() else { return };
     let out =
         dfma(&["generate", "--model", &path, "--raw", "--prompt", "Hi", "--max-tokens", "1", "--backend", "cuda"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -156,7 +156,9 @@ fn the_median_and_trimmed_mean_hold_against_a_planted_bad_instance() {
         let mut rng = rng_for(s, 9);
         v.iter().map(|_| rng.random_range(-10.0f32..10.0)).collect::<Vec<_>>()
     };
-    for (name, agg) in [("median", Aggregation::Median), ("trimmed mean", Aggregation::TrimmedMean(0.2))] {
+    for (name, agg) in
+        [("median", Aggregation::Median), ("trimmed mean", Aggregation::TrimmedMean { trim_fraction: 0.2 })]
+    {
         for (what, f) in [("x100", &scaled as &dyn Fn(&[f32]) -> Vec<f32>), ("random", &random)] {
             let robust = aggregate_with_a_bad_instance(agg, f, s);
             let mean = aggregate_with_a_bad_instance(Aggregation::Mean, f, s);

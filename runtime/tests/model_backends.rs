@@ -8,7 +8,9 @@
 //! (the cuda backend's exact PTX, which runs everywhere) takes ~20 s a token on two cores, so it
 //! checks the first position only.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{in_ci, model_path};
 use std::time::Instant;
 
 use dfma_kernels::{BackendKind, BackendOptions, open};
@@ -19,21 +21,6 @@ use dfma_runtime::model::tokenizer::Tokenizer;
 const PROMPT: &str = "<|im_start|>user\nHi";
 /// Bar for the logits: both sides accumulate in f32 in different orders over 30 blocks.
 const MAX_REL_L2: f64 = 1e-4;
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-fn model_path() -> Option<PathBuf> {
-    match std::env::var("DFMA_MODEL_GGUF") {
-        Ok(p) => Some(PathBuf::from(p)),
-        Err(_) if in_ci() => panic!("DFMA_MODEL_GGUF is required under CI=true"),
-        Err(_) => {
-            println!("not run: DFMA_MODEL_GGUF unset");
-            None
-        }
-    }
-}
 
 /// The logits after each prompt token.
 fn logits_per_position(model: &Model<'_>, ids: &[u32]) -> Vec<Vec<f32>> {

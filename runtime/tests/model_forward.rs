@@ -3,7 +3,10 @@
 //! weights and a fixed prompt. Needs `DFMA_MODEL_GGUF` (ci/test sets it) and Python with numpy and
 //! gguf; without them prints "not run: <reason>", and fails under `CI=true`.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{in_ci, model_path};
+use std::path::Path;
 use std::process::Command;
 
 use dfma_runtime::model::Model;
@@ -11,21 +14,6 @@ use dfma_runtime::model::adapter::{Adapter, Projection};
 use dfma_runtime::model::tokenizer::Tokenizer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-fn model_path() -> Option<PathBuf> {
-    match std::env::var("DFMA_MODEL_GGUF") {
-        Ok(p) => Some(PathBuf::from(p)),
-        Err(_) if in_ci() => panic!("DFMA_MODEL_GGUF is required under CI=true"),
-        Err(_) => {
-            println!("not run: DFMA_MODEL_GGUF unset");
-            None
-        }
-    }
-}
 
 fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap();

@@ -9,8 +9,11 @@
 //! jax, numpy and gguf; without them prints "not run: <reason>", and fails under `CI=true`.
 //! Seeded: the seed is printed and `DFMA_SEED` reproduces a run.
 
+mod common;
+
+use common::{in_ci, model_path};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -28,21 +31,6 @@ const LOSS_REL_TOL: f64 = 1e-4;
 /// float64 — measured worst 1.4e-5..2.0e-5 over the same runs; the bar leaves a margin of 25×
 /// and still catches a scale (alpha/rank) off by 0.1 % (measured 9.5e-4 on the first factor).
 const GRAD_REL_L2_TOL: f64 = 5e-4;
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-fn model_path() -> Option<PathBuf> {
-    match std::env::var("DFMA_MODEL_GGUF") {
-        Ok(p) => Some(PathBuf::from(p)),
-        Err(_) if in_ci() => panic!("DFMA_MODEL_GGUF is required under CI=true"),
-        Err(_) => {
-            println!("not run: DFMA_MODEL_GGUF unset");
-            None
-        }
-    }
-}
 
 /// A little-endian float64 `.npy` file: its shape and data.
 fn read_npy_f64(path: &Path) -> (Vec<usize>, Vec<f64>) {

@@ -43,3 +43,16 @@ pub fn with_python(what: &str, f: impl FnOnce(&str)) {
 pub fn py_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/py").join(name)
 }
+
+/// The embedded model's GGUF from `DFMA_MODEL_GGUF` (ci/test sets it), or `None` with
+/// "not run" printed; required under `CI=true`.
+pub fn model_gguf() -> Option<String> {
+    match std::env::var("DFMA_MODEL_GGUF") {
+        Ok(p) => Some(p),
+        Err(_) if in_ci() => panic!("DFMA_MODEL_GGUF is required under CI=true"),
+        Err(_) => {
+            println!("not run: DFMA_MODEL_GGUF unset");
+            None
+        }
+    }
+}

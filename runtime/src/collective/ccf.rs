@@ -12,61 +12,7 @@ use dfma_protocol::receiver::{Receiver, ReceiverPolicy};
 use super::codec::decode;
 use super::error::CollectiveError;
 use super::sender::hex;
-
-/// How a round's decoded signals become one update.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Aggregation {
-    /// The mean.
-    Mean,
-    /// The coordinate-wise median: robust to a minority of arbitrary signals.
-    Median,
-    /// The coordinate-wise mean after dropping the `⌈f·m⌉` largest and smallest of m values.
-    TrimmedMean(f64),
-}
-
-impl Aggregation {
-    /// Parses `mean`, `median` or `trimmed-mean[:F]` (F defaults to 0.25).
-    pub fn parse(s: &str) -> Result<Aggregation, String> {
-        match s {
-            "mean" => Ok(Aggregation::Mean),
-            "median" => Ok(Aggregation::Median),
-            "trimmed-mean" => Ok(Aggregation::TrimmedMean(0.25)),
-            _ => match s.strip_prefix("trimmed-mean:").map(str::parse::<f64>) {
-                Some(Ok(f)) if (0.0..0.5).contains(&f) => Ok(Aggregation::TrimmedMean(f)),
-                _ => Err(format!("unknown aggregation {s:?} (have mean, median, trimmed-mean[:F] with F in [0, 0.5))")),
-            },
-        }
-    }
-
-    /// Combines `signals` (equal lengths, at least one).
-    pub fn combine(self, signals: &[Vec<f32>]) -> Vec<f32> {
-        let m = signals.len();
-        let n = signals[0].len();
-        if self == Aggregation::Mean || m < 3 {
-            let mut out = vec![0f32; n];
-            for s in signals {
-                out.iter_mut().zip(s).for_each(|(o, v)| *o += v / m as f32);
-            }
-            return out;
-        }
-        let trim = match self {
-            Aggregation::TrimmedMean(f) => ((f * m as f64).ceil() as usize).min((m - 1) / 2),
-            _ => 0,
-        };
-        let mut column = vec![0f32; m];
-        (0..n)
-            .map(|i| {
-                column.iter_mut().zip(signals).for_each(|(c, s)| *c = s[i]);
-                column.sort_unstable_by(f32::total_cmp);
-                match self {
-                    Aggregation::Median if m % 2 == 1 => column[m / 2],
-                    Aggregation::Median => 0.5 * (column[m / 2 - 1] + column[m / 2]),
-                    _ => column[trim..m - trim].iter().sum::<f32>() / (m - 2 * trim) as f32,
-                }
-            })
-            .collect()
-    }
-}
+pub use crate::federated::aggregate::Aggregation;
 
 /// The Collective Context Field of one base model and adapter layout.
 pub struct Ccf {
@@ -153,7 +99,7 @@ impl Ccf {
     pub fn close_round(&mut self) -> usize {
         let used = self.pending.len();
         if used > 0 {
-            let update = self.aggregation.combine(&self.pending);
+            let update = self.aggregation.combine(&self.pending).expect("at least one signal");
             let m = used as f32;
             let next: Vec<f32> = self.collective().iter().zip(&update).map(|(c, u)| c + m * u).collect();
             self.versions.push(next);

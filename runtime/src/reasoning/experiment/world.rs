@@ -153,3 +153,22 @@ impl World {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_differ_by_instance_round_and_method() {
+        let mut tags = std::collections::HashSet::new();
+        for what in [stream::HELD_OUT, stream::QUESTIONS, stream::SAMPLING] {
+            for i in 0..8 {
+                for r in 0..8 {
+                    for m in Method::ALL {
+                        assert!(tags.insert(tag(what, i, r, m)), "{what} {i} {r} {m:?}");
+                    }
+                }
+            }
+        }
+    }
+}
