@@ -79,6 +79,17 @@ pub(super) struct Running {
 }
 
 impl Running {
+    /// The CCF takes every frame waiting on its end, as a live CCF does as they arrive (so a
+    /// frame's expiry needs to cover its transit, not the rest of the round).
+    fn drain(&mut self) -> Result<(), ExperimentError> {
+        if let (Some(ccf), Some(end)) = (self.world.ccf.as_mut(), self.ccf_end.as_mut()) {
+            while let Ok(Some(incoming)) = end.recv_timeout(Duration::from_millis(1)) {
+                ccf.receive(&incoming.frame, now_ms())?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(world: World) -> Running {
         let federated = world.ccf.is_some();
         let (ccf_end, connector) = in_process(4 * world.instances.len() + 4);
@@ -223,6 +234,7 @@ pub(super) fn step(
                 end.send(CcfPeer, frame).map_err(|e| ExperimentError::Config(format!("transport: {e}")))?;
             }
             run.world.instances[i].joined = true;
+            run.drain()?;
         }
         run.world.catch_up(i, now_ms())?;
         let qs = questions(cfg, i, round);
@@ -271,6 +283,7 @@ pub(super) fn step(
             rec.change_norm[i] = Some(stats.norm);
             end.send(CcfPeer, frame).map_err(|e| ExperimentError::Config(format!("transport: {e}")))?;
         }
+        run.drain()?;
     }
     if method == Method::Pooled {
         let pooled = run.world.pooled.as_mut().expect("the pooled method has its adapter");
@@ -284,10 +297,8 @@ pub(super) fn step(
             inst.joules += share / cfg.instances as f64;
         }
     }
-    if let (Some(ccf), Some(end)) = (run.world.ccf.as_mut(), run.ccf_end.as_mut()) {
-        while let Ok(Some(incoming)) = end.recv_timeout(Duration::from_millis(1)) {
-            ccf.receive(&incoming.frame, now_ms())?;
-        }
+    run.drain()?;
+    if let Some(ccf) = run.world.ccf.as_mut() {
         rec.signals_aggregated = ccf.close_round();
         for i in 0..cfg.instances {
             if run.world.instances[i].joined {
