@@ -468,6 +468,10 @@ pub struct GenerateArgs {
     /// reference (weights uploaded once, one registered GEMV per matrix).
     #[arg(long, default_value = "cpu")]
     pub backend: String,
+    /// LoRA adapters to apply (safetensors from `dfma finetune`, bound to this model's SHA-256);
+    /// repeat for several (a personal and a collective one).
+    #[arg(long, value_name = "FILE")]
+    pub lora: Vec<PathBuf>,
 }
 
 /// `dfma schedule` options.

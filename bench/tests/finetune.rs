@@ -59,6 +59,24 @@ fn finetuning_on_a_text_lowers_its_held_out_loss() {
     assert_eq!((ad.rank, ad.factors.len()), (8, 8));
     let e = Adapter::load(&out, &model.config, &"0".repeat(64)).unwrap_err().to_string();
     assert!(e.contains("trained for base model"), "{e}");
+    // `dfma generate --lora` applies it; a file that is not an adapter is bad input.
+    let o = dfma(&[
+        "generate",
+        "--model",
+        &path,
+        "--lora",
+        out.to_str().unwrap(),
+        "--raw",
+        "--prompt",
+        "Monday:",
+        "--max-tokens",
+        "8",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = dfma(&["generate", "--model", &path, "--lora", TEXT, "--prompt", "hi"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a safetensors file") && stderr.trim_end().lines().count() == 1, "{stderr}");
 }
 
 fn expect_bad(args: &[&str], needle: &str) {

@@ -11,6 +11,7 @@ use std::io::Write;
 use anyhow::{Result, anyhow};
 use dfma_kernels::{BackendOptions, open};
 use dfma_reference::seed::seed_from_env;
+use dfma_runtime::model::adapter::{Adapter, file_sha256};
 use dfma_runtime::model::chat::{self, Message};
 use dfma_runtime::model::generate::generate;
 use dfma_runtime::model::sampler::{Sampler, SamplerConfig};
@@ -28,7 +29,14 @@ pub fn run(args: &GenerateArgs, opts: &BackendOptions) -> Result<()> {
     }
     let path = model_path(args.model.as_deref())?;
     let backend = open(kind, opts).map_err(|e| anyhow!("{kind}: {e}"))?;
-    let model = load_model(&path, backend.as_ref())?;
+    let mut model = load_model(&path, backend.as_ref())?;
+    if !args.lora.is_empty() {
+        let base = file_sha256(&path).map_err(model_error)?;
+        for lora in &args.lora {
+            let adapter = Adapter::load(lora, &model.config, &base).map_err(|e| bad_input(e.to_string()))?;
+            model.attach(adapter).map_err(|e| bad_input(format!("{}: {e}", lora.display())))?;
+        }
+    }
     let tokenizer = Tokenizer::from_gguf(model.file()).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
     let text = match (args.raw, chat::template(&model.file().gguf)) {
         (false, Some(t)) => {
