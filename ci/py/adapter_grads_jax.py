@@ -15,7 +15,6 @@ sequence goes through each block at once under a causal mask, and gradients come
 Writes OUT_DIR/loss.npy (0-d) and OUT_DIR/<tensor>.npy per adapter tensor (the gradient, the
 tensor's shape), all float64 little-endian, whatever --dtype computed them.
 """
-import json
 import os
 import sys
 import time
@@ -25,28 +24,9 @@ import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
 
+from model_files import field, read_safetensors
+
 PROJECTIONS = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]
-
-
-def field(r, key):
-    f = r.fields[key]
-    return f.parts[f.data[0]][0]
-
-
-def read_safetensors(path):
-    """f32 tensors by name, and the metadata, from a safetensors file (parsed by hand)."""
-    raw = open(path, "rb").read()
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    data = raw[8 + n:]
-    tensors = {}
-    for name, t in header.items():
-        if t["dtype"] != "F32":
-            raise SystemExit(f"{path}: tensor {name} is {t['dtype']}, expected F32")
-        a, b = t["data_offsets"]
-        tensors[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(t["shape"])
-    return tensors, meta
 
 
 def parse_args(argv):

@@ -4,33 +4,21 @@ dequantizers, for checking dfma's model runtime.
 usage: llama_forward.py MODEL.gguf OUT.npy [--adapter FILE.safetensors] TOKEN_ID...
 Writes the logits after each token, float32 [tokens, vocab], to OUT.npy. With --adapter, every
 projection the adapter names computes W·h + (alpha/rank)·B·(A·h); the safetensors file is parsed
-here by hand (8-byte header length, JSON header, little-endian f32 data).
+here by hand (`model_files.py`).
 """
-import json
 import sys
 
 import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
 
-
-def field(r, key):
-    f = r.fields[key]
-    return f.parts[f.data[0]][0]
+from model_files import field, read_safetensors
 
 
 def read_adapter(path):
-    raw = open(path, "rb").read()
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    data = raw[8 + n:]
-    tensors = {}
-    for name, t in header.items():
-        assert t["dtype"] == "F32", name
-        a, b = t["data_offsets"]
-        tensors[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(t["shape"]).astype(np.float64)
-    return tensors, float(meta["dfma.alpha"]) / int(meta["dfma.rank"])
+    tensors, meta = read_safetensors(path)
+    lora = {name: t.astype(np.float64) for name, t in tensors.items()}
+    return lora, float(meta["dfma.alpha"]) / int(meta["dfma.rank"])
 
 
 def main(path, out, ids, adapter=None):
