@@ -268,7 +268,8 @@ impl ModeChoice {
 #[derive(Parser, Debug)]
 pub struct BenchArgs {
     /// Suite: an op name, `compression` (the signal-compression ops, plus NMSE against bits per
-    /// coordinate and each case's fraction of copy bandwidth), or `all`.
+    /// coordinate and each case's fraction of copy bandwidth), `model` (a whole model's prefill
+    /// and decode tokens/s, tokens/J and memory-roofline fraction), or `all`.
     #[arg(long, default_value = "all")]
     pub suite: String,
     /// Only this backend (repeatable). Default: every available backend except `reference`.
@@ -311,6 +312,23 @@ pub struct BenchArgs {
     /// Activation columns of the `--gguf` GEMV cases (1..8).
     #[arg(long, default_value_t = 1)]
     pub gguf_batch: usize,
+    /// `--suite model`: the GGUF model (default: DFMA_MODEL_GGUF, else the embedded model).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// `--suite model`: random weights with the embedded model's shapes and tensor formats
+    /// instead of its file (speed depends on shapes and formats only; for machines that cannot
+    /// fetch the model).
+    #[arg(long, conflicts_with = "model")]
+    pub synthetic_model: bool,
+    /// `--suite model`: prompt tokens of each prefill.
+    #[arg(long, default_value_t = 128)]
+    pub prompt_tokens: usize,
+    /// `--suite model`: greedy decode steps after each prefill.
+    #[arg(long, default_value_t = 64)]
+    pub decode_tokens: usize,
+    /// `--suite model`: timed prefill + decode runs per backend (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
 }
 
 /// `dfma tune` options.

@@ -9,6 +9,7 @@ mod cmd;
 mod compression;
 mod error;
 mod files;
+mod model_suite;
 mod npy;
 mod output;
 mod report;

@@ -39,6 +39,10 @@ pub struct Report {
     /// quality bars (see `compression.rs`); absent for other suites.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<crate::compression::CompressionReport>,
+    /// `--suite model`: a whole model's prefill and decode speed per backend (see
+    /// `model_suite.rs`); absent for other suites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<crate::model_suite::ModelSuiteReport>,
 }
 
 /// One backend and its device, or why it is unavailable.

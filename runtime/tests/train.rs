@@ -21,7 +21,7 @@ fn seed() -> u64 {
 }
 
 fn tiny(format: WeightFormat, seed: u64) -> (tempfile::TempDir, Model<'static>) {
-    let cfg = TinyLlama { layers: 3, dim: 64, ffn_dim: 96, heads: 4, kv_heads: 2, vocab: 64, context: 64, format };
+    let cfg = TinyLlama::small(3, 64, 96, 4, 2, 64, format);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
     cfg.write(&path, seed).unwrap();

@@ -25,12 +25,14 @@ use dfma_runtime::energy::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::bench_model;
 use super::gguf_weights::{self, GgufWeights};
 use super::parse_backend;
 use crate::bars;
 use crate::cli::{BenchArgs, CacheMode};
 use crate::compression;
 use crate::error::bad_input;
+use crate::model_suite;
 use crate::output;
 use crate::report::{BackendReport, CaseReport, ClockReport, EnergyReport, Report, RooflineReport, SCHEMA_VERSION};
 use crate::roofline::place;
@@ -82,7 +84,7 @@ pub(super) struct Case<'a> {
 
 /// A backend's energy meter and the idle power measured before its cases.
 pub(super) struct Energy<'m> {
-    meter: &'m dyn EnergyMeter,
+    pub(super) meter: &'m dyn EnergyMeter,
     idle_power_w: Option<f64>,
 }
 
@@ -376,7 +378,14 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     };
     let mut op_names: Vec<String> = args.op.clone();
     let compression_suite = args.suite == "compression";
-    if compression_suite {
+    let model_suite = args.suite == "model";
+    let model_file = if model_suite { Some(bench_model::resolve(args, seed)?) } else { None };
+    if !model_suite && (args.model.is_some() || args.synthetic_model) {
+        return Err(bad_input("--model and --synthetic-model belong to --suite model"));
+    }
+    if model_suite {
+        // The model's products are the suite; --op adds op cases beside it.
+    } else if compression_suite {
         // The compression ops the registry has (some may come later than the suite's list).
         op_names.extend(compression::OPS.iter().filter(|o| ops::by_name(o).is_some()).map(|o| o.to_string()));
     } else if args.suite != "all" {
@@ -391,7 +400,13 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     let selected: Vec<&dyn Op> = ops::all()
         .iter()
         .copied()
-        .filter(|o| if op_names.is_empty() { !o.is_calibration() } else { op_names.iter().any(|n| n == o.name()) })
+        .filter(|o| {
+            if op_names.is_empty() {
+                !model_suite && !o.is_calibration()
+            } else {
+                op_names.iter().any(|n| n == o.name())
+            }
+        })
         .collect();
     // By default the performance backends; `reference` and `ptxvm` (verification backends,
     // orders of magnitude slower) run only when named.
@@ -421,6 +436,7 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         cases: vec![],
         bars: vec![],
         compression: None,
+        model: None,
     };
     println!("dfma bench  commit {}  seed {seed} (DFMA_SEED={seed} reproduces)", report.commit);
     let mut backends = Vec::new();
@@ -583,6 +599,14 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
             println!("{line}");
         }
         report.compression = Some(section);
+    }
+    if let Some(file) = &model_file {
+        let section = bench_model::run(file, args, seed, &backends, &report.rooflines, &energies);
+        for line in model_suite::lines(&section) {
+            println!("{line}");
+        }
+        failed.extend(section.runs.iter().filter_map(|r| r.error.clone()));
+        report.model = Some(section);
     }
     write_outputs(args, &report)?;
     if !failed.is_empty() {

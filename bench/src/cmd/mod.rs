@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod bench;
+mod bench_model;
 mod compare;
 mod devices;
 mod experiment;

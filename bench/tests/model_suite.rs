@@ -1,0 +1,115 @@
+//! `dfma bench --suite model` end to end on a tiny random model the test writes: prefill and
+//! decode figures per backend in a report that matches the schema, the decode's weight bytes
+//! counted exactly, and bad input refused before anything is timed.
+
+mod common;
+
+use std::path::Path;
+
+use common::{dfma, in_ci};
+use dfma_runtime::model::tiny::TinyLlama;
+use dfma_runtime::model::weights::WeightFormat;
+
+/// 2 blocks, width 64, SwiGLU 96, 4 query / 2 key-value heads, 64 tokens, all Q8_0.
+fn tiny(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("tiny.gguf");
+    TinyLlama::small(2, 64, 96, 4, 2, 64, WeightFormat::Q8_0).write(&path, 7).unwrap();
+    path
+}
+
+#[test]
+fn the_model_suite_reports_prefill_and_decode_per_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny(dir.path());
+    let json = dir.path().join("r.json");
+    let out = dfma(&[
+        "bench",
+        "--suite",
+        "model",
+        "--model",
+        model.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--backend",
+        "wgpu",
+        "--prompt-tokens",
+        "9",
+        "--decode-tokens",
+        "5",
+        "--repeats",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report-v1.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let errors: Vec<String> =
+        jsonschema::validator_for(&schema).unwrap().iter_errors(&report).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "the report does not match the schema: {errors:?}");
+    assert!(
+        report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["op"].as_str().is_some_and(|op| op.starts_with("stream_") || op == "fma_peak")),
+        "only the calibration cases run beside the model"
+    );
+    let m = &report["model"];
+    // Products read per decoded token: per block q 64×64, k and v 32×64, o 64×64, gate and up
+    // 96×64, down 64×96; then the tied head 64×64; Q8_0 stores 32 weights in 34 bytes.
+    let weights = 2 * (64 * 64 + 2 * 32 * 64 + 64 * 64 + 2 * 96 * 64 + 64 * 96) + 64 * 64;
+    assert_eq!(m["decode_weight_bytes_per_token"], weights / 32 * 34);
+    let runs = m["runs"].as_array().unwrap();
+    let wgpu_ran =
+        report["backends"].as_array().unwrap().iter().any(|b| b["backend"] == "wgpu" && b["available"] == true);
+    if !wgpu_ran {
+        assert!(!in_ci(), "wgpu (lavapipe) is required under CI=true");
+        println!("model suite on wgpu not run: wgpu is not available here");
+    }
+    assert_eq!(runs.len(), 1 + usize::from(wgpu_ran), "one run per opened backend: {runs:?}");
+    for r in runs {
+        assert!(r["error"].is_null(), "a run failed: {r}");
+        assert_eq!(r["prefill_samples_s"].as_array().unwrap().len(), 2);
+        assert_eq!(r["decode_samples_s"].as_array().unwrap().len(), 2);
+        for key in ["prefill_tokens_per_s", "decode_tokens_per_s", "decode_weight_bytes_per_s"] {
+            assert!(r[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key} of {r}");
+        }
+        let frac = r["decode_fraction_of_read"].as_f64().unwrap();
+        assert!(frac > 0.0 && frac.is_finite(), "roofline fraction {frac}");
+        let rate = r["decode_weight_bytes_per_s"].as_f64().unwrap() / r["decode_tokens_per_s"].as_f64().unwrap();
+        assert!((rate - (weights / 32 * 34) as f64).abs() < 1e-6 * rate, "bytes/s = bytes/token × tokens/s");
+    }
+    assert!(stdout.contains("model cpu") && stdout.contains("decode"), "no model line: {stdout}");
+}
+
+#[test]
+fn the_model_suite_refuses_bad_input_before_timing() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny(dir.path());
+    let bytes = std::fs::read(&model).unwrap();
+    let truncated = dir.path().join("truncated.gguf");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--model".into(), truncated.display().to_string()], "truncated.gguf"),
+        (vec!["--model".into(), model.display().to_string(), "--prompt-tokens".into(), "60".into()], "context of 64"),
+        (vec!["--model".into(), model.display().to_string(), "--repeats".into(), "0".into()], "--repeats"),
+    ];
+    for (extra, says) in cases {
+        let mut args = vec!["bench", "--suite", "model", "--backend", "cpu"];
+        args.extend(extra.iter().map(String::as_str));
+        let out = dfma(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(says), "{args:?} should name {says}: {stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("roofline"), "{args:?} timed something first");
+    }
+    let out = dfma(&["bench", "--synthetic-model", "--op", "q8_0_gemv"]);
+    assert_eq!(out.status.code(), Some(2), "--synthetic-model outside --suite model");
+}
