@@ -696,6 +696,18 @@ pub static KERNELS: &[KernelSpec] = &[
     },
     KernelSpec {
         op: &LORA_FUSED_Q4_0,
+        variant: "rows4_overlapped_shrink",
+        imp: ptx(
+            sources::LORA_FUSED_Q4_0_OVERLAPPED_PTX,
+            "lora_fused_q4_0_overlapped",
+            lora_ptx::fused_q4_0_overlapped_buffers,
+            lora_ptx::fused_overlapped_grid,
+            &["LDG.E.128", "SHFL.IDX", "SHFL.BFLY", "ATOMG.E.ADD.64", "LDG.E.64.STRONG.GPU"],
+        )
+        .with_inputs_as_is(X_IS_BUFFER_2),
+    },
+    KernelSpec {
+        op: &LORA_FUSED_Q4_0,
         variant: "shrink_then_rows4_epilogue",
         imp: wgsl_two_pass(
             sources::LORA_FUSED_Q4_0_WGSL,

@@ -2,7 +2,10 @@
 //! on every backend that opens here (the others print "not run"): a fused op whose two adapters
 //! are both absent (rank 0, so only the base product runs and the shrink pass has no rows), and
 //! an `sgmv` segment table with empty segments, the last one among them, which a kernel must
-//! skip when it looks up a token's segment.
+//! skip when it looks up a token's segment. And a fused kernel prepared once and launched again
+//! with new activations (as the model runtime drives it, token after token) recomputes its
+//! adapters' shrink every launch: scratch state carried between launches (the overlapped
+//! kernel's counters and t) must never leak a stale value into y.
 
 use dfma_kernels::registry::find;
 use dfma_kernels::{BackendKind, BackendOptions, open, run_once};
@@ -67,4 +70,42 @@ fn sgmv_skips_empty_segments_when_finding_a_token_s_segment() {
     inputs[5] = Tensor::u32(vec![4], vec![0, 1, 2, 1]);
     let failures = failures_of_every_kernel(&Sgmv, &inputs);
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn a_prepared_fused_kernel_relaunched_with_new_activations_matches_the_reference_each_time() {
+    let op = LoraFused(BaseFormat::Q4_0);
+    let dims = fused::dims(70, 256, 2, 8, 4);
+    let first = op.random_inputs(&dims, &mut rng_for(23, 0));
+    let mut failures = Vec::new();
+    let mut relaunched = 0;
+    for kind in BackendKind::ALL {
+        let Ok(backend) = open(kind, &BackendOptions::default()) else { continue };
+        for kernel in find(op.name(), kind) {
+            let mut inputs = first.clone();
+            let mut p = backend.prepare(kernel, &dims, &inputs).expect("prepares");
+            for round in 0..4u64 {
+                if round > 0 {
+                    inputs[1] = op.random_inputs(&dims, &mut rng_for(24, round)).swap_remove(1);
+                    if let Err(e) = p.write_input(1, &inputs[1]) {
+                        println!("{kind} {}: x is repacked, not relaunched ({e})", kernel.id());
+                        break;
+                    }
+                }
+                p.poison_outputs().unwrap();
+                p.launch().unwrap();
+                p.synchronize().unwrap();
+                let got = p.read_outputs().unwrap();
+                let want = op.reference(&dims, &inputs);
+                let (passed, detail) = compare_tensors(&got[0], &want[0], op.tolerance());
+                println!("{kind} {} launch {round}: {}", kernel.id(), if passed { "PASS" } else { "FAIL" });
+                if !passed {
+                    failures.push(format!("{kind} {} launch {round}: {detail}", kernel.id()));
+                }
+                relaunched += usize::from(round > 0);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(relaunched > 0, "no kernel was relaunched");
 }

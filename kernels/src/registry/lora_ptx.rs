@@ -73,6 +73,29 @@ pub(super) fn fused_q4_0_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>>
     fused_buffers(dims, inputs, layout::q4_0_warp_tiles)
 }
 
+/// `lora_fused_q4_0/rows4_overlapped_shrink`'s device buffers: W in the rows4 warp-tile layout,
+/// the adapter inputs as [`fused_buffers`], then the scratch: two u64 counters (arrivals, shrink
+/// blocks done; zero at prepare) and t f32 `[tokens, rank_p + rank_c]` after them.
+pub(super) fn fused_q4_0_overlapped_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    let mut buffers = fused_buffers(dims, inputs, layout::q4_0_warp_tiles);
+    if let Some(scratch) = buffers.last_mut() {
+        scratch.splice(0..0, [0u8; 16]);
+    }
+    buffers
+}
+
+/// Shrink blocks of the overlapped fused kernel: one warp per (adapter row, token) pair, 4 a
+/// block, at least 1 and at most 16 blocks (warps loop over the rest). The PTX computes the same.
+fn overlapped_shrink_blocks(dims: &Dims) -> u32 {
+    let pairs = (dim(dims, "rank_p") + dim(dims, "rank_c")) * dim(dims, "tokens");
+    pairs.div_ceil(4).clamp(1, 16)
+}
+
+/// The overlapped fused kernel's grid: its shrink blocks plus one block per 4 output rows.
+pub(super) fn fused_overlapped_grid(dims: &Dims) -> Grid {
+    Grid { blocks: [overlapped_shrink_blocks(dims) + dim(dims, "n").div_ceil(4), 1, 1], threads: [128, 1, 1] }
+}
+
 /// `lora_fused_q4_1`'s device buffers: see [`fused_buffers`]; the base has three planes
 /// (scales, offsets, codes), so the adapter buffers follow one later than Q4_0's.
 pub(super) fn fused_q4_1_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
