@@ -84,11 +84,11 @@ pub(super) fn fused_q4_0_overlapped_buffers(dims: &Dims, inputs: &[Tensor]) -> V
     buffers
 }
 
-/// Shrink blocks of the overlapped fused kernel: one warp per (adapter row, token) pair, 4 a
-/// block, at least 1 and at most 16 blocks (warps loop over the rest). The PTX computes the same.
+/// Shrink blocks of the overlapped fused kernel: one block per (adapter row, token) pair, at least
+/// 1 and at most 64 (blocks loop over the rest). The PTX computes the same.
 fn overlapped_shrink_blocks(dims: &Dims) -> u32 {
     let pairs = (dim(dims, "rank_p") + dim(dims, "rank_c")) * dim(dims, "tokens");
-    pairs.div_ceil(4).clamp(1, 16)
+    pairs.clamp(1, 64)
 }
 
 /// The overlapped fused kernel's grid: its shrink blocks plus one block per 4 output rows.
