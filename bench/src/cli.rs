@@ -329,6 +329,12 @@ pub struct BenchArgs {
     /// `--suite model`: timed prefill + decode runs per backend (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
+    /// Also measure the peers on this machine, same run and threads: llama.cpp's `llama-bench`
+    /// on the `--suite model` file, and its `test-backend-ops perf -o MUL_MAT` beside the cpu
+    /// `q4_0_gemv`/`q8_0_gemv` cases (built by bench/scripts/build-llama-cpp; "not run: <reason>"
+    /// without it).
+    #[arg(long)]
+    pub peers: bool,
 }
 
 /// `dfma tune` options.

@@ -12,6 +12,8 @@ mod files;
 mod model_suite;
 mod npy;
 mod output;
+mod peer_gemv;
+mod peers;
 mod report;
 mod roofline;
 mod sampling;

@@ -43,6 +43,10 @@ pub struct Report {
     /// `model_suite.rs`); absent for other suites.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<crate::model_suite::ModelSuiteReport>,
+    /// `--peers`: the cpu Q4_0/Q8_0 GEMV cases beside llama.cpp's on the same shapes and threads
+    /// (see `peer_gemv.rs`); absent without `--peers` or without such cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemv_peers: Option<crate::peer_gemv::GemvPeers>,
 }
 
 /// One backend and its device, or why it is unavailable.

@@ -22,8 +22,11 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny(dir.path());
     let json = dir.path().join("r.json");
-    let out = dfma(&[
+    // --peers with no llama.cpp build: the peer is reported "not run", the suite still passes.
+    let no_peer = tempfile::tempdir().unwrap();
+    let out = common::dfma_env(&[("DFMA_LLAMA_CPP_DIR", no_peer.path().to_str().unwrap())], &[
         "bench",
+        "--peers",
         "--suite",
         "model",
         "--model",
@@ -86,6 +89,9 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
         assert!((rate - (weights / 32 * 34) as f64).abs() < 1e-6 * rate, "bytes/s = bytes/token × tokens/s");
     }
     assert!(stdout.contains("model cpu") && stdout.contains("decode"), "no model line: {stdout}");
+    let peer = &m["peers"][0];
+    assert!(peer["not_run"].as_str().is_some_and(|w| w.starts_with("not run:")), "peer: {peer}");
+    assert!(peer["decode_ratio"].is_null(), "no ratio without the peer: {peer}");
 }
 
 #[test]

@@ -34,6 +34,7 @@ use crate::compression;
 use crate::error::bad_input;
 use crate::model_suite;
 use crate::output;
+use crate::peer_gemv;
 use crate::report::{BackendReport, CaseReport, ClockReport, EnergyReport, Report, RooflineReport, SCHEMA_VERSION};
 use crate::roofline::place;
 use crate::sampling::{Criteria, sample};
@@ -437,6 +438,7 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         bars: vec![],
         compression: None,
         model: None,
+        gemv_peers: None,
     };
     println!("dfma bench  commit {}  seed {seed} (DFMA_SEED={seed} reproduces)", report.commit);
     let mut backends = Vec::new();
@@ -599,6 +601,15 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
             println!("{line}");
         }
         report.compression = Some(section);
+    }
+    if args.peers {
+        let threads = rayon::current_num_threads();
+        if let Some(p) = peer_gemv::compare(&report.cases, &report.rooflines, threads) {
+            for line in peer_gemv::lines(&p) {
+                println!("{line}");
+            }
+            report.gemv_peers = Some(p);
+        }
     }
     if let Some(file) = &model_file {
         let section = bench_model::run(file, args, seed, &backends, &report.rooflines, &energies);

@@ -12,7 +12,8 @@ use super::bench::Energy;
 use super::model_args::model_path;
 use crate::cli::BenchArgs;
 use crate::error::bad_input;
-use crate::model_suite::{self, ModelRun, ModelSuiteConfig, ModelSuiteReport};
+use crate::model_suite::{self, ModelRun, ModelSuiteConfig, ModelSuiteReport, PeerModelRun};
+use crate::peers::llama_cpp;
 use crate::report::RooflineReport;
 
 /// The model the suite runs, validated.
@@ -101,6 +102,7 @@ pub fn run(
         });
         runs.push(run);
     }
+    let peers = if args.peers { vec![llama_bench(file, cfg, &runs)] } else { vec![] };
     ModelSuiteReport {
         model: file.label.clone(),
         synthetic: file.synthetic,
@@ -110,6 +112,52 @@ pub fn run(
         repeats: cfg.repeats,
         decode_weight_bytes_per_token: file.decode_weight_bytes,
         runs,
-        peers: vec![],
+        peers,
     }
+}
+
+/// llama.cpp's `llama-bench` on the same file, lengths, repeats and threads as the cpu run,
+/// with dfma's cpu figures over its.
+fn llama_bench(file: &ModelFile, cfg: ModelSuiteConfig, runs: &[ModelRun]) -> PeerModelRun {
+    let threads = rayon::current_num_threads();
+    let method = format!(
+        "llama-bench -m FILE -p {} -n {} -t {threads} -r {} -o json (mean of repetitions; its decode starts from an empty context)",
+        cfg.prompt_tokens, cfg.decode_tokens, cfg.repeats
+    );
+    let mut peer = PeerModelRun {
+        peer: "llama.cpp (cpu)".into(),
+        threads,
+        prefill_tokens_per_s: None,
+        decode_tokens_per_s: None,
+        decode_ratio: None,
+        prefill_ratio: None,
+        method,
+        not_run: None,
+    };
+    let tool = match llama_cpp::binaries() {
+        Ok(t) => t,
+        Err(why) => {
+            peer.not_run = Some(why);
+            return peer;
+        }
+    };
+    if let Some(c) = tool.build_info.get("llama_cpp_commit") {
+        peer.peer = format!("llama.cpp {} (cpu)", &c[..c.len().min(7)]);
+    }
+    if file.synthetic {
+        peer.not_run =
+            Some("not run: the synthetic model has placeholder tokens, which llama.cpp does not load".into());
+        return peer;
+    }
+    match tool.decode_and_prefill(&file.path, cfg.prompt_tokens, cfg.decode_tokens, threads, cfg.repeats) {
+        Ok(r) => {
+            let cpu = runs.iter().find(|r| r.backend == "cpu" && r.error.is_none());
+            peer.prefill_tokens_per_s = Some(r.prefill.avg_tokens_per_s);
+            peer.decode_tokens_per_s = Some(r.decode.avg_tokens_per_s);
+            peer.prefill_ratio = cpu.map(|c| c.prefill_tokens_per_s / r.prefill.avg_tokens_per_s);
+            peer.decode_ratio = cpu.map(|c| c.decode_tokens_per_s / r.decode.avg_tokens_per_s);
+        }
+        Err(e) => peer.not_run = Some(format!("not run: {e:#}")),
+    }
+    peer
 }

@@ -12,6 +12,11 @@ pub fn dfma(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dfma")).args(args).output().expect("dfma runs")
 }
 
+/// Runs the `dfma` binary under test with extra environment variables.
+pub fn dfma_env(env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dfma")).envs(env.iter().copied()).args(args).output().expect("dfma runs")
+}
+
 /// Whether this is a CI run, where every check must run.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

@@ -1,0 +1,169 @@
+//! `dfma bench --peers`: the cpu GEMV cases beside llama.cpp's CPU backend on the same types,
+//! shapes and threads, measured in the same run (`test-backend-ops perf -o MUL_MAT`, see
+//! `peers/llama_cpp.rs`).
+//!
+//! llama.cpp repeats one op back to back without refreshing its inputs, so it measures warm
+//! caches; each row therefore pairs it with dfma's `hot` median when the run has one (and says
+//! which mode it used), and gives both sides' weight-bytes rate, the fraction of the streaming-read
+//! roofline measured in this run, and the speedup = llama.cpp time / dfma time (≥ 1: dfma faster).
+
+use serde::{Deserialize, Serialize};
+
+use crate::peers::llama_cpp::{self, MulMatPerf};
+use crate::report::{CaseReport, RooflineReport};
+
+/// The GEMV comparison of one run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GemvPeers {
+    /// Peer, version and threads, e.g. `llama.cpp 0c1e570 (test-backend-ops, cpu, 2 threads)`.
+    pub peer: String,
+    /// "not run: <reason>" when the peer could not run.
+    pub not_run: Option<String>,
+    /// One row per dfma cpu case with a matching peer case.
+    pub rows: Vec<GemvPeerRow>,
+}
+
+/// One type and shape on both sides.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GemvPeerRow {
+    /// dfma op (`q4_0_gemv` or `q8_0_gemv`).
+    pub op: String,
+    /// dfma dims.
+    pub dims: String,
+    /// dfma's fastest correct kernel at these dims and mode.
+    pub dfma_kernel: String,
+    /// The dfma cache mode compared (`hot` when the run has it).
+    pub dfma_cache_mode: String,
+    /// dfma's median, µs.
+    pub dfma_us: f64,
+    /// llama.cpp's mean time per run, µs.
+    pub peer_us: f64,
+    /// peer_us / dfma_us.
+    pub speedup: f64,
+    /// Weight bytes over dfma's median, GB/s.
+    pub dfma_weight_gb_per_s: f64,
+    /// Weight bytes over llama.cpp's time, GB/s.
+    pub peer_weight_gb_per_s: f64,
+    /// dfma's weight rate over the run's streaming-read peak.
+    pub dfma_fraction_of_read: Option<f64>,
+    /// llama.cpp's weight rate over the same peak.
+    pub peer_fraction_of_read: Option<f64>,
+}
+
+/// The weight type of a GEMV op, as llama.cpp names it.
+fn type_of(op: &str) -> Option<&'static str> {
+    match op {
+        "q4_0_gemv" => Some("q4_0"),
+        "q8_0_gemv" => Some("q8_0"),
+        _ => None,
+    }
+}
+
+/// The (rows, cols, batch) of a GEMV case's dims string.
+fn shape(dims: &str) -> Option<(u64, u64, u64)> {
+    let get = |name: &str| {
+        dims.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse::<u64>().ok())
+    };
+    Some((get("rows")?, get("cols")?, get("batch")?))
+}
+
+/// Runs llama.cpp on `threads` when the run has cpu batch-1 Q4_0/Q8_0 GEMV cases, and pairs them.
+/// `None` when there is nothing to compare.
+pub fn compare(cases: &[CaseReport], roofs: &[RooflineReport], threads: usize) -> Option<GemvPeers> {
+    let ours: Vec<&CaseReport> = cases
+        .iter()
+        .filter(|c| c.backend == "cpu" && c.correct && c.summary.is_some() && type_of(&c.op).is_some())
+        .filter(|c| shape(&c.dims).is_some_and(|(_, _, b)| b == 1))
+        .collect();
+    if ours.is_empty() {
+        return None;
+    }
+    let peer_name = |what: &str| format!("llama.cpp {what} (test-backend-ops, cpu, {threads} threads)");
+    let tool = match llama_cpp::binaries() {
+        Ok(t) => t,
+        Err(why) => return Some(GemvPeers { peer: peer_name(""), not_run: Some(why), rows: vec![] }),
+    };
+    let commit =
+        tool.build_info.get("llama_cpp_commit").map(|c| c.chars().take(7).collect::<String>()).unwrap_or_default();
+    let perf = match tool.mul_mat_perf(threads) {
+        Ok(p) => p,
+        Err(e) => {
+            return Some(GemvPeers { peer: peer_name(&commit), not_run: Some(format!("not run: {e:#}")), rows: vec![] });
+        }
+    };
+    let read = roofs.iter().find(|r| r.backend == "cpu").map(|r| r.read_bytes_per_s);
+    let mut rows = Vec::new();
+    let mut keys: Vec<(&str, &str)> = ours.iter().map(|c| (c.op.as_str(), c.dims.as_str())).collect();
+    keys.sort();
+    keys.dedup();
+    for (op, dims) in keys {
+        let (m, k, _) = shape(dims).expect("filtered above");
+        let Some(peer) = perf
+            .iter()
+            .find(|p: &&MulMatPerf| Some(p.type_a.as_str()) == type_of(op) && p.m == m && p.k == k && p.n == 1)
+        else {
+            continue;
+        };
+        let at = |mode: &str| {
+            ours.iter()
+                .filter(|c| c.op == op && c.dims == dims && c.cache_mode == mode)
+                .min_by(|a, b| a.summary.as_ref().unwrap().median_s.total_cmp(&b.summary.as_ref().unwrap().median_s))
+        };
+        let Some(best) = at("hot").or_else(|| at("cold")) else { continue };
+        let dfma_s = best.summary.as_ref().expect("filtered above").median_s;
+        let peer_s = peer.time_per_run_us * 1e-6;
+        let bytes = best.weight_bytes as f64;
+        // The same matrix in GGML's block format on both sides.
+        let peer_bytes = peer.weight_bytes().map_or(bytes, |b| b as f64);
+        rows.push(GemvPeerRow {
+            op: op.into(),
+            dims: dims.into(),
+            dfma_kernel: best.kernel.clone(),
+            dfma_cache_mode: best.cache_mode.clone(),
+            dfma_us: dfma_s * 1e6,
+            peer_us: peer.time_per_run_us,
+            speedup: peer_s / dfma_s,
+            dfma_weight_gb_per_s: bytes / dfma_s / 1e9,
+            peer_weight_gb_per_s: peer_bytes / peer_s / 1e9,
+            dfma_fraction_of_read: read.map(|r| bytes / dfma_s / r),
+            peer_fraction_of_read: read.map(|r| peer_bytes / peer_s / r),
+        });
+    }
+    Some(GemvPeers { peer: peer_name(&commit), not_run: None, rows })
+}
+
+/// The comparison's lines for the terminal.
+pub fn lines(p: &GemvPeers) -> Vec<String> {
+    if let Some(why) = &p.not_run {
+        return vec![format!("peer  {}: {why}", p.peer)];
+    }
+    let mut out = vec![format!("peer  {}", p.peer)];
+    for r in &p.rows {
+        let frac = |f: Option<f64>| f.map(|f| format!(" ({f:.2} of read)")).unwrap_or_default();
+        out.push(format!(
+            "peer  {:<10} {:<30} dfma {} {:>9.1} us {:6.2} GB/s{}  llama.cpp {:>9.1} us {:6.2} GB/s{}  dfma speedup {:.2}x",
+            r.op,
+            r.dims,
+            r.dfma_cache_mode,
+            r.dfma_us,
+            r.dfma_weight_gb_per_s,
+            frac(r.dfma_fraction_of_read),
+            r.peer_us,
+            r.peer_weight_gb_per_s,
+            frac(r.peer_fraction_of_read),
+            r.speedup
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gemv_dims_string_gives_its_shape() {
+        assert_eq!(shape("rows=4096 cols=14336 batch=1"), Some((4096, 14336, 1)));
+        assert_eq!(shape("n=5"), None);
+    }
+}
