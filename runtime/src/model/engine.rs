@@ -22,7 +22,9 @@ use std::time::Instant;
 use dfma_kernels::registry::KernelSpec;
 use dfma_kernels::tune::TuneCache;
 use dfma_kernels::{Backend, BackendKind, Prepared};
+use dfma_reference::cpu::lora::fused::{Adapter as FusedAdapter, lora_fused};
 use dfma_reference::gguf::GgufFile;
+use dfma_reference::ops::lora::fused::BaseFormat;
 use dfma_reference::{Dims, Tensor};
 
 use super::error::ModelError;
@@ -51,7 +53,51 @@ pub trait MatmulEngine: Send + Sync {
         }
         Ok(())
     }
+
+    /// Y = X·Wᵀ + Σ s·(X·Aᵀ)·Bᵀ over `adapters` for `tokens` token rows, in one pass over W
+    /// with y written once (the `lora_fused` ops), where this engine has such a kernel for the
+    /// matrix's format and that many adapters. `Ok(false)`: it has none and wrote nothing, and
+    /// the caller applies the adapters after a plain product. By default, none.
+    fn fused(
+        &self,
+        _file: &GgufFile,
+        _m: &Matrix,
+        _x: &[f32],
+        _y: &mut [f32],
+        _tokens: usize,
+        _adapters: &[ActingAdapter<'_>],
+    ) -> Result<bool, ModelError> {
+        Ok(false)
+    }
 }
+
+/// One adapter acting on a product, as [`MatmulEngine::fused`] takes it: `a` `[rank, cols]`,
+/// `b` `[rows, rank]`, scale `scale`.
+#[derive(Clone, Copy, Debug)]
+pub struct ActingAdapter<'a> {
+    /// The shrink factor.
+    pub a: &'a [f32],
+    /// The expand factor.
+    pub b: &'a [f32],
+    /// Its rank.
+    pub rank: usize,
+    /// Its scale (alpha / rank).
+    pub scale: f32,
+}
+
+/// The `lora_fused` base format of a weight format (f32 weights have no fused op).
+fn fused_format(format: WeightFormat) -> Option<BaseFormat> {
+    match format {
+        WeightFormat::Q4_0 => Some(BaseFormat::Q4_0),
+        WeightFormat::Q4_1 => Some(BaseFormat::Q4_1),
+        WeightFormat::Q8_0 => Some(BaseFormat::Q8_0),
+        WeightFormat::F16 => Some(BaseFormat::F16),
+        WeightFormat::F32 => None,
+    }
+}
+
+/// Tokens one `lora_fused` call takes.
+const FUSED_TOKENS: usize = 8;
 
 /// The CPU engine: today's fast kernels straight on the mapped file.
 pub struct CpuEngine;
@@ -73,6 +119,33 @@ impl MatmulEngine for CpuEngine {
     fn matmul(&self, file: &GgufFile, m: &Matrix, x: &[f32], y: &mut [f32], tokens: usize) -> Result<(), ModelError> {
         matvec(file, m, x, y, tokens);
         Ok(())
+    }
+
+    /// The personal and the collective adapter (one or two) through the cpu `lora_fused`
+    /// kernel of the matrix's format, 8 token rows a call; more adapters, or f32 weights, are
+    /// left to the caller.
+    fn fused(
+        &self,
+        file: &GgufFile,
+        m: &Matrix,
+        x: &[f32],
+        y: &mut [f32],
+        tokens: usize,
+        adapters: &[ActingAdapter<'_>],
+    ) -> Result<bool, ModelError> {
+        let Some(format) = fused_format(m.format) else { return Ok(false) };
+        if adapters.is_empty() || adapters.len() > 2 {
+            return Ok(false);
+        }
+        let none = FusedAdapter { a: &[], b: &[], rank: 0, s: 0.0 };
+        let pick =
+            |i: usize| adapters.get(i).map_or(none, |ad| FusedAdapter { a: ad.a, b: ad.b, rank: ad.rank, s: ad.scale });
+        let w = m.bytes(file);
+        let x_chunks = x[..tokens * m.cols].chunks(FUSED_TOKENS * m.cols);
+        for (xc, yc) in x_chunks.zip(y[..tokens * m.rows].chunks_mut(FUSED_TOKENS * m.rows)) {
+            lora_fused(format, w, xc, yc, m.rows, m.cols, [pick(0), pick(1)]);
+        }
+        Ok(true)
     }
 }
 

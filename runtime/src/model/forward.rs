@@ -20,7 +20,7 @@ use dfma_reference::gguf::GgufFile;
 
 use super::adapter::{Adapter, Projection};
 use super::config::LlamaConfig;
-use super::engine::{CpuEngine, MatmulEngine, engine_for};
+use super::engine::{ActingAdapter, CpuEngine, MatmulEngine, engine_for};
 use super::error::ModelError;
 use super::weights::{Layer, Matrix, Weights};
 
@@ -188,9 +188,15 @@ impl<'b> Model<'b> {
         self.adapters.clear();
     }
 
-    /// y = W·x plus, for each attached adapter on (layer, projection), s·B·(A·x). The base
-    /// product runs on the engine; the adapters' two small products on the cpu kernels.
+    /// y = W·x plus, for each attached adapter on (layer, projection), s·B·(A·x). With one or
+    /// two adapters acting (a personal and the collective one) an engine with a `lora_fused`
+    /// kernel does it all in one pass over W; otherwise the base product runs on the engine and
+    /// the adapters' two small products on the cpu kernels.
     fn project(&self, l: usize, p: Projection, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError> {
+        let acting = acting_on(self.adapters.iter(), (l, p));
+        if !acting.is_empty() && self.engine.fused(&self.file, m, x, y, 1, &acting)? {
+            return Ok(());
+        }
         self.matvec(m, x, y)?;
         for ad in &self.adapters {
             let Some(f) = ad.factors.get(&(l, p)) else { continue };
@@ -341,4 +347,17 @@ impl<'b> Model<'b> {
         }
         Ok(())
     }
+}
+
+/// The factors of `adapters` that act on (layer, projection), as [`MatmulEngine::fused`] takes
+/// them, in order.
+pub(crate) fn acting_on<'a>(
+    adapters: impl Iterator<Item = &'a Adapter>,
+    (l, p): (usize, Projection),
+) -> Vec<ActingAdapter<'a>> {
+    adapters
+        .filter_map(|ad| {
+            ad.factors.get(&(l, p)).map(|f| ActingAdapter { a: &f.a, b: &f.b, rank: ad.rank, scale: ad.scale() })
+        })
+        .collect()
 }

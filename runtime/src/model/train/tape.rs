@@ -7,7 +7,7 @@ use super::attention;
 use super::norm::rms_norm_rows;
 use crate::model::adapter::{Adapter, Projection};
 use crate::model::error::ModelError;
-use crate::model::forward::{KvCache, Model, rope, silu};
+use crate::model::forward::{KvCache, Model, acting_on, rope, silu};
 use crate::model::weights::{Layer, Matrix};
 
 /// One block's saved activations, each `[n, width]` row-major (`p` is `[heads, n, n]`).
@@ -53,6 +53,10 @@ fn project(
     n: usize,
 ) -> Result<Vec<f32>, ModelError> {
     let mut y = vec![0.0f32; n * m.rows];
+    let fused = acting_on(acting(model, trainable), (l, p));
+    if !fused.is_empty() && model.engine().fused(model.file(), m, x, &mut y, n, &fused)? {
+        return Ok(y);
+    }
     model.engine().matmul(model.file(), m, x, &mut y, n)?;
     for ad in acting(model, trainable) {
         let Some(f) = ad.factors.get(&(l, p)) else { continue };
