@@ -31,15 +31,7 @@ fn logits(model: &Model<'_>, tokens: &[u32]) -> (Vec<f32>, Vec<f32>) {
 fn fused_adapters_give_the_logits_of_adapters_applied_after_the_product() {
     let seed = seed_from_env().unwrap();
     println!("seed {seed} (DFMA_SEED={seed} reproduces)");
-    let all = [
-        Projection::Q,
-        Projection::K,
-        Projection::V,
-        Projection::O,
-        Projection::Gate,
-        Projection::Up,
-        Projection::Down,
-    ];
+    let all = Projection::ALL;
     for format in [WeightFormat::Q4_0, WeightFormat::Q4_1, WeightFormat::Q8_0, WeightFormat::F16] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tiny.gguf");
