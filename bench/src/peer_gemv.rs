@@ -88,7 +88,11 @@ pub fn compare(cases: &[CaseReport], roofs: &[RooflineReport], threads: usize) -
     let perf = match tool.mul_mat_perf(threads) {
         Ok(p) => p,
         Err(e) => {
-            return Some(GemvPeers { peer: peer_name(&commit), not_run: Some(format!("not run: {e:#}")), rows: vec![] });
+            return Some(GemvPeers {
+                peer: peer_name(&commit),
+                not_run: Some(format!("not run: {e:#}")),
+                rows: vec![],
+            });
         }
     };
     let read = roofs.iter().find(|r| r.backend == "cpu").map(|r| r.read_bytes_per_s);

@@ -24,26 +24,29 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
     let json = dir.path().join("r.json");
     // --peers with no llama.cpp build: the peer is reported "not run", the suite still passes.
     let no_peer = tempfile::tempdir().unwrap();
-    let out = common::dfma_env(&[("DFMA_LLAMA_CPP_DIR", no_peer.path().to_str().unwrap())], &[
-        "bench",
-        "--peers",
-        "--suite",
-        "model",
-        "--model",
-        model.to_str().unwrap(),
-        "--backend",
-        "cpu",
-        "--backend",
-        "wgpu",
-        "--prompt-tokens",
-        "9",
-        "--decode-tokens",
-        "5",
-        "--repeats",
-        "2",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let out = common::dfma_env(
+        &[("DFMA_LLAMA_CPP_DIR", no_peer.path().to_str().unwrap())],
+        &[
+            "bench",
+            "--peers",
+            "--suite",
+            "model",
+            "--model",
+            model.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--backend",
+            "wgpu",
+            "--prompt-tokens",
+            "9",
+            "--decode-tokens",
+            "5",
+            "--repeats",
+            "2",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "bench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     println!("{stdout}");
