@@ -329,6 +329,10 @@ pub struct BenchArgs {
     /// `--suite model`: timed prefill + decode runs per backend (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
+    /// `--suite model`: also run the cpu backend with 8-bit activations at decode, beside its
+    /// exact f32 run.
+    #[arg(long)]
+    pub int8_activations: bool,
     /// Also measure the peers on this machine, same run and threads: llama.cpp's `llama-bench`
     /// on the `--suite model` file, and its `test-backend-ops perf -o MUL_MAT` beside the cpu
     /// `q4_0_gemv`/`q8_0_gemv` cases (built by bench/scripts/build-llama-cpp; "not run: <reason>"
@@ -496,6 +500,10 @@ pub struct GenerateArgs {
     /// repeat for several (a personal and a collective one).
     #[arg(long, value_name = "FILE")]
     pub lora: Vec<PathBuf>,
+    /// Decode with 8-bit activations on the cpu backend (faster; the logits move by the
+    /// activations' rounding). Other backends refuse it.
+    #[arg(long)]
+    pub int8_activations: bool,
 }
 
 /// `dfma schedule` options.

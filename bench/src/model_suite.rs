@@ -73,6 +73,10 @@ pub struct ModelSuiteReport {
 pub struct ModelRun {
     /// Backend name.
     pub backend: String,
+    /// Activations of the decode's products: `f32` (exact) or `int8` (the cpu engine's 8-bit
+    /// option). Absent in reports written before the option existed: f32.
+    #[serde(default = "f32_name")]
+    pub activations: String,
     /// How the products run ([`dfma_runtime::model::MatmulEngine::describe`]).
     pub engine: String,
     /// CPU threads of the rayon pool (the cpu backend's parallelism).
@@ -108,6 +112,10 @@ pub struct PeerModelRun {
     pub peer: String,
     /// Threads it ran with.
     pub threads: usize,
+    /// The dfma run the ratios use: the fastest cpu decode (`cpu, f32 activations` or
+    /// `cpu, int8 activations`).
+    #[serde(default)]
+    pub dfma_run: Option<String>,
     /// Its prefill tokens per second, as it reports them (mean).
     pub prefill_tokens_per_s: Option<f64>,
     /// Its decode tokens per second, as it reports them (mean).
@@ -120,6 +128,10 @@ pub struct PeerModelRun {
     pub method: String,
     /// "not run: <reason>" when it could not run.
     pub not_run: Option<String>,
+}
+
+fn f32_name() -> String {
+    "f32".into()
 }
 
 /// Seeded prompt token ids in `0..vocab`.
@@ -168,14 +180,19 @@ pub fn run_on(
     seed: u64,
     roof: Option<&RooflineReport>,
     meter: Option<&dyn EnergyMeter>,
+    int8: bool,
 ) -> Result<ModelRun> {
     let t0 = Instant::now();
-    let model = Model::load_on(path, backend).with_context(|| format!("loading {}", path.display()))?;
+    let mut model = Model::load_on(path, backend).with_context(|| format!("loading {}", path.display()))?;
+    if int8 {
+        model.use_int8_activations()?;
+    }
     let load_s = t0.elapsed().as_secs_f64();
     let tokens = prompt(seed, cfg.prompt_tokens, model.config.vocab);
     let capacity = cfg.prompt_tokens + cfg.decode_tokens + 1;
     let mut run = ModelRun {
         backend: backend.kind().name().into(),
+        activations: if int8 { "int8" } else { "f32" }.into(),
         engine: model.engine().describe(),
         threads: rayon::current_num_threads(),
         load_s,
@@ -242,8 +259,9 @@ pub fn lines(r: &ModelSuiteReport) -> Vec<String> {
             _ => String::new(),
         };
         out.push(format!(
-            "model {:<9} prefill {:8.1} tokens/s  decode {:7.1} tokens/s  {:7.2} GB/s{frac}{energy}  ({} threads; {})",
+            "model {:<9} {:<4} prefill {:8.1} tokens/s  decode {:7.1} tokens/s  {:7.2} GB/s{frac}{energy}  ({} threads; {})",
             run.backend,
+            run.activations,
             run.prefill_tokens_per_s,
             run.decode_tokens_per_s,
             run.decode_weight_bytes_per_s / 1e9,
@@ -255,11 +273,12 @@ pub fn lines(r: &ModelSuiteReport) -> Vec<String> {
         match &p.not_run {
             Some(why) => out.push(format!("peer  {}: {why}", p.peer)),
             None => out.push(format!(
-                "peer  {} ({} threads): prefill {} tokens/s, decode {} tokens/s; dfma cpu / peer: prefill {}, decode {}",
+                "peer  {} ({} threads): prefill {} tokens/s, decode {} tokens/s; dfma ({}) / peer: prefill {}, decode {}",
                 p.peer,
                 p.threads,
                 opt(p.prefill_tokens_per_s, 1),
                 opt(p.decode_tokens_per_s, 1),
+                p.dfma_run.as_deref().unwrap_or("-"),
                 opt(p.prefill_ratio, 2),
                 opt(p.decode_ratio, 2)
             )),

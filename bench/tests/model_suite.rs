@@ -43,6 +43,7 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
             "5",
             "--repeats",
             "2",
+            "--int8-activations",
             "--json",
             json.to_str().unwrap(),
         ],
@@ -78,7 +79,16 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
         assert!(!in_ci(), "wgpu (lavapipe) is required under CI=true");
         println!("model suite on wgpu not run: wgpu is not available here");
     }
-    assert_eq!(runs.len(), 1 + usize::from(wgpu_ran), "one run per opened backend: {runs:?}");
+    assert_eq!(runs.len(), 2 + usize::from(wgpu_ran), "cpu f32 and int8, then one run per other backend: {runs:?}");
+    let kinds: Vec<(String, String)> = runs
+        .iter()
+        .map(|r| (r["backend"].as_str().unwrap().to_string(), r["activations"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(
+        kinds.contains(&("cpu".into(), "f32".into())) && kinds.contains(&("cpu".into(), "int8".into())),
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&("wgpu".into(), "int8".into())), "8-bit activations are a cpu option: {kinds:?}");
     for r in runs {
         assert!(r["error"].is_null(), "a run failed: {r}");
         assert_eq!(r["prefill_samples_s"].as_array().unwrap().len(), 2);

@@ -95,12 +95,18 @@ pub fn run(
         );
         let roof = rooflines.iter().find(|r| r.backend == kind.name());
         let meter = energies.iter().find(|(k, _)| *k == kind).and_then(|(_, e)| e.as_ref()).map(|e| e.meter);
-        let run = model_suite::run_on(&file.path, b.as_ref(), cfg, seed, roof, meter).unwrap_or_else(|e| ModelRun {
-            backend: kind.name().into(),
-            error: Some(format!("model on {kind}: {e:#}")),
-            ..ModelRun::default()
-        });
-        runs.push(run);
+        let int8_too = args.int8_activations && kind == BackendKind::Cpu;
+        for int8 in [false, true].into_iter().filter(|&i| !i || int8_too) {
+            let run = model_suite::run_on(&file.path, b.as_ref(), cfg, seed, roof, meter, int8).unwrap_or_else(|e| {
+                ModelRun {
+                    backend: kind.name().into(),
+                    activations: if int8 { "int8" } else { "f32" }.into(),
+                    error: Some(format!("model on {kind}: {e:#}")),
+                    ..ModelRun::default()
+                }
+            });
+            runs.push(run);
+        }
     }
     let peers = if args.peers { vec![llama_bench(file, cfg, &runs)] } else { vec![] };
     ModelSuiteReport {
@@ -127,6 +133,7 @@ fn llama_bench(file: &ModelFile, cfg: ModelSuiteConfig, runs: &[ModelRun]) -> Pe
     let mut peer = PeerModelRun {
         peer: "llama.cpp (cpu)".into(),
         threads,
+        dfma_run: None,
         prefill_tokens_per_s: None,
         decode_tokens_per_s: None,
         decode_ratio: None,
@@ -151,7 +158,11 @@ fn llama_bench(file: &ModelFile, cfg: ModelSuiteConfig, runs: &[ModelRun]) -> Pe
     }
     match tool.decode_and_prefill(&file.path, cfg.prompt_tokens, cfg.decode_tokens, threads, cfg.repeats) {
         Ok(r) => {
-            let cpu = runs.iter().find(|r| r.backend == "cpu" && r.error.is_none());
+            let cpu = runs
+                .iter()
+                .filter(|r| r.backend == "cpu" && r.error.is_none())
+                .max_by(|a, b| a.decode_tokens_per_s.total_cmp(&b.decode_tokens_per_s));
+            peer.dfma_run = cpu.map(|c| format!("cpu, {} activations", c.activations));
             peer.prefill_tokens_per_s = Some(r.prefill.avg_tokens_per_s);
             peer.decode_tokens_per_s = Some(r.decode.avg_tokens_per_s);
             peer.prefill_ratio = cpu.map(|c| c.prefill_tokens_per_s / r.prefill.avg_tokens_per_s);

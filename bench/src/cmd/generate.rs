@@ -30,6 +30,9 @@ pub fn run(args: &GenerateArgs, opts: &BackendOptions) -> Result<()> {
     let path = model_path(args.model.as_deref())?;
     let backend = open(kind, opts).map_err(|e| anyhow!("{kind}: {e}"))?;
     let mut model = load_model(&path, backend.as_ref())?;
+    if args.int8_activations {
+        model.use_int8_activations().map_err(|e| bad_input(format!("--int8-activations: {e}")))?;
+    }
     if !args.lora.is_empty() {
         let base = file_sha256(&path).map_err(model_error)?;
         for lora in &args.lora {

@@ -23,6 +23,7 @@ use dfma_kernels::registry::KernelSpec;
 use dfma_kernels::tune::TuneCache;
 use dfma_kernels::{Backend, BackendKind, Prepared};
 use dfma_reference::cpu::lora::fused::{Adapter as FusedAdapter, lora_fused};
+use dfma_reference::cpu::q8_activations;
 use dfma_reference::gguf::GgufFile;
 use dfma_reference::ops::lora::fused::BaseFormat;
 use dfma_reference::{Dims, Tensor};
@@ -146,6 +147,61 @@ impl MatmulEngine for CpuEngine {
             lora_fused(format, w, xc, yc, m.rows, m.cols, [pick(0), pick(1)]);
         }
         Ok(true)
+    }
+}
+
+/// The CPU engine with 8-bit activations for single-token products (decode): x is quantized
+/// once per product to blocks of 32 (a scale and 32 signed 8-bit codes,
+/// `dfma_reference::cpu::q8_activations`) and the Q4_0, Q4_1 and Q8_0 weights multiply it with
+/// integer dot products, about 1.2–2.3× faster than f32 activations on AVX2 at the price of each
+/// activation's rounding to 1/254 of its block's largest magnitude. Batched products (prefill,
+/// training) and f32/f16 weights stay on [`CpuEngine`]'s exact f32 path, and so do the adapters:
+/// they are applied after an 8-bit base product.
+pub struct CpuInt8Engine;
+
+impl MatmulEngine for CpuInt8Engine {
+    fn backend(&self) -> BackendKind {
+        BackendKind::Cpu
+    }
+
+    fn describe(&self) -> String {
+        format!("cpu ({} threads), 8-bit activations at decode, weights memory-mapped", rayon::current_num_threads())
+    }
+
+    fn matvec(&self, file: &GgufFile, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError> {
+        let kernel = match m.format {
+            WeightFormat::Q4_0 => q8_activations::q4_0_gemv,
+            WeightFormat::Q4_1 => q8_activations::q4_1_gemv,
+            WeightFormat::Q8_0 => q8_activations::q8_0_gemv,
+            WeightFormat::F32 | WeightFormat::F16 => return CpuEngine.matvec(file, m, x, y),
+        };
+        assert_eq!((x.len(), y.len()), (m.cols, m.rows), "matvec {}: lengths", m.name);
+        kernel(m.bytes(file), &q8_activations::quantize(x), y, m.rows, m.cols);
+        Ok(())
+    }
+
+    fn matmul(&self, file: &GgufFile, m: &Matrix, x: &[f32], y: &mut [f32], tokens: usize) -> Result<(), ModelError> {
+        if tokens == 1 {
+            return self.matvec(file, m, x, y);
+        }
+        CpuEngine.matmul(file, m, x, y, tokens)
+    }
+
+    /// Batched products take [`CpuEngine`]'s fused kernels; a single token declines, so its
+    /// base product runs with 8-bit activations and the adapters follow.
+    fn fused(
+        &self,
+        file: &GgufFile,
+        m: &Matrix,
+        x: &[f32],
+        y: &mut [f32],
+        tokens: usize,
+        adapters: &[ActingAdapter<'_>],
+    ) -> Result<bool, ModelError> {
+        if tokens == 1 {
+            return Ok(false);
+        }
+        CpuEngine.fused(file, m, x, y, tokens, adapters)
     }
 }
 

@@ -20,7 +20,7 @@ use dfma_reference::gguf::GgufFile;
 
 use super::adapter::{Adapter, Projection};
 use super::config::LlamaConfig;
-use super::engine::{ActingAdapter, CpuEngine, MatmulEngine, engine_for};
+use super::engine::{ActingAdapter, CpuEngine, CpuInt8Engine, MatmulEngine, engine_for};
 use super::error::ModelError;
 use super::weights::{Layer, Matrix, Weights};
 
@@ -143,6 +143,20 @@ impl<'b> Model<'b> {
     /// The engine the matrix products run on.
     pub fn engine(&self) -> &dyn MatmulEngine {
         self.engine.as_ref()
+    }
+
+    /// Runs single-token products with 8-bit activations ([`CpuInt8Engine`]): faster decode on
+    /// the CPU, logits off by the activations' rounding. Only the cpu engine has it; on a
+    /// device engine this is an error and nothing changes.
+    pub fn use_int8_activations(&mut self) -> Result<(), ModelError> {
+        if self.engine.backend() != dfma_kernels::BackendKind::Cpu {
+            return Err(ModelError::Request(format!(
+                "8-bit activations are a cpu engine option; this model runs on {}",
+                self.engine.backend()
+            )));
+        }
+        self.engine = Box::new(CpuInt8Engine);
+        Ok(())
     }
 
     fn matvec(&self, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError> {

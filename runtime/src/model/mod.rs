@@ -16,6 +16,6 @@ pub mod train;
 pub mod weights;
 
 pub use config::LlamaConfig;
-pub use engine::{ActingAdapter, CpuEngine, DeviceEngine, MatmulEngine};
+pub use engine::{ActingAdapter, CpuEngine, CpuInt8Engine, DeviceEngine, MatmulEngine};
 pub use error::ModelError;
 pub use forward::{KvCache, Model};

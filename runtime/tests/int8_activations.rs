@@ -1,0 +1,83 @@
+//! Decode with 8-bit activations (`Model::use_int8_activations`): the logits stay close to the
+//! exact f32 ones on tiny random models in every quantized format, and the embedded model's
+//! loss on a text moves by less than 3 %.
+
+mod common;
+
+use dfma_reference::seed::seed_from_env;
+use dfma_runtime::model::Model;
+use dfma_runtime::model::tiny::TinyLlama;
+use dfma_runtime::model::tokenizer::Tokenizer;
+use dfma_runtime::model::weights::WeightFormat;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
+    (num / den).sqrt()
+}
+
+/// The logits after each token of `tokens`, fed one by one.
+fn stepwise(model: &Model<'_>, tokens: &[u32]) -> Vec<Vec<f32>> {
+    let mut cache = model.new_cache(tokens.len());
+    tokens.iter().map(|&t| model.forward(t, &mut cache).unwrap()).collect()
+}
+
+#[test]
+fn int8_activations_keep_the_logits_of_tiny_models_close() {
+    let seed = seed_from_env().unwrap();
+    println!("seed {seed} (DFMA_SEED={seed} reproduces)");
+    for format in [WeightFormat::Q4_0, WeightFormat::Q4_1, WeightFormat::Q8_0] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        TinyLlama::small(2, 128, 192, 4, 2, 96, format).write(&path, seed).unwrap();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let tokens: Vec<u32> = (0..12).map(|_| rng.random_range(0..96)).collect();
+        let mut model = Model::load(&path).unwrap();
+        let exact = stepwise(&model, &tokens);
+        model.use_int8_activations().unwrap();
+        assert!(model.engine().describe().contains("8-bit"), "{}", model.engine().describe());
+        let int8 = stepwise(&model, &tokens);
+        let worst = exact.iter().zip(&int8).map(|(e, i)| rel_l2(i, e)).fold(0.0, f64::max);
+        println!("{format:?}: worst rel L2 of the logits {worst:.2e}");
+        assert!(int8.iter().flatten().all(|v| v.is_finite()), "{format:?}: non-finite logits");
+        assert!(worst > 0.0, "{format:?}: the 8-bit path was not taken");
+        assert!(worst < 2e-2, "{format:?}: 8-bit activations moved the logits by {worst:e}");
+    }
+}
+
+/// Mean negative log-likelihood (nats a token) of `tokens[1..]` fed one by one.
+fn nll(model: &Model<'_>, tokens: &[u32]) -> f64 {
+    let logits = stepwise(model, &tokens[..tokens.len() - 1]);
+    let total: f64 = logits
+        .iter()
+        .zip(&tokens[1..])
+        .map(|(l, &next)| {
+            let max = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let log_z = f64::from(max) + l.iter().map(|&v| f64::from(v - max).exp()).sum::<f64>().ln();
+            log_z - f64::from(l[next as usize])
+        })
+        .sum();
+    total / (tokens.len() - 1) as f64
+}
+
+#[test]
+fn int8_activations_keep_the_embedded_model_s_loss_on_text() {
+    let Some(path) = common::model_path() else { return };
+    let mut model = Model::load(&path).unwrap();
+    let text = "Each personal instance runs a small quantized model on its user's device, learns a \
+                personal adapter from its own reasoning, and shares only compressed learning signals. \
+                The collective adapter every instance applies is aggregated from those signals.";
+    let tokens = Tokenizer::from_gguf(model.file()).unwrap().encode(text, false).unwrap();
+    let exact = nll(&model, &tokens);
+    model.use_int8_activations().unwrap();
+    let int8 = nll(&model, &tokens);
+    let change = (int8 - exact) / exact;
+    println!(
+        "embedded model on {} tokens of text: {exact:.4} nats/token exact, {int8:.4} with 8-bit activations ({:+.2} %)",
+        tokens.len(),
+        100.0 * change
+    );
+    assert!(int8.is_finite() && change.abs() < 0.03, "8-bit activations changed the loss by {:.2} %", 100.0 * change);
+}
