@@ -86,6 +86,8 @@ fn row_dot_portable<const B: usize>(codes: &[u8], sz: &[u8], x: &[f32], cols: us
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use crate::cpu::x86::hsum;
+
     use super::{GROUP, GROUP_CODE_BYTES, scale_zero};
 
     /// Safe entry: only selected after `avx2` and `fma` were detected at run time.
@@ -95,16 +97,6 @@ mod avx2 {
         assert!(sz.len() >= codes.len() / GROUP_CODE_BYTES * 4, "one scale/zero word per group");
         // SAFETY: AVX2 and FMA were detected; lengths are checked above.
         unsafe { row_dot_avx2::<B>(codes, sz, x, cols) }
-    }
-
-    /// Horizontal sum of eight lanes.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn hsum(a: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
-        _mm_cvtss_f32(s)
     }
 
     #[target_feature(enable = "avx2,fma")]

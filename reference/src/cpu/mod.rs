@@ -21,3 +21,5 @@ pub mod row_gemv;
 pub mod srht;
 pub mod stochastic_quantize;
 pub mod topk;
+#[cfg(target_arch = "x86_64")]
+mod x86;

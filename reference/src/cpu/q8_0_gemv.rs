@@ -81,6 +81,8 @@ fn row_dot_portable<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32;
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use crate::cpu::x86::hsum;
+
     use super::{BLOCK_BYTES, BLOCK_WEIGHTS};
 
     /// Safe entry: only selected after `avx2` and `fma` were detected at run time.
@@ -120,16 +122,6 @@ mod avx2 {
         // SAFETY: the caller guarantees 2 readable bytes at `p`.
         let bits = unsafe { u16::from_le_bytes([*p, *p.add(1)]) };
         _mm256_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits)))))
-    }
-
-    /// Horizontal sum of eight lanes.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn hsum(a: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
-        _mm_cvtss_f32(s)
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]

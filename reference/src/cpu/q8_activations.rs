@@ -229,6 +229,8 @@ fn band_portable<const F: u8>(band: &[u8], xq: &Q8Activations, ys: &mut [f32], r
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use crate::cpu::x86::hsum;
+
     use super::{BLOCK, Q4_0, Q4_1, Q8_0, Q8Activations, block_bytes};
 
     /// Whether the CPU has what the kernels here are compiled for.
@@ -278,16 +280,6 @@ mod avx2 {
         let v = unsafe { _mm_loadu_si128(p.cast()) };
         let mask = _mm_set1_epi8(0x0F);
         _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16::<4>(v), mask), _mm_and_si128(v, mask))
-    }
-
-    /// Horizontal sum of eight lanes.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn hsum(a: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
-        _mm_cvtss_f32(s)
     }
 
     /// `R` rows (each `blocks` blocks of format `F` at `rows[k]`) against x; one load of each x
