@@ -299,9 +299,8 @@ impl<'b> Model<'b> {
 
     /// Runs two products that read the same input: on the cpu engine side by side on the
     /// thread pool — one wake-up of the pool for both instead of one each, which for a small
-    /// model's narrow matrices costs about as much as the product (the embedded model decodes
-    /// about 7 % faster with f32 and 20 % faster with 8-bit activations this way) — and on a
-    /// device engine one after the other, since it orders its launches on one queue.
+    /// model's narrow matrices costs about as much as the product — and on a device engine one
+    /// after the other, since it orders its launches on one queue.
     fn together<A: Send, B: Send>(&self, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
         if self.engine.backend() == dfma_kernels::BackendKind::Cpu { rayon::join(a, b) } else { (a(), b()) }
     }
