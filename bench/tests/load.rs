@@ -30,6 +30,14 @@ fn fifty_instances_over_tcp_lose_and_reject_nothing() {
 }
 
 #[test]
+fn fifty_instances_over_grpc_lose_and_reject_nothing() {
+    small_load_loses_nothing("grpc");
+    let out = dfma(&["load", "--instances", "3", "--rounds", "1", "--signal-kib", "1", "--transport", "grpc"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("grpc:             3 streams, 6 frames read, 0 oversized"), "{stdout}");
+}
+
+#[test]
 fn fifty_instances_in_process_lose_and_reject_nothing() {
     small_load_loses_nothing("in-process");
 }

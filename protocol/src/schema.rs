@@ -216,8 +216,16 @@ pub static ERROR_MESSAGE: MessageSchema = MessageSchema {
     ],
 };
 
+/// `Frame`: one encoded envelope on a gRPC `Connect` stream ([`crate::transport::grpc`]).
+pub static FRAME: MessageSchema = MessageSchema {
+    name: "Frame",
+    fields: &[
+        singular("frame", 1, "bytes", bytes(MAX_FRAME_BYTES)), // one encoded envelope
+    ],
+};
+
 /// Every message schema, for the `.proto` consistency test.
-pub static ALL_MESSAGES: [&MessageSchema; 11] = [
+pub static ALL_MESSAGES: [&MessageSchema; 12] = [
     &ENVELOPE,
     &TENSOR_PAYLOAD,
     &CAPABILITIES,
@@ -229,4 +237,5 @@ pub static ALL_MESSAGES: [&MessageSchema; 11] = [
     &CCF_UPDATE,
     &HEARTBEAT,
     &ERROR_MESSAGE,
+    &FRAME,
 ];

@@ -16,6 +16,7 @@ use dfma_protocol::messages::{
 };
 use dfma_protocol::payload::TensorPayload;
 use dfma_protocol::schema::{self, ALL_MESSAGES, MessageSchema};
+use dfma_protocol::transport::grpc::Frame;
 use prost::Message as _;
 use rand_core::SeedableRng;
 
@@ -193,4 +194,6 @@ fn the_prost_structs_emit_exactly_the_schema_table_fields() {
         fixed_point_fractional_bits: 1,
     };
     assert_struct_matches(&schema::PRIVACY_PARAMETERS, &privacy.encode_to_vec());
+    let frame = Frame { frame: vec![1] };
+    assert_struct_matches(&schema::FRAME, &frame.encode_to_vec());
 }

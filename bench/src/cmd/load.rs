@@ -1,4 +1,4 @@
-//! `dfma load --instances N --signal-kib K --rounds R --transport tcp|in-process [--seed S]`:
+//! `dfma load --instances N --signal-kib K --rounds R --transport tcp|in-process|grpc [--seed S]`:
 //! many concurrent instances against one CCF receiver, every envelope verified.
 //!
 //! Each instance is a thread (256 KiB stack) with its own Ed25519 identity, derived from the seed
@@ -6,7 +6,7 @@
 //! random f32 values, and ends. The CCF side (this thread) runs every frame through the
 //! protocol's [`Receiver`] and counts accepted and rejected frames; memory stays bounded by the
 //! transport's queue ([`QUEUE_FRAMES`] frames): a full queue blocks senders (in-process) or stops
-//! the socket being read (TCP), so nothing is dropped.
+//! the socket (TCP) or the HTTP/2 stream (gRPC) being read, so nothing is dropped.
 //!
 //! Latency of a signal is from just before its instance seals it to just after the receiver
 //! accepted it (`std::time::Instant` on both sides, one process): it includes signing, the
@@ -27,6 +27,7 @@ use dfma_protocol::limits::MAX_FRAME_BYTES;
 use dfma_protocol::messages::{AdapterShape, Compression, CompressionMethod, Join, Message, Signal};
 use dfma_protocol::payload::TensorPayload;
 use dfma_protocol::receiver::{Receiver, ReceiverPolicy};
+use dfma_protocol::transport::grpc::{GrpcCcf, GrpcCounts, GrpcInstance};
 use dfma_protocol::transport::in_process::in_process;
 use dfma_protocol::transport::tcp::{TcpCcf, TcpCounts, TcpInstance};
 use dfma_protocol::transport::{Ccf, ConnectionId, Transport};
@@ -56,6 +57,7 @@ const EXPIRY_MS: u64 = 5 * 60 * 1000;
 enum TransportKind {
     Tcp,
     InProcess,
+    Grpc,
 }
 
 /// What every instance thread shares with the CCF side.
@@ -74,7 +76,8 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     let kind = match args.transport.as_str() {
         "tcp" => TransportKind::Tcp,
         "in-process" => TransportKind::InProcess,
-        other => return Err(bad_input(format!("--transport {other}: unknown transport (have tcp, in-process)"))),
+        "grpc" => TransportKind::Grpc,
+        other => return Err(bad_input(format!("--transport {other}: unknown transport (have tcp, in-process, grpc)"))),
     };
     if args.instances == 0 || args.rounds == 0 || args.signal_kib == 0 {
         return Err(bad_input(format!(
@@ -106,7 +109,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     );
     let cpu_before = cpu_seconds();
     let start = Instant::now();
-    let (outcome, instance_errors, tcp_counts) = match kind {
+    let (outcome, instance_errors, counts) = match kind {
         TransportKind::InProcess => {
             let (mut ccf, connector) = in_process(QUEUE_FRAMES);
             let handles = spawn_instances(args.instances, &shared, move |_| Ok(connector.connect()))?;
@@ -120,12 +123,21 @@ pub fn run(args: &LoadArgs) -> Result<()> {
                 TcpInstance::connect(addr).map_err(|e| format!("connecting to {addr}: {e}"))
             })?;
             let outcome = receive_all(&mut ccf, &shared, &keys, args.instances);
-            (outcome, join_instances(handles), Some(ccf.counts()))
+            (outcome, join_instances(handles), Some(Counts::Tcp(ccf.counts())))
+        }
+        TransportKind::Grpc => {
+            let mut ccf = GrpcCcf::serve("127.0.0.1:0", QUEUE_FRAMES)?;
+            let url = format!("http://{}", ccf.local_addr());
+            let handles = spawn_instances(args.instances, &shared, move |_| {
+                GrpcInstance::connect(&url).map_err(|e| e.to_string())
+            })?;
+            let outcome = receive_all(&mut ccf, &shared, &keys, args.instances);
+            (outcome, join_instances(handles), Some(Counts::Grpc(ccf.counts())))
         }
     };
     let wall_s = start.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
-    report(args, &outcome, wall_s, cpu_s, tcp_counts.as_ref());
+    report(args, &outcome, wall_s, cpu_s, counts.as_ref());
     let signals_expected = (args.instances * args.rounds) as u64;
     let frames_expected = (args.instances * (args.rounds + 1)) as u64;
     let lost = frames_expected.saturating_sub(outcome.accepted + outcome.rejected);
@@ -227,6 +239,12 @@ fn run_instance<T: Transport<Peer = Ccf>>(mut link: T, index: usize, shared: &Sh
     Ok(())
 }
 
+/// What a network transport's CCF end counted.
+enum Counts {
+    Tcp(TcpCounts),
+    Grpc(GrpcCounts),
+}
+
 #[derive(Debug, Default)]
 struct Outcome {
     accepted: u64,
@@ -315,7 +333,7 @@ fn peak_resident_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn report(args: &LoadArgs, outcome: &Outcome, wall_s: f64, cpu_s: Option<f64>, tcp: Option<&TcpCounts>) {
+fn report(args: &LoadArgs, outcome: &Outcome, wall_s: f64, cpu_s: Option<f64>, counts: Option<&Counts>) {
     let mut latencies = outcome.latencies_s.clone();
     latencies.sort_by(f64::total_cmp);
     let per_s = |count: f64| if wall_s > 0.0 { count / wall_s } else { f64::NAN };
@@ -352,11 +370,16 @@ fn report(args: &LoadArgs, outcome: &Outcome, wall_s: f64, cpu_s: Option<f64>, t
         Some(mib) => println!("peak resident:    {mib:.0} MiB (VmHWM)"),
         None => println!("peak resident:    unavailable (no /proc/self/status)"),
     }
-    if let Some(tcp) = tcp {
-        println!(
+    match counts {
+        Some(Counts::Tcp(tcp)) => println!(
             "tcp:              {} connections, {} frames read, {} oversized and {} truncated disconnects, {} socket errors",
             tcp.connections, tcp.frames, tcp.oversized_disconnects, tcp.truncated_disconnects, tcp.io_errors
-        );
+        ),
+        Some(Counts::Grpc(grpc)) => println!(
+            "grpc:             {} streams, {} frames read, {} oversized and {} malformed disconnects, {} streams lost",
+            grpc.connections, grpc.frames, grpc.oversized_disconnects, grpc.malformed_disconnects, grpc.lost_streams
+        ),
+        None => {}
     }
 }
 

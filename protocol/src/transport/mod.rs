@@ -15,10 +15,13 @@
 //! - [`in_process`]: the embedded default, std channels, for simulations and tests.
 //! - [`tcp`]: length-prefixed frames over std TCP sockets, a reader thread per connection and
 //!   one bounded queue into the CCF.
+//! - [`grpc`]: one bidirectional gRPC stream per instance (tonic over plain HTTP/2), a small
+//!   tokio runtime behind each end, the same back-pressure and limits as TCP.
 //! - [`faults`]: a wrapper that drops and duplicates frames with seeded probabilities, to test
 //!   what a lossy network does to a round.
 
 pub mod faults;
+pub mod grpc;
 pub mod in_process;
 pub mod tcp;
 
