@@ -47,6 +47,15 @@ pub enum Command {
     Profile(ProfileArgs),
     /// Quantize an f32 .npy matrix into GGML blocks (a u8 .npy of the raw block bytes).
     Quantize(QuantizeArgs),
+    /// The Collective Context Field as a network service.
+    Ccf {
+        /// What to do.
+        #[command(subcommand)]
+        command: CcfCommand,
+    },
+    /// One personal instance of the DFMA experiment in its own process, talking to a CCF
+    /// (`dfma ccf serve`) over gRPC; prints one JSON record per round on stdout.
+    Instance(InstanceArgs),
     /// Run DFMA end to end: personal instances learning from their own reasoning, alone and
     /// through the Collective Context Field, against the baselines; or Fed-Heart-Disease on the
     /// same kind of stack.
@@ -74,7 +83,7 @@ pub enum RunCommand {
     /// The default experiment on the embedded model: instances self-train on verifiable tasks;
     /// isolated, collective (compressed signals), FedAvg (f32) and pooled, on the same seeds;
     /// a JSON report and SVG plots.
-    Experiment(ExperimentArgs),
+    Experiment(RunExperimentArgs),
     /// Fed-Heart-Disease on the federated stack: a logistic regression per hospital of the UCI
     /// heart-disease data; local-only, collective, FedAvg and pooled test accuracy per hospital.
     Heart(HeartArgs),
@@ -131,7 +140,68 @@ pub struct HeartArgs {
     pub json: Option<PathBuf>,
 }
 
-/// `dfma run experiment` options.
+/// `dfma ccf` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CcfCommand {
+    /// Serve the CCF of one federated method of the experiment over gRPC: it waits for the
+    /// experiment's instances to join, closes each round when every member has reported (or at
+    /// its deadline), answers heartbeats with updates, and exits after the last round. Prints
+    /// `listening ADDR` first, then one JSON line per closed round.
+    Serve(CcfServeArgs),
+}
+
+/// `dfma ccf serve` options.
+#[derive(Parser, Debug)]
+pub struct CcfServeArgs {
+    /// Address to listen on (port 0: any free port; the chosen one is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// The federated method whose CCF this is: collective or fedavg.
+    #[arg(long, default_value = "collective")]
+    pub method: String,
+    /// Longest a round stays open waiting for a silent member, in seconds.
+    #[arg(long, default_value_t = 900)]
+    pub round_timeout_s: u64,
+    /// The experiment (the same flags as every instance's).
+    #[command(flatten)]
+    pub experiment: ExperimentArgs,
+}
+
+/// `dfma instance` options.
+#[derive(Parser, Debug)]
+pub struct InstanceArgs {
+    /// The CCF's gRPC address, e.g. http://127.0.0.1:50051.
+    #[arg(long, value_name = "URL")]
+    pub ccf: String,
+    /// Which of the experiment's instances this is (0-based).
+    #[arg(long)]
+    pub index: usize,
+    /// The federated method: collective or fedavg.
+    #[arg(long, default_value = "collective")]
+    pub method: String,
+    /// Longest wait for one answer of the CCF, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout_s: u64,
+    /// The experiment (the same flags as the CCF's).
+    #[command(flatten)]
+    pub experiment: ExperimentArgs,
+}
+
+/// `dfma run experiment` options: the experiment, and where its federated methods run.
+#[derive(Parser, Debug)]
+pub struct RunExperimentArgs {
+    /// The experiment.
+    #[command(flatten)]
+    pub experiment: ExperimentArgs,
+    /// How the federated methods' instances reach their CCF: in-process (one process, channels)
+    /// or grpc (the CCF and every instance a separate `dfma` process, over gRPC on localhost;
+    /// the same report for the same seed, except wall time and joules).
+    #[arg(long, default_value = "in-process")]
+    pub transport: String,
+}
+
+/// The experiment's options, shared by `dfma run experiment`, `dfma ccf serve` and
+/// `dfma instance`.
 #[derive(Parser, Debug)]
 pub struct ExperimentArgs {
     /// A Llama-family GGUF (default: DFMA_MODEL_GGUF, else the embedded model, fetched once).
@@ -571,7 +641,8 @@ pub struct LoadArgs {
     /// Signals each instance sends after its join.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
-    /// `tcp` (loopback sockets) or `in-process` (std channels).
+    /// `tcp` (loopback sockets), `in-process` (std channels) or `grpc` (one HTTP/2 stream per
+    /// instance on loopback).
     #[arg(long, default_value = "tcp")]
     pub transport: String,
     /// Seed of the identities and payloads; the same seed sends the same bytes.

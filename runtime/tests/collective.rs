@@ -43,7 +43,7 @@ fn sender(ccf: &Ccf, i: u8, codec: Codec, clip: f64, noise: f64, budget: Option<
 }
 
 fn joined(ccf: &mut Ccf, s: &mut SignalSender) {
-    ccf.receive(&s.join([0; 32], NOW + 1000).unwrap(), NOW).unwrap();
+    ccf.receive(&s.join([0; 32], 1, NOW + 1000).unwrap(), NOW).unwrap();
 }
 
 fn change(rng: &mut impl Rng, scale: f32) -> Vec<f32> {

@@ -2,7 +2,7 @@
 //! `dfma_runtime::reasoning::experiment`), with a progress bar, a one-line summary per method,
 //! `report.json` and three SVG plots in `--out`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
 use dfma_kernels::{BackendKind, BackendOptions, open};
@@ -14,15 +14,17 @@ use dfma_runtime::model::adapter::{Projection, file_sha256};
 use dfma_runtime::model::tokenizer::Tokenizer;
 use dfma_runtime::model::train::StepConfig;
 use dfma_runtime::reasoning::experiment::carbon::learning_carbon;
-use dfma_runtime::reasoning::experiment::{self, BadSignal, ExperimentConfig, ExperimentReport, Method, Runtime};
+use dfma_runtime::reasoning::experiment::{
+    self, BadSignal, ExperimentConfig, ExperimentReport, Method, RoundRecord, Runtime,
+};
 use dfma_runtime::reasoning::self_train::SelfTrainConfig;
 use dfma_runtime::reasoning::tasks::TaskKind;
-use dfma_runtime::schedule::parse_electricity_maps_csv;
+use dfma_runtime::schedule::{CarbonTrace, parse_electricity_maps_csv};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::experiment_plots::write_plots;
 use super::model_args::{load_model, model_error, model_path, parse_layers};
-use crate::cli::ExperimentArgs;
+use crate::cli::{ExperimentArgs, RunExperimentArgs};
 use crate::error::bad_input;
 
 fn parse_tasks(spec: &str) -> Result<Vec<(TaskKind, u32)>> {
@@ -106,17 +108,29 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn run(args: &ExperimentArgs) -> Result<()> {
+/// The model's file and everything an experiment derives from it and its flags.
+pub(super) struct Prepared {
+    /// The GGUF.
+    pub path: PathBuf,
+    /// Its sha256, hex.
+    pub base: String,
+    /// Its sha256.
+    pub base_hash: [u8; 32],
+    /// The experiment.
+    pub cfg: ExperimentConfig,
+    /// What measures the learning's energy.
+    pub energy: String,
+}
+
+/// Loads the model named by `args` and runs `f` with it, its tokenizer and meter, and the
+/// experiment `args` describe (seed from `--seed`, else `DFMA_SEED`, else fresh).
+pub(super) fn with_experiment<R>(
+    args: &ExperimentArgs,
+    f: impl FnOnce(&mut Runtime<'_, '_>, &Prepared) -> Result<R>,
+) -> Result<R> {
     let seed = match args.seed {
         Some(s) => s,
         None => seed_from_env().map_err(bad_input)?,
-    };
-    let trace = match &args.carbon_trace {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| bad_input(format!("{}: {e}", p.display())))?;
-            Some(parse_electricity_maps_csv(p, &text).map_err(|e| bad_input(e.to_string()))?)
-        }
-        None => None,
     };
     let path = model_path(args.model.as_deref())?;
     let backend = open(BackendKind::Cpu, &BackendOptions::default()).map_err(|e| anyhow!("cpu: {e}"))?;
@@ -128,24 +142,57 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
     for (i, b) in base_hash.iter_mut().enumerate() {
         *b = u8::from_str_radix(&base[2 * i..2 * i + 2], 16).expect("sha256 hex");
     }
-    std::fs::create_dir_all(&args.out).map_err(|e| bad_input(format!("--out {}: {e}", args.out.display())))?;
     let meters = available_meters(&ProbeConfig { nvml: false, ..ProbeConfig::default() });
     let meter = meters.best(Scope::Cpu);
     let energy = match meter {
         Some(m) => format!("{} ({:?})", m.name(), m.kind()),
         None => format!("none: {}", meters.summary()),
     };
+    let prepared = Prepared { path, base, base_hash, cfg, energy };
+    let mut rt = Runtime { model: &mut model, tokenizer: &tokenizer, meter };
+    f(&mut rt, &prepared)
+}
+
+pub fn run(run_args: &RunExperimentArgs) -> Result<()> {
+    let args = &run_args.experiment;
+    let grpc = match run_args.transport.as_str() {
+        "in-process" => false,
+        "grpc" => true,
+        t => return Err(bad_input(format!("--transport {t}: unknown transport (have in-process, grpc)"))),
+    };
+    let trace = match &args.carbon_trace {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| bad_input(format!("{}: {e}", p.display())))?;
+            Some(parse_electricity_maps_csv(p, &text).map_err(|e| bad_input(e.to_string()))?)
+        }
+        None => None,
+    };
+    with_experiment(args, |rt, p| {
+        std::fs::create_dir_all(&args.out).map_err(|e| bad_input(format!("--out {}: {e}", args.out.display())))?;
+        report(rt, p, run_args, grpc, trace.as_ref())
+    })
+}
+
+fn report(
+    rt: &mut Runtime<'_, '_>,
+    p: &Prepared,
+    run_args: &RunExperimentArgs,
+    grpc: bool,
+    trace: Option<&CarbonTrace>,
+) -> Result<()> {
+    let (args, cfg, seed) = (&run_args.experiment, &p.cfg, p.cfg.seed);
     eprintln!(
-        "experiment: {} instances x {} rounds, methods {}; seed {seed}; model {}; {energy}",
+        "experiment: {} instances x {} rounds, methods {}; seed {seed}; model {}; {}; transport {}",
         cfg.instances,
         cfg.rounds,
         args.methods,
-        path.display()
+        p.path.display(),
+        p.energy,
+        run_args.transport
     );
     let pb = ProgressBar::new((1 + cfg.rounds * cfg.methods.len()) as u64);
     pb.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").expect("valid template"));
-    let mut rt = Runtime { model: &mut model, tokenizer: &tokenizer, meter };
-    let records = experiment::run(&mut rt, &cfg, &base, base_hash, |method, r| {
+    let on_round = |method: &str, r: &RoundRecord| {
         pb.inc(1);
         let acc: Vec<String> =
             r.accuracy.iter().map(|a| a.map_or("-".into(), |a| format!("{:.0}", 100.0 * a))).collect();
@@ -160,13 +207,17 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
                 r.seconds
             )
         });
-    })
-    .map_err(|e| anyhow!("experiment: {e}"))?;
+    };
+    let records = if grpc {
+        super::experiment_grpc::run(rt, args, p, on_round)?
+    } else {
+        experiment::run(rt, cfg, &p.base, p.base_hash, on_round).map_err(|e| anyhow!("experiment: {e}"))?
+    };
     pb.finish_and_clear();
     let report = ExperimentReport {
         seed,
-        model: path.display().to_string(),
-        base_sha256: base,
+        model: p.path.display().to_string(),
+        base_sha256: p.base.clone(),
         kinds: cfg.kinds.iter().map(|(k, d)| format!("{}:{d}", k.name())).collect(),
         instance_kinds: (0..cfg.instances)
             .map(|i| cfg.kinds_of(i).iter().map(|(k, _)| k.name().to_string()).collect())
@@ -179,12 +230,12 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
             "clip": cfg.clip_norm, "noise": cfg.noise_multiplier, "dropout": cfg.dropout,
             "late_join": args.late_join, "bad_instance": args.bad_instance,
         }),
-        energy,
+        energy: p.energy.clone(),
         carbon: Vec::new(),
         methods: records,
     };
     let mut report = report;
-    if let Some(trace) = &trace {
+    if let Some(trace) = trace {
         report.carbon = learning_carbon(&report.methods, trace, args.round_hours).map_err(bad_input)?;
     }
     let json = serde_json::to_vec_pretty(&report)?;

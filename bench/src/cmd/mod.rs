@@ -2,15 +2,18 @@
 
 mod bench;
 mod bench_model;
+mod ccf;
 mod compare;
 mod devices;
 mod experiment;
+mod experiment_grpc;
 mod experiment_plots;
 mod finetune;
 mod fuzz;
 mod generate;
 mod gguf_weights;
 mod heart;
+mod instance;
 mod list;
 mod load;
 mod model_args;
@@ -24,7 +27,7 @@ mod tune;
 use anyhow::Result;
 use dfma_kernels::{BackendKind, BackendOptions};
 
-use crate::cli::{Cli, Command, PtxCommand, RunCommand};
+use crate::cli::{CcfCommand, Cli, Command, PtxCommand, RunCommand};
 use crate::error::bad_input;
 
 /// Runs the parsed command line.
@@ -32,11 +35,13 @@ pub fn run(cli: Cli) -> Result<()> {
     let opts = BackendOptions { wgpu_adapter: cli.adapter.clone(), cuda_device: cli.cuda_device };
     match cli.command {
         Command::Bench(args) => bench::run(&args, &opts),
+        Command::Ccf { command: CcfCommand::Serve(args) } => ccf::serve(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Devices => devices::run(&opts),
         Command::Fuzz(args) => fuzz::run(&args),
         Command::Finetune(args) => finetune::run(&args, &opts),
         Command::Generate(args) => generate::run(&args, &opts),
+        Command::Instance(args) => instance::run(&args),
         Command::List => list::run(),
         Command::Load(args) => load::run(&args),
         Command::Op(args) => op::run(&args, &opts),

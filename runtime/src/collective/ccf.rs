@@ -2,6 +2,10 @@
 //! checks — a refused signal changes no state), aggregates them, and versions the collective
 //! adapter's B vector. An update to any earlier version is the difference to the current one,
 //! so a late or returning instance catches up in one message.
+//!
+//! The aggregate does not depend on the order signals arrive in: a round's signals are combined
+//! in the order of their senders' public keys, so the same signals give the same collective
+//! adapter bit for bit whether they came through one process's channels or over a network.
 
 use dfma_protocol::envelope::Sealer;
 use dfma_protocol::identity::Identity;
@@ -24,7 +28,36 @@ pub struct Ccf {
     /// B of the collective adapter at each version (index = version).
     versions: Vec<Vec<f32>>,
     round: u64,
-    pending: Vec<Vec<f32>>,
+    /// The open round's decoded signals, with their senders' keys.
+    pending: Vec<([u8; 32], Vec<f32>)>,
+}
+
+/// What [`Ccf::receive`] accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A join: the instance takes part from `from_round` (the join's round id) on.
+    Join {
+        /// The instance's public key.
+        key: [u8; 32],
+        /// The first round it takes part in.
+        from_round: u64,
+    },
+    /// A signal for the open round, now pending.
+    Signal {
+        /// The sender's public key.
+        key: [u8; 32],
+    },
+    /// A heartbeat: the instance is done with every round before `round` and holds
+    /// `applied_version`; it waits for the update that brings it to the version of `round`'s
+    /// start.
+    Heartbeat {
+        /// The sender's public key.
+        key: [u8; 32],
+        /// The heartbeat's round id.
+        round: u64,
+        /// The CCF version the instance has applied.
+        applied_version: u64,
+    },
 }
 
 impl Ccf {
@@ -62,12 +95,13 @@ impl Ccf {
         self.versions.last().expect("version 0 exists")
     }
 
-    /// Takes one frame: a join, or a signal for the open round. Every check runs before any
-    /// state changes; a refused frame leaves the CCF as it was.
-    pub fn receive(&mut self, frame: &[u8], now_ms: u64) -> Result<(), CollectiveError> {
+    /// Takes one frame: a join, a signal for the open round, or a heartbeat. Every check runs
+    /// before any state changes; a refused frame leaves the CCF as it was.
+    pub fn receive(&mut self, frame: &[u8], now_ms: u64) -> Result<Received, CollectiveError> {
         let accepted = self.receiver.check(frame, now_ms)?;
-        let decoded = match &accepted.message {
-            Message::Join(_) => None,
+        let key = accepted.header.sender_key;
+        let (received, decoded) = match &accepted.message {
+            Message::Join(_) => (Received::Join { key, from_round: accepted.header.round_id }, None),
             Message::Signal(s) => {
                 if s.base_model_hash != self.base_hash {
                     return Err(CollectiveError::BaseModel {
@@ -80,15 +114,22 @@ impl Ccf {
                 }
                 let c = s.compression.as_ref().ok_or(CollectiveError::Unexpected("uncompressed"))?;
                 let p = s.payload.as_ref().ok_or(CollectiveError::Unexpected("empty signal"))?;
-                Some(decode(c, p, self.len)?)
+                (Received::Signal { key }, Some(decode(c, p, self.len)?))
+            }
+            Message::Heartbeat(h) => {
+                if h.applied_ccf_version > self.version() {
+                    return Err(CollectiveError::Unexpected("heartbeat claiming a future version"));
+                }
+                let round = accepted.header.round_id;
+                (Received::Heartbeat { key, round, applied_version: h.applied_ccf_version }, None)
             }
             _ => return Err(CollectiveError::Unexpected("non-signal")),
         };
         self.receiver.receive(frame, now_ms)?;
         if let Some(d) = decoded {
-            self.pending.push(d);
+            self.pending.push((key, d));
         }
-        Ok(())
+        Ok(received)
     }
 
     /// Closes the open round: the m signals received (however many instances sent) are
@@ -99,7 +140,9 @@ impl Ccf {
     pub fn close_round(&mut self) -> usize {
         let used = self.pending.len();
         if used > 0 {
-            let update = self.aggregation.combine(&self.pending).expect("at least one signal");
+            self.pending.sort_by_key(|(key, _)| *key);
+            let signals: Vec<Vec<f32>> = self.pending.drain(..).map(|(_, d)| d).collect();
+            let update = self.aggregation.combine(&signals).expect("at least one signal");
             let m = used as f32;
             let next: Vec<f32> = self.collective().iter().zip(&update).map(|(c, u)| c + m * u).collect();
             self.versions.push(next);

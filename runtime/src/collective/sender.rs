@@ -73,14 +73,30 @@ impl SignalSender {
         self.sealer.public_key()
     }
 
-    /// The sealed join message (first of every instance).
-    pub fn join(&mut self, agreement_key: [u8; 32], expires_ms: u64) -> Result<Vec<u8>, CollectiveError> {
+    /// The sealed join message (first of every instance), announcing the first round it takes
+    /// part in (the join's round id): a CCF waits for a member's report only from that round on.
+    pub fn join(
+        &mut self,
+        agreement_key: [u8; 32],
+        from_round: u64,
+        expires_ms: u64,
+    ) -> Result<Vec<u8>, CollectiveError> {
         let join = dfma_protocol::messages::Join {
             agreement_public_key: agreement_key.to_vec(),
             capabilities: None,
             client_name: format!("dfma {}", env!("CARGO_PKG_VERSION")),
         };
-        Ok(self.sealer.seal(0, expires_ms, &Message::Join(join))?)
+        Ok(self.sealer.seal(from_round, expires_ms, &Message::Join(join))?)
+    }
+
+    /// The sealed heartbeat for `round`: the instance is done with every earlier round, holds
+    /// CCF version `applied_version`, and asks for the update to the version `round` starts
+    /// from.
+    pub fn heartbeat(&mut self, round: u64, applied_version: u64, expires_ms: u64) -> Result<Vec<u8>, CollectiveError> {
+        let sent_at_unix_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let beat = dfma_protocol::messages::Heartbeat { sent_at_unix_ms, applied_ccf_version: applied_version };
+        Ok(self.sealer.seal(round, expires_ms, &Message::Heartbeat(beat))?)
     }
 
     /// The sealed signal of `change` for `round` (`seed`: the round's shared codec seed), its

@@ -23,7 +23,8 @@ fn head_inputs(model: &Model<'_>, ex: &Example, x: &[f32]) -> Vec<f32> {
     rms_norm_rows(rows, &model.weights.output_norm, model.config.rms_eps)
 }
 
-/// Summed cross-entropy of the targets, and (when `grad`) softmax − one-hot per row.
+/// Summed cross-entropy of the targets, and (when `grad`) softmax − one-hot per row. The rows'
+/// losses are summed in row order, not by the thread pool's split, so the sum is reproducible.
 fn cross_entropy(ex: &Example, logits: &mut [f32], vocab: usize, grad: bool) -> LossSum {
     let targets = &ex.tokens[ex.loss_from..];
     let nll: f64 = logits
@@ -42,6 +43,8 @@ fn cross_entropy(ex: &Example, logits: &mut [f32], vocab: usize, grad: bool) -> 
             }
             nll
         })
+        .collect::<Vec<f64>>()
+        .iter()
         .sum();
     LossSum { nll, tokens: targets.len() }
 }

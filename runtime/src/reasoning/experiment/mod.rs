@@ -3,6 +3,7 @@
 
 pub mod carbon;
 pub mod config;
+pub mod remote;
 pub mod report;
 mod run;
 mod world;
@@ -12,6 +13,12 @@ pub use report::{ExperimentReport, MethodRecord, RoundRecord};
 pub use run::{ExperimentError, Runtime};
 
 use run::{Running, round_zero, step};
+
+/// An empty record for `round`: no accuracy, nothing sent (what a merge of per-instance records
+/// starts from).
+pub fn blank_record(cfg: &ExperimentConfig, round: usize) -> RoundRecord {
+    run::blank(cfg, round)
+}
 use world::World;
 
 /// Runs every method of `cfg` round by round on `rt`'s model, calling `on_round` after each
@@ -21,18 +28,34 @@ pub fn run(
     cfg: &ExperimentConfig,
     base_sha256: &str,
     base_hash: [u8; 32],
+    on_round: impl FnMut(&str, &RoundRecord),
+) -> Result<Vec<MethodRecord>, ExperimentError> {
+    run_methods(rt, cfg, &cfg.methods, base_sha256, base_hash, on_round)
+}
+
+/// Round 0 and then the methods `here` (some of `cfg.methods`, in their order) in this process;
+/// the others run elsewhere ([`remote`]) and are merged by the caller. Round 0 is evaluated
+/// under `cfg.methods`' first method whether or not it runs here, so it is the same record as a
+/// run of every method in this process.
+pub fn run_methods(
+    rt: &mut Runtime<'_, '_>,
+    cfg: &ExperimentConfig,
+    here: &[Method],
+    base_sha256: &str,
+    base_hash: [u8; 32],
     mut on_round: impl FnMut(&str, &RoundRecord),
 ) -> Result<Vec<MethodRecord>, ExperimentError> {
     cfg.validate().map_err(ExperimentError::Config)?;
     let c = rt.model.config.clone();
+    let first = *cfg.methods.first().ok_or_else(|| ExperimentError::Config("no method to run".into()))?;
+    let zero = round_zero(rt, cfg, &World::new(cfg, first, &c, base_sha256, base_hash)?)?;
+    on_round("none", &zero);
     let mut runs = Vec::new();
-    for &m in &cfg.methods {
+    for &m in here {
         runs.push(Running::new(World::new(cfg, m, &c, base_sha256, base_hash)?));
     }
-    let zero = round_zero(rt, cfg, &runs[0].world)?;
-    on_round("none", &zero);
     let mut records: Vec<MethodRecord> =
-        cfg.methods.iter().map(|m| MethodRecord { method: m.name().into(), rounds: vec![zero.clone()] }).collect();
+        here.iter().map(|m| MethodRecord { method: m.name().into(), rounds: vec![zero.clone()] }).collect();
     for round in 1..=cfg.rounds {
         for (run, rec) in runs.iter_mut().zip(&mut records) {
             let prev = rec.rounds.last().expect("round 0 is recorded").clone();

@@ -31,6 +31,22 @@ pub struct RoundRecord {
     pub seconds: f64,
 }
 
+impl RoundRecord {
+    /// Takes instance `i`'s entries from `other` (a record another process made for that
+    /// instance); the round's wall time becomes the longer of the two.
+    pub fn merge_instance(&mut self, i: usize, other: &RoundRecord) {
+        self.accuracy[i] = other.accuracy[i];
+        self.seen_accuracy[i] = other.seen_accuracy[i];
+        self.unseen_accuracy[i] = other.unseen_accuracy[i];
+        self.accuracy_by_kind[i].clone_from(&other.accuracy_by_kind[i]);
+        self.bytes_sent[i] = other.bytes_sent[i];
+        self.joules[i] = other.joules[i];
+        self.accepted[i] = other.accepted[i];
+        self.change_norm[i] = other.change_norm[i];
+        self.seconds = self.seconds.max(other.seconds);
+    }
+}
+
 /// Every round of one method.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MethodRecord {

@@ -41,7 +41,7 @@ pub enum ExperimentError {
     Config(String),
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -115,12 +115,12 @@ fn questions(cfg: &ExperimentConfig, i: usize, round: usize) -> Vec<(Task, Vec<T
 }
 
 /// Whether instance `i` takes part in `round`.
-fn joined(cfg: &ExperimentConfig, i: usize, round: usize) -> bool {
+pub(super) fn joined(cfg: &ExperimentConfig, i: usize, round: usize) -> bool {
     cfg.late_join.is_none_or(|(late, from)| late != i || round >= from)
 }
 
 /// Instances that drop out mid-round in `round` (a seeded ⌈fraction⌉ of the joined ones).
-fn dropped(cfg: &ExperimentConfig, round: usize) -> Vec<usize> {
+pub(super) fn dropped(cfg: &ExperimentConfig, round: usize) -> Vec<usize> {
     let mut ids: Vec<usize> = (0..cfg.instances).filter(|&i| joined(cfg, i, round)).collect();
     let count = (cfg.dropout * ids.len() as f64).ceil() as usize;
     ids.shuffle(&mut rng_for(cfg.seed, tag(stream::DROPOUT, 0, round, Method::Isolated)));
@@ -128,7 +128,39 @@ fn dropped(cfg: &ExperimentConfig, round: usize) -> Vec<usize> {
     ids
 }
 
-/// Evaluates every joined instance: per instance accuracy, seen, unseen, by kind.
+/// Evaluates instance `i` on its held-out set with its personal and collective adapters
+/// acting: overall accuracy, on the kinds it sees, on those it does not, and per kind.
+pub(super) fn evaluate_one(
+    rt: &mut Runtime<'_, '_>,
+    cfg: &ExperimentConfig,
+    world: &World,
+    i: usize,
+    rec: &mut RoundRecord,
+) -> Result<(), ExperimentError> {
+    let inst = &world.instances[i];
+    rt.model.detach_all();
+    if let Some(c) = &inst.collective {
+        rt.model.attach(c.clone())?;
+    }
+    let personal = world.pooled.as_ref().unwrap_or(&inst.personal);
+    let right = accuracy(rt.model, rt.tokenizer, Some(personal), &inst.held_out, cfg.self_train.max_answer_tokens)?;
+    rt.model.detach_all();
+    let seen: Vec<_> = cfg.kinds_of(i).iter().map(|k| k.0).collect();
+    let by_kind: Vec<f64> =
+        right.chunks(cfg.held_out_per_kind).map(|c| c.iter().filter(|&&r| r).count() as f64 / c.len() as f64).collect();
+    let mean = |pick: &dyn Fn(bool) -> bool| {
+        let v: Vec<f64> =
+            cfg.kinds.iter().zip(&by_kind).filter(|(k, _)| pick(seen.contains(&k.0))).map(|(_, a)| *a).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    rec.accuracy[i] = mean(&|_| true);
+    rec.seen_accuracy[i] = mean(&|s| s);
+    rec.unseen_accuracy[i] = mean(&|s| !s);
+    rec.accuracy_by_kind[i] = Some(by_kind);
+    Ok(())
+}
+
+/// Evaluates every joined instance.
 fn evaluate(
     rt: &mut Runtime<'_, '_>,
     cfg: &ExperimentConfig,
@@ -136,31 +168,10 @@ fn evaluate(
     round: usize,
     rec: &mut RoundRecord,
 ) -> Result<(), ExperimentError> {
-    for (i, inst) in world.instances.iter().enumerate() {
-        if !joined(cfg, i, round.max(1)) {
-            continue;
+    for i in 0..world.instances.len() {
+        if joined(cfg, i, round.max(1)) {
+            evaluate_one(rt, cfg, world, i, rec)?;
         }
-        rt.model.detach_all();
-        if let Some(c) = &inst.collective {
-            rt.model.attach(c.clone())?;
-        }
-        let personal = world.pooled.as_ref().unwrap_or(&inst.personal);
-        let right = accuracy(rt.model, rt.tokenizer, Some(personal), &inst.held_out, cfg.self_train.max_answer_tokens)?;
-        rt.model.detach_all();
-        let seen: Vec<_> = cfg.kinds_of(i).iter().map(|k| k.0).collect();
-        let by_kind: Vec<f64> = right
-            .chunks(cfg.held_out_per_kind)
-            .map(|c| c.iter().filter(|&&r| r).count() as f64 / c.len() as f64)
-            .collect();
-        let mean = |pick: &dyn Fn(bool) -> bool| {
-            let v: Vec<f64> =
-                cfg.kinds.iter().zip(&by_kind).filter(|(k, _)| pick(seen.contains(&k.0))).map(|(_, a)| *a).collect();
-            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-        };
-        rec.accuracy[i] = mean(&|_| true);
-        rec.seen_accuracy[i] = mean(&|s| s);
-        rec.unseen_accuracy[i] = mean(&|s| !s);
-        rec.accuracy_by_kind[i] = Some(by_kind);
     }
     Ok(())
 }
@@ -209,7 +220,70 @@ fn bad_change(cfg: &ExperimentConfig, change: &[f32], kind: BadSignal, round: us
     }
 }
 
-/// One round of one method.
+/// What instance `i` does in `round` once it holds the round's collective version: answers its
+/// questions, keeps the accepted answers and trains its personal adapter on them (or, under the
+/// pooled method, hands them to `pooled_examples`); then — for a federated method, unless it
+/// drops out mid-round — seals its change of B as the signal it sends. Returns that frame.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn work(
+    rt: &mut Runtime<'_, '_>,
+    cfg: &ExperimentConfig,
+    world: &mut World,
+    i: usize,
+    round: usize,
+    drops_out: bool,
+    pooled_examples: &mut Vec<Example>,
+    rec: &mut RoundRecord,
+) -> Result<Option<Vec<u8>>, ExperimentError> {
+    let method = world.method;
+    let qs = questions(cfg, i, round);
+    let inst = &mut world.instances[i];
+    rt.model.detach_all();
+    if let Some(c) = &inst.collective {
+        rt.model.attach(c.clone())?;
+    }
+    let sampling_seed = cfg.seed ^ tag(stream::SAMPLING, i, round, method);
+    let mut training = rng_for(cfg.seed, tag(stream::TRAINING, i, round, method));
+    let personal_now = world.pooled.as_ref().unwrap_or(&inst.personal).clone();
+    let start = inst.personal.b_vector();
+    let mut accepted = 0;
+    let spent = joules(rt.meter, || {
+        let report = gather(rt.model, rt.tokenizer, &personal_now, &qs, &cfg.self_train, sampling_seed)?;
+        accepted = report.accepted;
+        if method == Method::Pooled {
+            pooled_examples.extend(report.examples);
+        } else {
+            let mut opt = AdamW::new(cfg.lr, 0.0);
+            opt.freeze_a = true;
+            learn(rt.model, &mut inst.personal, &mut opt, &report.examples, &cfg.self_train, &mut training)?;
+        }
+        Ok(())
+    })?;
+    rt.model.detach_all();
+    inst.joules += spent;
+    rec.accepted[i] = accepted;
+    let Some(sender) = inst.sender.as_mut() else { return Ok(None) };
+    if drops_out {
+        return Ok(None);
+    }
+    let mut change: Vec<f32> = inst.personal.b_vector().iter().zip(&start).map(|(a, b)| a - b).collect();
+    if let Some((bad, kind)) = cfg.bad
+        && bad == i
+    {
+        change = bad_change(cfg, &change, kind, round);
+    }
+    let codec_seed = cfg.seed ^ tag(stream::CODEC, 0, round, method);
+    let (frame, stats, shared) = sender.signal(round as u64, &change, codec_seed, now_ms() + 60_000)?;
+    // What the collective now carries leaves the personal adapter, so the instance's own
+    // change acts once: in the collective when shared, in the personal if not.
+    let unshare: Vec<f32> = shared.iter().map(|v| -v).collect();
+    inst.personal.add_to_b(&unshare)?;
+    inst.bytes_sent += stats.frame_bytes as u64;
+    rec.change_norm[i] = Some(stats.norm);
+    Ok(Some(frame))
+}
+
+/// One round of one method, every instance in this process.
 pub(super) fn step(
     rt: &mut Runtime<'_, '_>,
     cfg: &ExperimentConfig,
@@ -230,57 +304,15 @@ pub(super) fn step(
         }
         if !run.world.instances[i].joined {
             if let (Some(end), Some(sender)) = (run.instance_ends[i].as_mut(), run.world.instances[i].sender.as_mut()) {
-                let frame = sender.join([i as u8; 32], now_ms() + 60_000)?;
+                let frame = sender.join([i as u8; 32], round as u64, now_ms() + 60_000)?;
                 end.send(CcfPeer, frame).map_err(|e| ExperimentError::Config(format!("transport: {e}")))?;
             }
             run.world.instances[i].joined = true;
             run.drain()?;
         }
         run.world.catch_up(i, now_ms())?;
-        let qs = questions(cfg, i, round);
-        let inst = &mut run.world.instances[i];
-        rt.model.detach_all();
-        if let Some(c) = &inst.collective {
-            rt.model.attach(c.clone())?;
-        }
-        let sampling_seed = cfg.seed ^ tag(stream::SAMPLING, i, round, method);
-        let mut training = rng_for(cfg.seed, tag(stream::TRAINING, i, round, method));
-        let personal_now = run.world.pooled.as_ref().unwrap_or(&inst.personal).clone();
-        let start = inst.personal.b_vector();
-        let mut accepted = 0;
-        let spent = joules(rt.meter, || {
-            let report = gather(rt.model, rt.tokenizer, &personal_now, &qs, &cfg.self_train, sampling_seed)?;
-            accepted = report.accepted;
-            if method == Method::Pooled {
-                pooled_examples.extend(report.examples);
-            } else {
-                let mut opt = AdamW::new(cfg.lr, 0.0);
-                opt.freeze_a = true;
-                learn(rt.model, &mut inst.personal, &mut opt, &report.examples, &cfg.self_train, &mut training)?;
-            }
-            Ok(())
-        })?;
-        rt.model.detach_all();
-        inst.joules += spent;
-        rec.accepted[i] = accepted;
-        if let (Some(sender), Some(end)) = (inst.sender.as_mut(), run.instance_ends[i].as_mut()) {
-            if drop.contains(&i) {
-                continue;
-            }
-            let mut change: Vec<f32> = inst.personal.b_vector().iter().zip(&start).map(|(a, b)| a - b).collect();
-            if let Some((bad, kind)) = cfg.bad
-                && bad == i
-            {
-                change = bad_change(cfg, &change, kind, round);
-            }
-            let codec_seed = cfg.seed ^ tag(stream::CODEC, 0, round, method);
-            let (frame, stats, shared) = sender.signal(round as u64, &change, codec_seed, now_ms() + 60_000)?;
-            // What the collective now carries leaves the personal adapter, so the instance's
-            // own change acts once: in the collective when shared, in the personal if not.
-            let unshare: Vec<f32> = shared.iter().map(|v| -v).collect();
-            inst.personal.add_to_b(&unshare)?;
-            inst.bytes_sent += stats.frame_bytes as u64;
-            rec.change_norm[i] = Some(stats.norm);
+        let frame = work(rt, cfg, &mut run.world, i, round, drop.contains(&i), &mut pooled_examples, &mut rec)?;
+        if let (Some(frame), Some(end)) = (frame, run.instance_ends[i].as_mut()) {
             end.send(CcfPeer, frame).map_err(|e| ExperimentError::Config(format!("transport: {e}")))?;
         }
         run.drain()?;

@@ -145,9 +145,20 @@ impl World {
             return Ok(());
         }
         let frame = ccf.update_from(inst.applied_version, now_ms + 60_000)?;
-        let sender = inst.sender.as_mut().expect("federated instances have senders");
-        let (version, delta) = sender.open_update(&frame, now_ms)?;
-        let collective = inst.collective.as_mut().expect("federated instances have a collective copy");
+        self.apply_update(i, &frame, now_ms)
+    }
+
+    /// Opens a CCF update for instance `i` (checked by its receiver) and adds its delta to the
+    /// instance's collective copy, unless it holds that version already (then nothing changes, so
+    /// an update that carries no news leaves the adapter's bits as they are).
+    pub fn apply_update(&mut self, i: usize, frame: &[u8], now_ms: u64) -> Result<(), CollectiveError> {
+        let inst = &mut self.instances[i];
+        let sender = inst.sender.as_mut().ok_or(CollectiveError::Unexpected("update to a non-federated instance"))?;
+        let (version, delta) = sender.open_update(frame, now_ms)?;
+        if version == inst.applied_version {
+            return Ok(());
+        }
+        let collective = inst.collective.as_mut().ok_or(CollectiveError::Unexpected("update without a copy"))?;
         collective.add_to_b(&delta).map_err(|_| CollectiveError::Unexpected("update of another size"))?;
         inst.applied_version = version;
         Ok(())

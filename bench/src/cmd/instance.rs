@@ -1,0 +1,48 @@
+//! `dfma instance`: one personal instance of the experiment in its own process, learning with a
+//! CCF over gRPC (`dfma_runtime::reasoning::experiment::remote`). Prints one JSON record per
+//! round on stdout: this instance's entries of the round's record.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use dfma_protocol::transport::grpc::GrpcInstance;
+use dfma_runtime::reasoning::experiment::remote::run_instance;
+
+use super::ccf::federated_method;
+use super::experiment::with_experiment;
+use crate::cli::InstanceArgs;
+use crate::error::bad_input;
+
+pub fn run(args: &InstanceArgs) -> Result<()> {
+    let method = federated_method(&args.method)?;
+    if args.index >= args.experiment.instances {
+        return Err(bad_input(format!(
+            "--index {}: the experiment has {} instances",
+            args.index, args.experiment.instances
+        )));
+    }
+    with_experiment(&args.experiment, |rt, p| {
+        let mut end = GrpcInstance::connect(&args.ccf).map_err(|e| bad_input(format!("--ccf {}: {e}", args.ccf)))?;
+        let mut out = std::io::stdout().lock();
+        let mut failed = None;
+        run_instance(
+            rt,
+            &p.cfg,
+            method,
+            &p.base,
+            p.base_hash,
+            args.index,
+            &mut end,
+            Duration::from_secs(args.timeout_s),
+            |rec| {
+                let line = serde_json::to_string(rec).map_err(anyhow::Error::from);
+                if let Err(e) = line.and_then(|l| Ok(writeln!(out, "{l}").and_then(|()| out.flush())?)) {
+                    failed.get_or_insert(e);
+                }
+            },
+        )
+        .map_err(|e| anyhow!("instance {}: {e}", args.index))?;
+        failed.map_or(Ok(()), Err)
+    })
+}
