@@ -3,10 +3,11 @@
 //! JSON line per closed round, and exits after the experiment's last round.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use dfma_protocol::transport::grpc::GrpcCcf;
+use dfma_protocol::transport::grpc::{GrpcCcf, ServerTls};
 use dfma_runtime::collective::service::serve as serve_rounds;
 use dfma_runtime::reasoning::experiment::Method;
 use dfma_runtime::reasoning::experiment::remote::ccf_service;
@@ -30,18 +31,40 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The file `path`, given as `flag`, whole; unreadable is bad input naming it.
+pub(super) fn read_file(flag: &str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| bad_input(format!("{flag} {}: {e}", path.display())))
+}
+
+/// The TLS identity of `--tls-cert` and `--tls-key`, checked; `None` for neither.
+fn server_tls(args: &CcfServeArgs) -> Result<Option<ServerTls>> {
+    let (cert, key) = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => return Err(bad_input("--tls-cert needs --tls-key")),
+        (None, Some(_)) => return Err(bad_input("--tls-key needs --tls-cert")),
+    };
+    let tls = ServerTls::new(read_file("--tls-cert", cert)?, read_file("--tls-key", key)?);
+    tls.check().map_err(|e| bad_input(format!("--tls-cert {} --tls-key {}: {e}", cert.display(), key.display())))?;
+    Ok(Some(tls))
+}
+
 pub fn serve(args: &CcfServeArgs) -> Result<()> {
     let method = federated_method(&args.method)?;
     if args.round_timeout_s == 0 {
         return Err(bad_input("--round-timeout-s: must be at least 1"));
     }
+    let tls = server_tls(args)?;
     with_experiment(&args.experiment, |rt, p| {
         let c = rt.model.config.clone();
         let timeout = Duration::from_secs(args.round_timeout_s);
         let mut service =
             ccf_service(&p.cfg, method, &c, &p.base, p.base_hash, timeout).map_err(|e| anyhow!("ccf: {e}"))?;
-        let mut transport = GrpcCcf::serve(args.listen.as_str(), QUEUE_FRAMES)
-            .map_err(|e| bad_input(format!("--listen {}: {e}", args.listen)))?;
+        let mut transport = match &tls {
+            Some(tls) => GrpcCcf::serve_tls(args.listen.as_str(), QUEUE_FRAMES, tls),
+            None => GrpcCcf::serve(args.listen.as_str(), QUEUE_FRAMES),
+        }
+        .map_err(|e| bad_input(format!("--listen {}: {e}", args.listen)))?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening {}", transport.local_addr())?;
         out.flush()?;

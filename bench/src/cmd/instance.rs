@@ -6,10 +6,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use dfma_protocol::transport::grpc::GrpcInstance;
+use dfma_protocol::transport::grpc::{GrpcInstance, check_ca_pem};
 use dfma_runtime::reasoning::experiment::remote::run_instance;
 
-use super::ccf::federated_method;
+use super::ccf::{federated_method, read_file};
 use super::experiment::with_experiment;
 use crate::cli::InstanceArgs;
 use crate::error::bad_input;
@@ -22,8 +22,21 @@ pub fn run(args: &InstanceArgs) -> Result<()> {
             args.index, args.experiment.instances
         )));
     }
+    let ca_pem = match &args.tls_ca {
+        Some(path) => {
+            let pem = read_file("--tls-ca", path)?;
+            check_ca_pem(&pem).map_err(|e| bad_input(format!("--tls-ca {}: {e}", path.display())))?;
+            Some(pem)
+        }
+        None if args.tls_domain.is_some() => return Err(bad_input("--tls-domain needs --tls-ca")),
+        None => None,
+    };
     with_experiment(&args.experiment, |rt, p| {
-        let mut end = GrpcInstance::connect(&args.ccf).map_err(|e| bad_input(format!("--ccf {}: {e}", args.ccf)))?;
+        let mut end = match &ca_pem {
+            Some(pem) => GrpcInstance::connect_tls(&args.ccf, pem, args.tls_domain.as_deref()),
+            None => GrpcInstance::connect(&args.ccf),
+        }
+        .map_err(|e| bad_input(format!("--ccf {}: {e}", args.ccf)))?;
         let mut out = std::io::stdout().lock();
         let mut failed = None;
         run_instance(

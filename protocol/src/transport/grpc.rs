@@ -1,4 +1,5 @@
-//! The gRPC transport: frames over one bidirectional HTTP/2 stream per instance (tonic, no TLS).
+//! The gRPC transport: frames over one bidirectional HTTP/2 stream per instance (tonic), plain
+//! or over TLS.
 //!
 //! The service is `dfma.v1.Ccf` with a single method, `Connect(stream Frame) returns (stream
 //! Frame)` (see `proto/dfma.proto`). Each instance opens one `Connect` stream and that stream is
@@ -18,6 +19,17 @@
 //! never blocks the CCF: each stream has a bounded outbound queue and a full one is
 //! [`TransportError::Full`](super::TransportError::Full).
 //!
+//! TLS is an option of both ends (rustls with ring, through tonic). [`GrpcCcf::serve_tls`] serves
+//! with a [`ServerTls`] identity, a PEM certificate chain and its PEM private key, and
+//! [`GrpcInstance::connect_tls`] connects to an `https://` URL trusting only the CA certificates
+//! it is given (no system or webpki roots), checking the CCF's certificate against the URL's
+//! host or an explicit domain name. The frames, limits and back-pressure are the same as in the
+//! clear. A connection whose handshake fails, such as an instance trusting another CA or a plain
+//! client, never becomes a connection of the CCF, which goes on serving the others; PEM input
+//! that is not a certificate or a key of its kind is refused as
+//! [`std::io::ErrorKind::InvalidInput`] before anything is served or connected. The instances
+//! are not authenticated by TLS: the protocol's signed envelopes do that.
+//!
 //! Limits: both ends give tonic a decoding limit of [`MAX_MESSAGE_BYTES`] (one [`Frame`] holding
 //! [`MAX_FRAME_BYTES`] bytes), which tonic checks against the 5-byte gRPC message header before
 //! it buffers the message, and every decoded frame is checked against [`MAX_FRAME_BYTES`]
@@ -26,12 +38,14 @@
 
 mod ccf;
 mod instance;
+mod tls;
 
 use std::error::Error;
 use std::time::Duration;
 
 pub use ccf::GrpcCcf;
 pub use instance::{GrpcInstance, INSTANCE_QUEUE_FRAMES};
+pub use tls::{ServerTls, check_ca_pem};
 
 use crate::limits::MAX_FRAME_BYTES;
 
@@ -50,7 +64,8 @@ pub struct Frame {
 /// payload, its 1-byte field tag and its 4-byte length varint.
 pub const MAX_MESSAGE_BYTES: usize = MAX_FRAME_BYTES + 1 + 4;
 
-/// How long [`GrpcInstance::connect`] waits for the connection and the stream to open.
+/// How long [`GrpcInstance::connect`] waits for the connection and the stream to open, and how
+/// long either end waits for a TLS handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long dropping either end waits, on the dropping thread, for its streams to close cleanly.

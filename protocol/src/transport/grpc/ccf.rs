@@ -19,6 +19,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::service::ccf_server::{Ccf as CcfService, CcfServer};
+use super::tls::ServerTls;
 use super::{CLOSE_GRACE, Frame, GrpcCounts, MAX_MESSAGE_BYTES};
 use crate::limits::MAX_FRAME_BYTES;
 use crate::transport::{ConnectionId, Incoming, Transport, TransportError, check_frame_size};
@@ -97,9 +98,31 @@ impl GrpcCcf {
     /// A `capacity` of 0 is refused as [`ErrorKind::InvalidInput`]: a queue of no frames could
     /// never pass one on.
     pub fn serve(addr: impl ToSocketAddrs, capacity: usize) -> io::Result<Self> {
+        Self::serve_with(addr, capacity, None)
+    }
+
+    /// Serves `dfma.v1.Ccf` as [`GrpcCcf::serve`] does, but over TLS with the identity `tls`:
+    /// instances connect with [`super::GrpcInstance::connect_tls`] to `https://{local_addr}`,
+    /// trusting the CA that signed `tls`'s certificate. A connection whose handshake fails (an
+    /// instance trusting another CA, a plain HTTP/2 client) is closed without ever becoming a
+    /// connection of the CCF; the handshake must end within [`super::CONNECT_TIMEOUT`].
+    ///
+    /// A certificate chain or private key that is not PEM of its kind, or a key that is not the
+    /// certificate's, is [`ErrorKind::InvalidInput`] with a message saying which; so is a
+    /// `capacity` of 0. If the process has no default rustls crypto provider yet, this installs
+    /// ring's.
+    pub fn serve_tls(addr: impl ToSocketAddrs, capacity: usize, tls: &ServerTls) -> io::Result<Self> {
+        Self::serve_with(addr, capacity, Some(tls))
+    }
+
+    fn serve_with(addr: impl ToSocketAddrs, capacity: usize, tls: Option<&ServerTls>) -> io::Result<Self> {
         if capacity == 0 {
             return Err(io::Error::new(ErrorKind::InvalidInput, "a gRPC CCF needs a queue of at least 1 frame"));
         }
+        let server = match tls {
+            Some(tls) => tls.server()?,
+            None => Server::builder(),
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(CCF_WORKER_THREADS)
             .thread_name("dfma-grpc-ccf")
@@ -123,7 +146,7 @@ impl GrpcCcf {
         runtime.spawn(async move {
             // An error here is the listener failing; the CCF then sees `Closed` once the
             // streams already open have ended.
-            let _ = Server::builder()
+            let _ = server
                 .serve_with_incoming_shutdown(service, accepted, async {
                     let _ = stopped.await;
                 })
@@ -133,7 +156,8 @@ impl GrpcCcf {
         Ok(Self { runtime: Some(runtime), incoming, shared, stop: Some(stop), server_done, local_addr })
     }
 
-    /// The address instances connect to (as `http://{local_addr}`).
+    /// The address instances connect to (as `http://{local_addr}`, or `https://` when serving
+    /// over TLS).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }

@@ -10,6 +10,7 @@ use tonic::Streaming;
 use tonic::transport::Endpoint;
 
 use super::service::ccf_client::CcfClient;
+use super::tls::{client_config, invalid};
 use super::{CLOSE_GRACE, CLOSE_LINGER, CONNECT_TIMEOUT, Frame, MAX_MESSAGE_BYTES, error_chain};
 use crate::limits::MAX_FRAME_BYTES;
 use crate::transport::{Ccf, Incoming, Transport, TransportError, check_frame_size};
@@ -33,17 +34,42 @@ pub struct GrpcInstance {
 }
 
 impl GrpcInstance {
-    /// Connects to the CCF at `url` (such as `http://127.0.0.1:50051`) and opens this
+    /// Connects to the CCF at `url` (such as `http://127.0.0.1:50051`), in the clear, and opens this
     /// instance's stream, within [`CONNECT_TIMEOUT`].
     ///
     /// A malformed URL is [`ErrorKind::InvalidInput`]; a refused or failed connection keeps the
     /// kind of the socket error where there is one. Either message names `url` and the cause on
     /// one line.
     pub fn connect(url: &str) -> io::Result<Self> {
-        let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| io::Error::new(ErrorKind::InvalidInput, format!("bad gRPC URL {url:?}: {}", error_chain(&e))))?
+        Self::connect_with(url, None)
+    }
+
+    /// Connects as [`GrpcInstance::connect`] does, but over TLS, to a CCF served with
+    /// [`super::GrpcCcf::serve_tls`] at `url` (`https://...`). The CCF's certificate must be
+    /// signed by a CA in `ca_pem` (PEM `CERTIFICATE` blocks; no other root is trusted) and name
+    /// `domain`, or the URL's host (a DNS name or an IP address) when `domain` is `None`.
+    ///
+    /// A URL that is not `https://`, a `ca_pem` that is not PEM certificates or a `domain` that
+    /// is not a DNS name or an IP address is [`ErrorKind::InvalidInput`]; a certificate that
+    /// fails verification fails the connection, with the TLS error in the message.
+    pub fn connect_tls(url: &str, ca_pem: &[u8], domain: Option<&str>) -> io::Result<Self> {
+        Self::connect_with(url, Some((ca_pem, domain)))
+    }
+
+    fn connect_with(url: &str, tls: Option<(&[u8], Option<&str>)>) -> io::Result<Self> {
+        let mut endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| invalid(format!("bad gRPC URL {url:?}: {}", error_chain(&e))))?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true);
+        if let Some((ca_pem, domain)) = tls {
+            // tonic would connect to an `http://` URL in the clear even with TLS configured.
+            if endpoint.uri().scheme_str() != Some("https") {
+                return Err(invalid(format!("bad gRPC URL {url:?}: TLS needs an https:// URL")));
+            }
+            endpoint = endpoint
+                .tls_config(client_config(ca_pem, domain)?)
+                .map_err(|e| invalid(format!("TLS settings for {url}: {}", error_chain(&e))))?;
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("dfma-grpc-instance")
