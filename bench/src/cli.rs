@@ -162,6 +162,13 @@ pub struct CcfServeArgs {
     /// Longest a round stays open waiting for a silent member, in seconds.
     #[arg(long, default_value_t = 900)]
     pub round_timeout_s: u64,
+    /// Serve over TLS with this PEM certificate chain (with --tls-key; instances then connect
+    /// to https://... with --tls-ca).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// The experiment (the same flags as every instance's).
     #[command(flatten)]
     pub experiment: ExperimentArgs,
@@ -170,9 +177,15 @@ pub struct CcfServeArgs {
 /// `dfma instance` options.
 #[derive(Parser, Debug)]
 pub struct InstanceArgs {
-    /// The CCF's gRPC address, e.g. http://127.0.0.1:50051.
+    /// The CCF's gRPC address, e.g. http://127.0.0.1:50051 (https://... with --tls-ca).
     #[arg(long, value_name = "URL")]
     pub ccf: String,
+    /// Connect over TLS, trusting only the CA certificate(s) in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the CCF's certificate must carry (default: the --ccf URL's host); needs --tls-ca.
+    #[arg(long, value_name = "NAME")]
+    pub tls_domain: Option<String>,
     /// Which of the experiment's instances this is (0-based).
     #[arg(long)]
     pub index: usize,
@@ -198,6 +211,10 @@ pub struct RunExperimentArgs {
     /// the same report for the same seed, except wall time and joules).
     #[arg(long, default_value = "in-process")]
     pub transport: String,
+    /// Continue a stopped run from its checkpoint (`checkpoint.safetensors` in --out, written
+    /// after every completed round) with the same flags; without one, start at round 1.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// The experiment's options, shared by `dfma run experiment`, `dfma ccf serve` and

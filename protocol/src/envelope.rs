@@ -116,6 +116,11 @@ impl Sealer {
         self.identity.public_key()
     }
 
+    /// Continues numbering from `next_counter` (a sender restoring saved state in place).
+    pub fn continue_from(&mut self, next_counter: u64) {
+        self.next_counter = next_counter;
+    }
+
     /// The counter the next sealed message will carry.
     pub fn next_counter(&self) -> u64 {
         self.next_counter

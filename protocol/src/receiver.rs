@@ -66,6 +66,19 @@ impl Receiver {
         Self { policy, last_accepted_counter: HashMap::new(), rejections: RejectionCounts::default(), accepted: 0 }
     }
 
+    /// A receiver restarting from saved state: it refuses anything at or below each sender's
+    /// saved counter, so a restart opens no window for replays.
+    pub fn resuming(policy: ReceiverPolicy, counters: impl IntoIterator<Item = ([u8; PUBLIC_KEY_BYTES], u64)>) -> Self {
+        Self { last_accepted_counter: counters.into_iter().collect(), ..Self::new(policy) }
+    }
+
+    /// Every sender's last accepted counter (what [`Receiver::resuming`] takes back), in key order.
+    pub fn counters(&self) -> Vec<([u8; PUBLIC_KEY_BYTES], u64)> {
+        let mut all: Vec<_> = self.last_accepted_counter.iter().map(|(k, c)| (*k, *c)).collect();
+        all.sort_unstable();
+        all
+    }
+
     /// Checks `frame` at the receiver's clock `now_unix_ms`; on success records the sender's
     /// counter, on failure counts the rejection by kind.
     pub fn receive(&mut self, frame: &[u8], now_unix_ms: u64) -> Result<Accepted, ProtocolError> {

@@ -15,7 +15,7 @@ use dfma_runtime::model::tokenizer::Tokenizer;
 use dfma_runtime::model::train::StepConfig;
 use dfma_runtime::reasoning::experiment::carbon::learning_carbon;
 use dfma_runtime::reasoning::experiment::{
-    self, BadSignal, ExperimentConfig, ExperimentReport, Method, RoundRecord, Runtime,
+    self, BadSignal, Checkpointing, ExperimentConfig, ExperimentReport, Method, RoundRecord, Runtime,
 };
 use dfma_runtime::reasoning::self_train::SelfTrainConfig;
 use dfma_runtime::reasoning::tasks::TaskKind;
@@ -108,6 +108,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The checkpoint of an in-process run, in its --out directory.
+const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+
 /// The model's file and everything an experiment derives from it and its flags.
 pub(super) struct Prepared {
     /// The GGUF.
@@ -160,6 +163,9 @@ pub fn run(run_args: &RunExperimentArgs) -> Result<()> {
         "grpc" => true,
         t => return Err(bad_input(format!("--transport {t}: unknown transport (have in-process, grpc)"))),
     };
+    if grpc && run_args.resume {
+        return Err(bad_input("--resume: checkpoints are kept by in-process runs only (--transport in-process)"));
+    }
     let trace = match &args.carbon_trace {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| bad_input(format!("{}: {e}", p.display())))?;
@@ -181,6 +187,11 @@ fn report(
     trace: Option<&CarbonTrace>,
 ) -> Result<()> {
     let (args, cfg, seed) = (&run_args.experiment, &p.cfg, p.cfg.seed);
+    let checkpoint = args.out.join(CHECKPOINT_FILE);
+    let resume_after = match run_args.resume && checkpoint.exists() {
+        true => Some(experiment::checkpoint_round(&checkpoint, cfg, &p.base).map_err(|e| bad_input(e.to_string()))?),
+        false => None,
+    };
     eprintln!(
         "experiment: {} instances x {} rounds, methods {}; seed {seed}; model {}; {}; transport {}",
         cfg.instances,
@@ -211,7 +222,12 @@ fn report(
     let records = if grpc {
         super::experiment_grpc::run(rt, args, p, on_round)?
     } else {
-        experiment::run(rt, cfg, &p.base, p.base_hash, on_round).map_err(|e| anyhow!("experiment: {e}"))?
+        if let Some(done) = resume_after {
+            eprintln!("resuming after round {done} from {}", checkpoint.display());
+        }
+        let k = Checkpointing { path: &checkpoint, resume: run_args.resume };
+        experiment::run_methods(rt, cfg, &cfg.methods, &p.base, p.base_hash, Some(k), on_round)
+            .map_err(|e| anyhow!("experiment: {e}"))?
     };
     pb.finish_and_clear();
     let report = ExperimentReport {
@@ -241,6 +257,10 @@ fn report(
     let json = serde_json::to_vec_pretty(&report)?;
     write_atomically(&args.out.join("report.json"), &json)?;
     write_plots(&report, &args.out)?;
+    // The report holds everything now; a finished run leaves no checkpoint to resume.
+    if checkpoint.exists() {
+        std::fs::remove_file(&checkpoint).map_err(|e| anyhow!("{}: {e}", checkpoint.display()))?;
+    }
     for m in &report.methods {
         println!(
             "{:>10}: held-out accuracy {:.1} % (seen kinds {:.1} %, unseen {:.1} %), {:.0} signal bytes an instance",

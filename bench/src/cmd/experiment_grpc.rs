@@ -182,7 +182,7 @@ pub(super) fn run(
     let remote = |m: &Method| matches!(m, Method::Collective | Method::FedAvg);
     let here: Vec<Method> = cfg.methods.iter().copied().filter(|m| !remote(m)).collect();
     let mut zero = None;
-    let mut local = experiment::run_methods(rt, cfg, &here, &p.base, p.base_hash, |m, r| {
+    let mut local = experiment::run_methods(rt, cfg, &here, &p.base, p.base_hash, None, |m, r| {
         if m == "none" {
             zero = Some(r.clone());
         }

@@ -39,6 +39,19 @@ impl GaussianNoise {
         Ok(Self::from_seed(seed))
     }
 
+    /// Where the generator stands: its ChaCha word position and the spare normal sample, if any
+    /// (saved with a checkpoint; both are secrets like the seed).
+    pub fn position(&self) -> (u128, Option<f64>) {
+        (self.rng.get_word_pos(), self.spare)
+    }
+
+    /// Moves the generator to a position [`GaussianNoise::position`] returned, so a restarted
+    /// instance draws exactly the noise it would have drawn without the restart.
+    pub fn resume_at(&mut self, position: (u128, Option<f64>)) {
+        self.rng.set_word_pos(position.0);
+        self.spare = position.1;
+    }
+
     /// A uniform in `(0, 1]` with 53 random bits (never 0, so its logarithm is finite).
     fn uniform_open_zero(&mut self) -> f64 {
         ((self.rng.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)

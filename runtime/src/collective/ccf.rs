@@ -32,6 +32,18 @@ pub struct Ccf {
     pending: Vec<([u8; 32], Vec<f32>)>,
 }
 
+/// The CCF's scalars between rounds, saved with a checkpoint (its versions are saved as
+/// tensors beside them).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CcfState {
+    /// The open round.
+    pub round: u64,
+    /// The counter of its next sealed update.
+    pub next_counter: u64,
+    /// Every sender's last accepted counter.
+    pub counters: Vec<([u8; 32], u64)>,
+}
+
 /// What [`Ccf::receive`] accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Received {
@@ -150,6 +162,34 @@ impl Ccf {
         self.pending.clear();
         self.round += 1;
         used
+    }
+
+    /// Its state between rounds and every version's B (what [`Ccf::restore`] takes back); `None`
+    /// while a round has pending signals, which a checkpoint does not hold.
+    pub fn state(&self) -> Option<(CcfState, &[Vec<f32>])> {
+        self.pending.is_empty().then(|| {
+            let state = CcfState {
+                round: self.round,
+                next_counter: self.sealer.next_counter(),
+                counters: self.receiver.counters(),
+            };
+            (state, &self.versions[..])
+        })
+    }
+
+    /// Takes back a saved state: afterwards the CCF accepts, refuses, aggregates and seals
+    /// exactly as the saved one would have. Versions of another length are refused and change
+    /// nothing.
+    pub fn restore(&mut self, state: &CcfState, versions: Vec<Vec<f32>>) -> Result<(), CollectiveError> {
+        if versions.is_empty() || versions.iter().any(|v| v.len() != self.len) {
+            return Err(CollectiveError::Unexpected("saved versions of another adapter layout"));
+        }
+        self.versions = versions;
+        self.round = state.round;
+        self.pending.clear();
+        self.sealer.continue_from(state.next_counter);
+        self.receiver = Receiver::resuming(ReceiverPolicy::for_ccf(), state.counters.iter().copied());
+        Ok(())
     }
 
     /// The sealed update bringing an instance at `from_version` to the current version.

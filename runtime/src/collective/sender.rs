@@ -37,8 +37,31 @@ pub struct SignalSender {
     dp: DpParameters,
     noise: GaussianNoise,
     budget: Option<PrivacyBudget>,
+    /// Rounds charged to the budget so far.
+    charged: u64,
+    ccf_key: [u8; 32],
     base_hash: [u8; 32],
     shapes: Vec<AdapterShape>,
+}
+
+/// What a sender carries from round to round, saved with a checkpoint: its counters, its
+/// compression error, where its noise generator stands and how many rounds its budget paid for.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SenderState {
+    /// The counter of its next sealed message.
+    pub next_counter: u64,
+    /// The last CCF update counter it accepted.
+    pub ccf_counter: Option<u64>,
+    /// The compression error kept for the next round (error feedback); a checkpoint saves it
+    /// as a tensor, not in its JSON.
+    #[serde(skip)]
+    pub residual: Vec<f32>,
+    /// The noise generator's word position.
+    pub noise_word_pos: u128,
+    /// Its spare normal sample.
+    pub noise_spare: Option<f64>,
+    /// Rounds charged to the privacy budget.
+    pub charged: u64,
 }
 
 impl SignalSender {
@@ -63,9 +86,46 @@ impl SignalSender {
             dp,
             noise: GaussianNoise::from_seed(noise_seed),
             budget,
+            charged: 0,
+            ccf_key,
             base_hash,
             shapes,
         }
+    }
+
+    /// Its state between rounds (see [`SenderState`]).
+    pub fn state(&self) -> SenderState {
+        let (noise_word_pos, noise_spare) = self.noise.position();
+        SenderState {
+            next_counter: self.sealer.next_counter(),
+            ccf_counter: self.receiver.last_accepted_counter(&self.ccf_key),
+            residual: self.residual.clone(),
+            noise_word_pos,
+            noise_spare,
+            charged: self.charged,
+        }
+    }
+
+    /// Takes back a state [`SignalSender::state`] gave: afterwards the sender seals, accepts and
+    /// charges exactly as the saved one would have. Fails, changing nothing, if the budget
+    /// cannot have paid for the saved rounds.
+    pub fn restore(&mut self, state: &SenderState) -> Result<(), CollectiveError> {
+        let mut budget = self.budget.clone();
+        if let Some(b) = &mut budget {
+            for _ in 0..state.charged {
+                b.spend(self.dp.sampling_rate, self.dp.noise_multiplier)?;
+            }
+        }
+        self.budget = budget;
+        self.charged = state.charged;
+        self.sealer.continue_from(state.next_counter);
+        self.receiver = Receiver::resuming(
+            ReceiverPolicy::for_instance(self.ccf_key),
+            state.ccf_counter.map(|c| (self.ccf_key, c)),
+        );
+        self.residual.clone_from(&state.residual);
+        self.noise.resume_at((state.noise_word_pos, state.noise_spare));
+        Ok(())
     }
 
     /// The instance's public key.
@@ -112,7 +172,11 @@ impl SignalSender {
         let mut x = change.to_vec();
         let clip = clip_l2(&mut x, self.dp.clip_norm)?;
         let epsilon = match (&mut self.budget, self.dp.noise_multiplier > 0.0) {
-            (Some(b), true) => b.spend(self.dp.sampling_rate, self.dp.noise_multiplier)?,
+            (Some(b), true) => {
+                let e = b.spend(self.dp.sampling_rate, self.dp.noise_multiplier)?;
+                self.charged += 1;
+                e
+            }
             _ => f64::INFINITY,
         };
         if self.dp.noise_multiplier > 0.0 {

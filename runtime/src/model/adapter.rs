@@ -167,6 +167,21 @@ impl Adapter {
         self.factors.values().map(|f| f.b.len()).sum()
     }
 
+    /// Sets the B factors to `b` (laid out as [`Adapter::b_vector`]), as a checkpoint saved
+    /// them; a vector of another length is refused and changes nothing.
+    pub fn set_b(&mut self, b: &[f32]) -> Result<(), ModelError> {
+        if b.len() != self.b_len() {
+            return Err(ModelError::Request(format!("{} B values for an adapter with {}", b.len(), self.b_len())));
+        }
+        let mut rest = b;
+        for f in self.factors.values_mut() {
+            let (head, tail) = rest.split_at(f.b.len());
+            f.b.copy_from_slice(head);
+            rest = tail;
+        }
+        Ok(())
+    }
+
     /// Adds `delta` (laid out as [`Adapter::b_vector`]) to the B factors; a delta of another
     /// length is refused and changes nothing.
     pub fn add_to_b(&mut self, delta: &[f32]) -> Result<(), ModelError> {
