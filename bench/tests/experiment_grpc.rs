@@ -6,41 +6,7 @@
 
 mod common;
 
-use common::{dfma, model_gguf};
-
-const SMALL: [&str; 18] = [
-    "--instances",
-    "3",
-    "--rounds",
-    "2",
-    "--questions",
-    "2",
-    "--held-out",
-    "1",
-    "--samples",
-    "2",
-    "--layers",
-    "top:1",
-    "--dropout",
-    "0.3",
-    "--late-join",
-    "2:2",
-    "--methods",
-    "isolated,collective",
-];
-
-/// The report without what depends on the machine's load (wall time, joules).
-fn comparable(path: &std::path::Path) -> serde_json::Value {
-    let mut report: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    for m in report["methods"].as_array_mut().unwrap() {
-        for r in m["rounds"].as_array_mut().unwrap() {
-            let r = r.as_object_mut().unwrap();
-            r.remove("seconds").unwrap();
-            r.remove("joules").unwrap();
-        }
-    }
-    report
-}
+use common::{SMALL_EXPERIMENT, comparable_report, dfma, model_gguf};
 
 #[test]
 fn the_grpc_run_gives_the_in_process_report() {
@@ -52,7 +18,8 @@ fn the_grpc_run_gives_the_in_process_report() {
     for transport in ["in-process", "grpc"] {
         let out = dir.path().join(transport);
         let mut args = vec!["run", "experiment", "--model", &model, "--out", out.to_str().unwrap()];
-        args.extend(SMALL);
+        args.extend(SMALL_EXPERIMENT);
+        args.extend(["--methods", "isolated,collective"]);
         args.extend(["--seed", &seed, "--transport", transport]);
         let o = dfma(&args);
         let stderr = String::from_utf8_lossy(&o.stderr);
@@ -61,7 +28,7 @@ fn the_grpc_run_gives_the_in_process_report() {
         if transport == "grpc" {
             assert!(stderr.contains("ccf: collective for 3 instances x 2 rounds on 127.0.0.1:"), "{stderr}");
         }
-        reports.push(comparable(&out.join("report.json")));
+        reports.push(comparable_report(&out.join("report.json")));
     }
     let collective = reports[0]["methods"].as_array().unwrap().iter().find(|m| m["method"] == "collective").unwrap();
     let sent = &collective["rounds"][2]["bytes_sent"];

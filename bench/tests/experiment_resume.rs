@@ -10,55 +10,19 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{dfma, model_gguf};
+use common::{SMALL_EXPERIMENT, comparable_report, dfma, model_gguf};
 
 fn flags(model: &str, out: &std::path::Path, seed: &str) -> Vec<String> {
     let mut f: Vec<String> = ["run", "experiment", "--model", model, "--out", out.to_str().unwrap(), "--seed", seed]
         .map(String::from)
         .to_vec();
-    f.extend(
-        [
-            "--instances",
-            "3",
-            "--rounds",
-            "2",
-            "--questions",
-            "2",
-            "--held-out",
-            "1",
-            "--samples",
-            "2",
-            "--layers",
-            "top:1",
-            "--dropout",
-            "0.3",
-            "--late-join",
-            "2:2",
-            "--noise",
-            "2",
-            "--methods",
-            "isolated,collective",
-        ]
-        .map(String::from),
-    );
+    f.extend(SMALL_EXPERIMENT.map(String::from));
+    f.extend(["--noise", "2", "--methods", "isolated,collective"].map(String::from));
     f
 }
 
 fn run(args: &[String]) -> std::process::Output {
     dfma(&args.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-/// The report without what depends on the machine's load (wall time, joules).
-fn comparable(path: &std::path::Path) -> serde_json::Value {
-    let mut report: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    for m in report["methods"].as_array_mut().unwrap() {
-        for r in m["rounds"].as_array_mut().unwrap() {
-            let r = r.as_object_mut().unwrap();
-            r.remove("seconds").unwrap();
-            r.remove("joules").unwrap();
-        }
-    }
-    report
 }
 
 #[test]
@@ -121,6 +85,6 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_same_report() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
     assert!(stderr.contains("resuming after round 1 from"), "{stderr}");
-    assert_eq!(comparable(&stopped.join("report.json")), comparable(&whole.join("report.json")));
+    assert_eq!(comparable_report(&stopped.join("report.json")), comparable_report(&whole.join("report.json")));
     assert!(!checkpoint.exists());
 }

@@ -267,6 +267,8 @@ pub fn run_decoder_fuzz(cases: u64, seed: u64, count_allocations: bool) -> FuzzR
             call(&mut || drop(check_message(&frame, schema)), frame.len());
         }
         call(&mut || drop(open(&frame)), frame.len());
+        // The gRPC transport's message around every frame.
+        call(&mut || drop(<crate::transport::grpc::Frame as prost::Message>::decode(&frame[..])), frame.len());
         for body_kind in ALL_KINDS {
             call(&mut || drop(decode_body(body_kind, &body)), body.len());
         }

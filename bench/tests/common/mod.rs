@@ -61,3 +61,37 @@ pub fn model_gguf() -> Option<String> {
         }
     }
 }
+
+/// A small experiment (three instances, two rounds, one block with adapters) with a drop-out
+/// and a late joiner: the flags the experiment tests share.
+pub const SMALL_EXPERIMENT: [&str; 16] = [
+    "--instances",
+    "3",
+    "--rounds",
+    "2",
+    "--questions",
+    "2",
+    "--held-out",
+    "1",
+    "--samples",
+    "2",
+    "--layers",
+    "top:1",
+    "--dropout",
+    "0.3",
+    "--late-join",
+    "2:2",
+];
+
+/// An experiment report without what depends on the machine's load (wall time, joules).
+pub fn comparable_report(path: &std::path::Path) -> serde_json::Value {
+    let mut report: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    for m in report["methods"].as_array_mut().unwrap() {
+        for r in m["rounds"].as_array_mut().unwrap() {
+            let r = r.as_object_mut().unwrap();
+            r.remove("seconds").unwrap();
+            r.remove("joules").unwrap();
+        }
+    }
+    report
+}

@@ -13,6 +13,7 @@
 //! making every caller async.
 //!
 //! - [`in_process`]: the embedded default, std channels, for simulations and tests.
+//! - [`listen`]: the CCF's listening socket with a deep accept queue (both network transports).
 //! - [`tcp`]: length-prefixed frames over std TCP sockets, a reader thread per connection and
 //!   one bounded queue into the CCF.
 //! - [`grpc`]: one bidirectional gRPC stream per instance (tonic over plain HTTP/2), a small
@@ -23,6 +24,7 @@
 pub mod faults;
 pub mod grpc;
 pub mod in_process;
+pub mod listen;
 pub mod tcp;
 
 use std::time::Duration;

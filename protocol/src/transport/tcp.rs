@@ -153,7 +153,7 @@ impl TcpCcf {
     /// Listens on `addr` (port 0 picks a free port; see [`TcpCcf::local_addr`]); at most
     /// `capacity` whole frames wait for the CCF at once.
     pub fn bind(addr: impl ToSocketAddrs, capacity: usize) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr)?;
+        let listener = super::listen::listen(addr)?;
         let local_addr = listener.local_addr()?;
         let (to_ccf, incoming) = sync_channel(capacity);
         let connections: Connections = Arc::new(Mutex::new(HashMap::new()));

@@ -128,7 +128,7 @@ impl GrpcCcf {
             .thread_name("dfma-grpc-ccf")
             .enable_all()
             .build()?;
-        let listener = std::net::TcpListener::bind(addr)?;
+        let listener = crate::transport::listen::listen(addr)?;
         let local_addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let listener = {
