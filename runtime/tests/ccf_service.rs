@@ -74,6 +74,9 @@ fn a_round_waits_for_every_member_and_a_late_one_and_answers_when_it_opens() {
     // Instance 2, joining in round 2, asks early: no answer until round 2 opens.
     let early = inst[2].heartbeat(2, 0, NOW + 60_000).unwrap();
     assert!(take(&mut s, 2, &early, NOW).is_empty());
+    // Asking again replaces the first request: one answer per member, however often it asks.
+    let again = inst[2].heartbeat(2, 0, NOW + 60_000).unwrap();
+    assert!(take(&mut s, 2, &again, NOW).is_empty());
     assert!(s.closed().is_empty());
     // Instance 1 dropped out mid-round: no signal, only its next heartbeat. Round 1 closes with
     // one signal and both waiting heartbeats (0 and 2) and 1's are answered with version 1.

@@ -258,7 +258,7 @@ fn report(
     write_atomically(&args.out.join("report.json"), &json)?;
     write_plots(&report, &args.out)?;
     // The report holds everything now; a finished run leaves no checkpoint to resume.
-    if checkpoint.exists() {
+    if !grpc && checkpoint.exists() {
         std::fs::remove_file(&checkpoint).map_err(|e| anyhow!("{}: {e}", checkpoint.display()))?;
     }
     for m in &report.methods {

@@ -7,7 +7,9 @@
 //! Every child gets the experiment's flags with the resolved seed and model, so it builds the
 //! same world. Instances share the cores: each gets `RAYON_NUM_THREADS` = cores / instances (at
 //! least 1) unless the variable is set; results do not depend on the thread count. If any child
-//! fails, the others are killed and the run stops with that child's name.
+//! fails, the others are killed and the run stops with that child's name; a round its CCF had
+//! to close at its deadline (a member hung for an hour) fails the run too, since its report
+//! would not be the in-process one.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -20,6 +22,10 @@ use dfma_runtime::reasoning::experiment::{self, Method, MethodRecord, RoundRecor
 
 use super::experiment::Prepared;
 use crate::cli::ExperimentArgs;
+
+/// Longest a round of a child CCF waits for a silent member. A member that crashed is noticed
+/// at once (its process exits); this bounds a member that hangs.
+const ROUND_TIMEOUT_S: u64 = 3600;
 
 /// Kills every child still running when dropped, so no error path leaves processes behind.
 struct Children(Vec<(String, Child)>);
@@ -112,6 +118,7 @@ fn run_method(args: &ExperimentArgs, p: &Prepared, method: Method) -> Result<Vec
     let mut children = Children(Vec::new());
     let mut ccf = Command::new(&exe)
         .args(["ccf", "serve", "--listen", "127.0.0.1:0", "--method", method.name()])
+        .args(["--round-timeout-s", &ROUND_TIMEOUT_S.to_string()])
         .args(&flags)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -133,7 +140,7 @@ fn run_method(args: &ExperimentArgs, p: &Prepared, method: Method) -> Result<Vec
         let name = format!("{} instance {i}", method.name());
         let mut child = Command::new(&exe)
             .args(["instance", "--ccf", &format!("http://{addr}"), "--index", &i.to_string()])
-            .args(["--method", method.name()])
+            .args(["--method", method.name(), "--timeout-s", &(2 * ROUND_TIMEOUT_S).to_string()])
             .args(&flags)
             .env("RAYON_NUM_THREADS", &threads)
             .stdin(Stdio::null())
@@ -163,6 +170,15 @@ fn run_method(args: &ExperimentArgs, p: &Prepared, method: Method) -> Result<Vec
     }
     if closed.len() != p.cfg.rounds {
         return Err(anyhow!("{} ccf: closed {} rounds, expected {}", method.name(), closed.len(), p.cfg.rounds));
+    }
+    // A round closed by its deadline went on without some member's report: the run is then not
+    // the in-process one, and its report must not pass for it.
+    if let Some(late) = closed.iter().find(|c| c.by_deadline) {
+        return Err(anyhow!(
+            "{} ccf: round {} closed at its {ROUND_TIMEOUT_S} s deadline without every member's report",
+            method.name(),
+            late.round
+        ));
     }
     for (m, c) in merged.iter_mut().zip(&closed) {
         m.signals_aggregated = c.signals_aggregated;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use dfma_protocol::transport::grpc::{GrpcInstance, check_ca_pem};
+use dfma_runtime::reasoning::experiment::ExperimentError;
 use dfma_runtime::reasoning::experiment::remote::run_instance;
 
 use super::ccf::{federated_method, read_file};
@@ -16,6 +17,9 @@ use crate::error::bad_input;
 
 pub fn run(args: &InstanceArgs) -> Result<()> {
     let method = federated_method(&args.method)?;
+    if args.timeout_s == 0 {
+        return Err(bad_input("--timeout-s: must be at least 1"));
+    }
     if args.index >= args.experiment.instances {
         return Err(bad_input(format!(
             "--index {}: the experiment has {} instances",
@@ -38,7 +42,6 @@ pub fn run(args: &InstanceArgs) -> Result<()> {
         }
         .map_err(|e| bad_input(format!("--ccf {}: {e}", args.ccf)))?;
         let mut out = std::io::stdout().lock();
-        let mut failed = None;
         run_instance(
             rt,
             &p.cfg,
@@ -49,13 +52,12 @@ pub fn run(args: &InstanceArgs) -> Result<()> {
             &mut end,
             Duration::from_secs(args.timeout_s),
             |rec| {
-                let line = serde_json::to_string(rec).map_err(anyhow::Error::from);
-                if let Err(e) = line.and_then(|l| Ok(writeln!(out, "{l}").and_then(|()| out.flush())?)) {
-                    failed.get_or_insert(e);
-                }
+                let line = serde_json::to_string(rec).map_err(|e| ExperimentError::Config(e.to_string()))?;
+                writeln!(out, "{line}")
+                    .and_then(|()| out.flush())
+                    .map_err(|e| ExperimentError::Config(format!("writing the round's record: {e}")))
             },
         )
-        .map_err(|e| anyhow!("instance {}: {e}", args.index))?;
-        failed.map_or(Ok(()), Err)
+        .map_err(|e| anyhow!("instance {}: {e}", args.index))
     })
 }

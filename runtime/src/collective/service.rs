@@ -8,7 +8,8 @@
 //! - at least `expected_members` instances have joined (so an early round does not close
 //!   before a slow process has even connected), and every member that takes part in the round
 //!   (its join named a first round at or before it) has reported past it; or
-//! - its deadline passes (`round_timeout_ms` after it opened): an instance that died or went
+//! - its deadline passes (`round_timeout_ms` after it opened; the first round's clock starts
+//!   when the last expected member joined): an instance that died or went
 //!   silent holds nobody up for longer than that. Its signal, if it comes later, is refused as
 //!   one for a closed round and changes nothing.
 //!
@@ -40,6 +41,7 @@ struct Member {
 /// A heartbeat waiting for its round to open.
 #[derive(Clone, Copy, Debug)]
 struct Waiting<P> {
+    key: [u8; 32],
     peer: P,
     round: u64,
     applied_version: u64,
@@ -109,6 +111,11 @@ impl<P: Copy> CcfService<P> {
         let refusal = match self.ccf.receive(frame, now_ms) {
             Ok(Received::Join { key, from_round }) => {
                 self.members.entry(key).or_insert(Member { from_round, reported: 0 });
+                // The first round's clock starts when the last expected member has joined, not
+                // while slow processes are still starting.
+                if self.closed.is_empty() && self.members.len() == self.expected_members {
+                    self.opened_ms = now_ms;
+                }
                 None
             }
             Ok(Received::Signal { .. }) => None,
@@ -116,7 +123,10 @@ impl<P: Copy> CcfService<P> {
                 match self.members.get_mut(&key) {
                     Some(m) => {
                         m.reported = m.reported.max(round);
-                        self.waiting.push(Waiting { peer: from, round, applied_version });
+                        // One waiting heartbeat per member: a newer one replaces the older, so
+                        // no member can grow the queue.
+                        self.waiting.retain(|w| w.key != key);
+                        self.waiting.push(Waiting { key, peer: from, round, applied_version });
                         None
                     }
                     // The receiver already took the frame; a heartbeat of a non-member names

@@ -125,6 +125,8 @@ pub(super) fn save(
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| bad(path, e))?;
     std::io::Write::write_all(&mut tmp, &data).map_err(|e| bad(path, e))?;
+    // On disk before it replaces the previous checkpoint, so a crash leaves one whole file.
+    tmp.as_file().sync_all().map_err(|e| bad(path, e))?;
     tmp.persist(path).map_err(|e| bad(path, e.error))?;
     Ok(())
 }

@@ -56,8 +56,9 @@ fn next_update<T: Transport<Peer = CcfPeer>>(end: &mut T, timeout: Duration) -> 
 }
 
 /// Runs instance `i` of `method` through every round over `end`, calling `on_round` with a
-/// record that holds this instance's entries only (the others' are blank). `timeout` bounds each
-/// wait for the CCF (a round's length, at most, plus its answer).
+/// record that holds this instance's entries only (the others' are blank); an error from
+/// `on_round` (its reader is gone) stops the run. `timeout` bounds each wait for the CCF (a
+/// round's length, at most, plus its answer).
 #[allow(clippy::too_many_arguments)]
 pub fn run_instance<T: Transport<Peer = CcfPeer>>(
     rt: &mut Runtime<'_, '_>,
@@ -68,7 +69,7 @@ pub fn run_instance<T: Transport<Peer = CcfPeer>>(
     i: usize,
     end: &mut T,
     timeout: Duration,
-    mut on_round: impl FnMut(&RoundRecord),
+    mut on_round: impl FnMut(&RoundRecord) -> Result<(), ExperimentError>,
 ) -> Result<(), ExperimentError> {
     cfg.validate().map_err(ExperimentError::Config)?;
     if i >= cfg.instances {
@@ -114,7 +115,7 @@ pub fn run_instance<T: Transport<Peer = CcfPeer>>(
         rec.bytes_sent[i] = world.instances[i].bytes_sent;
         rec.joules[i] = world.instances[i].joules;
         rec.seconds = t0.elapsed().as_secs_f64();
-        on_round(&rec);
+        on_round(&rec)?;
     }
     Ok(())
 }
