@@ -171,26 +171,55 @@ impl SignalSender {
     ) -> Result<(Vec<u8>, SignalStats, Vec<f32>), CollectiveError> {
         let mut x = change.to_vec();
         let clip = clip_l2(&mut x, self.dp.clip_norm)?;
-        let epsilon = match (&mut self.budget, self.dp.noise_multiplier > 0.0) {
-            (Some(b), true) => {
-                let e = b.spend(self.dp.sampling_rate, self.dp.noise_multiplier)?;
-                self.charged += 1;
-                e
-            }
+        // Everything below commits only if the signal is sealed: on an error the budget, the
+        // noise generator and the residual are as they were.
+        let mut budget = self.budget.clone();
+        let epsilon = match (&mut budget, self.dp.noise_multiplier > 0.0) {
+            (Some(b), true) => b.spend(self.dp.sampling_rate, self.dp.noise_multiplier)?,
             _ => f64::INFINITY,
         };
+        let noise_before = self.noise.position();
         if self.dp.noise_multiplier > 0.0 {
             self.noise.add_to(&mut x, self.dp.noise_std_dev());
         }
-        if self.codec.error_feedback() {
-            self.residual.resize(x.len(), 0.0);
-            x.iter_mut().zip(&self.residual).for_each(|(a, r)| *a += r);
-        }
-        let (compression, payload) = self.codec.encode(&x, seed);
-        let sent = decode(&compression, &payload, x.len())?;
+        let (frame, sent) = match self.seal_signal(round, &mut x, seed, expires_ms) {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                self.noise.resume_at(noise_before);
+                return Err(e);
+            }
+        };
         if self.codec.error_feedback() {
             self.residual = x.iter().zip(&sent).map(|(a, s)| a - s).collect();
         }
+        if budget.is_some() && self.dp.noise_multiplier > 0.0 {
+            self.charged += 1;
+        }
+        self.budget = budget;
+        let stats = SignalStats { frame_bytes: frame.len(), norm: clip.norm_before, clipped: clip.clipped, epsilon };
+        Ok((frame, stats, sent))
+    }
+
+    /// Adds the residual to `x` (error feedback), compresses and seals it; returns the frame and
+    /// what the CCF will decode. Changes nothing of the sender but its counter, on success.
+    fn seal_signal(
+        &mut self,
+        round: u64,
+        x: &mut [f32],
+        seed: u64,
+        expires_ms: u64,
+    ) -> Result<(Vec<u8>, Vec<f32>), CollectiveError> {
+        if self.codec.error_feedback() {
+            if self.residual.len() == x.len() {
+                x.iter_mut().zip(&self.residual).for_each(|(a, r)| *a += r);
+            } else {
+                // No residual yet: a zero one, added like any other (so −0 becomes +0 exactly
+                // as it always has).
+                x.iter_mut().for_each(|a| *a += 0.0);
+            }
+        }
+        let (compression, payload) = self.codec.encode(x, seed);
+        let sent = decode(&compression, &payload, x.len())?;
         let signal = Signal {
             base_model_hash: self.base_hash.to_vec(),
             adapter_shapes: self.shapes.clone(),
@@ -199,8 +228,7 @@ impl SignalSender {
             payload: Some(payload),
         };
         let frame = self.sealer.seal(round, expires_ms, &Message::Signal(signal))?;
-        let stats = SignalStats { frame_bytes: frame.len(), norm: clip.norm_before, clipped: clip.clipped, epsilon };
-        Ok((frame, stats, sent))
+        Ok((frame, sent))
     }
 
     /// Opens a CCF update: checked (signature by the CCF, replay, expiry, base model) and
