@@ -101,9 +101,9 @@ fn committed_results_match_the_schema() {
                     // Tune caches sit beside the reports; they must load as one.
                     let cache = dfma_kernels::tune::TuneCache::load(&path).unwrap();
                     assert!(!cache.entries.is_empty(), "{} holds no choices", path.display());
-                } else if dir.file_name().is_some_and(|n| n == "experiment") {
-                    // `dfma run experiment` reports: they must load as one, every method with
-                    // its rounds.
+                } else if dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("experiment")) {
+                    // `dfma run experiment` reports (`experiment/`, `experiment-grpc/`): they must
+                    // load as one, every method with its rounds.
                     let text = std::fs::read_to_string(&path).unwrap();
                     let report: dfma_runtime::reasoning::experiment::ExperimentReport =
                         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
