@@ -15,10 +15,11 @@
 //! backwards: for each block q' it folds the k samples into one sparse block
 //! w[s_lo] = Σ ±y, transforms it in cache and writes g's block once.
 //!
-//! Inside a block (see [`super::fwht`]): a matrix of rows of [`ROW`] floats; each row's levels
-//! run in L1 (in parallel over rows), then the column levels on panels of a few columns gathered
-//! into a contiguous buffer (in parallel over panels). Blocks follow one another, so the result
-//! is the same fixed tree of f32 operations whatever the thread count.
+//! Inside a block (see [`super::fwht`]): a matrix of rows of [`ROW`] floats; each row is signed
+//! as it streams in from memory and its levels run in L1 (in parallel over rows), then the
+//! column levels on panels of a few columns gathered into a contiguous buffer, the first four
+//! while gathering (in parallel over panels). Blocks follow one another, so the result is the
+//! same fixed tree of f32 operations whatever the thread count or instruction set.
 
 use rayon::prelude::*;
 
@@ -26,8 +27,16 @@ use super::fwht;
 use crate::signals::derive::{PURPOSE_SRHT_SAMPLE, PURPOSE_SRHT_SIGNS, SIGNS_PER_BLOCK, bucket};
 use crate::signals::philox::philox4x32_10_x8;
 
-/// Floats in one row of a block (32 KiB: a row stays in L1 while its levels run).
+/// Floats in one row of a block (32 KiB: a row stays in L1 while its levels run; with AVX-512
+/// its 13 levels are three passes, the first 8 fused with the signs as the signal streams in.
+/// 16 KiB rows measured slower on a 2-core EPYC: their narrower column panels gather in
+/// shorter runs).
 pub const ROW: usize = 1 << 13;
+
+/// Floats from one row of a block's scratch to the next: a row and one cache line, so that
+/// the 16 rows a column step loads at once fall in different cache sets (at a stride of a
+/// power of two kilobytes they would all compete for one set's 8 ways).
+const ROW_STRIDE: usize = ROW + 16;
 
 /// Floats in one block (4 MiB: the block stays in the last-level cache between its row and
 /// column passes, with room for the other core's streams; larger blocks measured no faster on
@@ -38,30 +47,27 @@ pub const BLOCK: usize = 1 << 20;
 const PANEL_FLOATS: usize = 1 << 15;
 
 /// The sampled coordinates of 0..n_pad in draw order — the partial Fisher–Yates shuffle of
-/// `derive::srht_sample`, with the Philox words drawn in parallel, eight lanes at a time, and the moved entries of the
-/// virtual permutation kept in a flat open-addressing table instead of a general hash map.
+/// `derive::srht_sample`, with the Philox words and the swap partners j drawn in parallel,
+/// eight lanes at a time, and the moved entries of the virtual permutation kept in a flat
+/// open-addressing table instead of a general hash map. The serial swap loop knows every j in
+/// advance, so it asks for the table slots it will probe a few steps ahead: its time is the
+/// table's throughput, not its latency.
 pub fn sample(key: [u32; 2], n_pad: u64, k: usize) -> Vec<u32> {
     assert!(n_pad <= 1 << 32 && k as u64 <= n_pad, "srht sample: k {k} of n_pad {n_pad}");
-    let mut words = vec![0u32; k];
-    words.par_chunks_mut(1024).enumerate().for_each(|(c, out)| {
-        fwht::with_avx2(|| {
-            for (g, out8) in out.chunks_mut(8).enumerate() {
-                let t0 = (c * 1024 + 8 * g) as u32;
-                let w = philox4x32_10_x8(
-                    [std::array::from_fn(|l| t0 + l as u32), [0; 8], [0; 8], [PURPOSE_SRHT_SAMPLE; 8]],
-                    key,
-                );
-                out8.copy_from_slice(&w[0][..out8.len()]);
+    // The two big buffers are reused between calls: fresh ones would be fresh pages to fault in.
+    let (mut partners, slots) = SAMPLE_SCRATCH.take();
+    partners.resize(k, 0);
+    partners.par_chunks_mut(1024).enumerate().for_each(|(c, out)| draw_partners(key, n_pad, c * 1024, out));
+    /// Steps ahead whose table slots are requested.
+    const AHEAD: usize = 16;
+    let mut moved = MovedEntries::with_room_for(k, slots);
+    let drawn = (0..k)
+        .map(|t| {
+            if let Some(&ahead) = partners.get(t + AHEAD) {
+                moved.prefetch(ahead);
+                moved.prefetch((t + AHEAD) as u64);
             }
-        })
-    });
-    let mut moved = MovedEntries::with_room_for(k);
-    words
-        .iter()
-        .enumerate()
-        .map(|(t, &w)| {
-            let t = t as u64;
-            let j = t + u64::from(bucket(w, (n_pad - t) as u32));
+            let (t, j) = (t as u64, partners[t]);
             let (pt, _) = moved.get(t);
             if j == t {
                 return pt as u32;
@@ -72,7 +78,50 @@ pub fn sample(key: [u32; 2], n_pad: u64, k: usize) -> Vec<u32> {
             moved.set(slot_j, j, pt);
             pj as u32
         })
-        .collect()
+        .collect();
+    SAMPLE_SCRATCH.set((partners, moved.slots));
+    drawn
+}
+
+/// Runs `$body` compiled for AVX2 and FMA where the CPU has them, else as is: for loops over
+/// [`philox4x32_10_x8`], whose lane-wise steps become vector instructions only where the
+/// compiler may use AVX2 (a closure would not inherit the feature). Same operations, same bits.
+macro_rules! with_avx2 {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            if fwht::has_avx2() {
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                // SAFETY: AVX2 and FMA were detected.
+                return unsafe { avx2($($arg),*) };
+            }
+            body($($arg),*)
+        }
+    };
+}
+
+with_avx2! {
+    /// out[i] = the swap partner j of step t = first + i of the shuffle: t + bucket(word 0 of
+    /// Philox((t, 0, 0, purpose)), n_pad − t).
+    fn draw_partners(key: [u32; 2], n_pad: u64, first: usize, out: &mut [u64]) {
+        for (g, out8) in out.chunks_mut(8).enumerate() {
+            let t0 = (first + 8 * g) as u32;
+            let w = philox4x32_10_x8(
+                [std::array::from_fn(|l| t0 + l as u32), [0; 8], [0; 8], [PURPOSE_SRHT_SAMPLE; 8]],
+                key,
+            );
+            for (l, j) in out8.iter_mut().enumerate() {
+                let t = u64::from(t0) + l as u64;
+                *j = t + u64::from(bucket(w[0][l], (n_pad - t) as u32));
+            }
+        }
+    }
 }
 
 /// The moved entries of a virtual permutation of 0..2^32: position → value, identity when
@@ -87,9 +136,12 @@ struct MovedEntries {
 impl MovedEntries {
     const EMPTY: u64 = u64::MAX;
 
-    fn with_room_for(entries: usize) -> Self {
+    /// An empty table for `entries` entries in `slots`' memory.
+    fn with_room_for(entries: usize, mut slots: Vec<u64>) -> Self {
         let len = (2 * entries.max(1)).next_power_of_two();
-        Self { slots: vec![Self::EMPTY; len], mask: len - 1 }
+        slots.clear();
+        slots.resize(len, Self::EMPTY);
+        Self { slots, mask: len - 1 }
     }
 
     #[inline(always)]
@@ -110,6 +162,19 @@ impl MovedEntries {
         }
     }
 
+    /// Asks the CPU to bring the home slot of `pos` into its cache (a hint).
+    #[inline(always)]
+    fn prefetch(&self, pos: u64) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch hint of an address inside `slots`; it never faults.
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(self.slots.as_ptr().add(self.home(pos)).cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = pos;
+    }
+
     /// The value at `pos` and its slot (so the write that follows needs no second probe).
     #[inline(always)]
     fn get(&self, pos: u64) -> (u64, usize) {
@@ -127,40 +192,48 @@ impl MovedEntries {
 /// Coordinates whose signs one eight-lane Philox call gives (8 blocks of 128).
 const SIGNS_PER_X8: usize = 8 * SIGNS_PER_BLOCK;
 
-/// out[i] = ±v[i] with D's signs for coordinates `first..first + out.len()` (`first` a
-/// multiple of 128; bit i mod 32 of word (i mod 128)/32 of block i/128 set: −). The blocks are
-/// drawn eight at a time ([`philox4x32_10_x8`]).
-#[inline(always)]
-fn apply_signs(key: [u32; 2], first: usize, v: &[f32], out: &mut [f32]) {
-    for (g, (o8, v8)) in out.chunks_mut(SIGNS_PER_X8).zip(v.chunks(SIGNS_PER_X8)).enumerate() {
-        let b0 = (first / SIGNS_PER_BLOCK + 8 * g) as u64;
-        let ctr = [
-            std::array::from_fn(|l| (b0 + l as u64) as u32),
-            std::array::from_fn(|l| ((b0 + l as u64) >> 32) as u32),
-            [0; 8],
-            [PURPOSE_SRHT_SIGNS; 8],
-        ];
-        let w = philox4x32_10_x8(ctr, key);
-        for (l, (o, v)) in o8.chunks_mut(SIGNS_PER_BLOCK).zip(v8.chunks(SIGNS_PER_BLOCK)).enumerate() {
-            let words = [w[0][l], w[1][l], w[2][l], w[3][l]];
-            // 32 coordinates a word, each loop a fixed 32 lanes with a per-lane shift, so it
-            // vectorizes (a word index computed per coordinate would not).
-            for (word, (o, v)) in words.iter().zip(o.chunks_mut(32).zip(v.chunks(32))) {
-                for (b, (o, &x)) in o.iter_mut().zip(v).enumerate() {
-                    *o = f32::from_bits(x.to_bits() ^ (((word >> b) & 1) << 31));
-                }
+with_avx2! {
+    /// D's sign words for coordinates `first..first + 32·words.len()` (`first` a multiple of
+    /// 128): word j holds coordinates first + 32j … + 31, bit i mod 32 set for − (the words of
+    /// block i/128 in order, so coordinate i is bit i mod 32 of word i/32 counted from
+    /// `first`). The blocks are drawn eight at a time ([`philox4x32_10_x8`]).
+    fn sign_words(key: [u32; 2], first: usize, words: &mut [u32]) {
+        const WORDS_PER_X8: usize = SIGNS_PER_X8 / 32;
+        for (g, out) in words.chunks_mut(WORDS_PER_X8).enumerate() {
+            let b0 = (first / SIGNS_PER_BLOCK + 8 * g) as u64;
+            let ctr = [
+                std::array::from_fn(|l| (b0 + l as u64) as u32),
+                std::array::from_fn(|l| ((b0 + l as u64) >> 32) as u32),
+                [0; 8],
+                [PURPOSE_SRHT_SIGNS; 8],
+            ];
+            let w = philox4x32_10_x8(ctr, key);
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = w[j % 4][j / 4];
             }
         }
     }
 }
 
-/// Applies D to g (zero past g's end) into `row`, from coordinate `first`.
+/// Sign words of one row.
+type RowSigns = [u32; ROW / 32];
+
+/// row = the transform of D·g over coordinates `first..first + ROW` (zero past g's end).
 #[inline(always)]
 fn signed_row(key: [u32; 2], g: &[f32], first: usize, row: &mut [f32]) {
     let rest = g.get(first..).unwrap_or(&[]);
-    let have = rest.len().min(row.len());
-    apply_signs(key, first, &rest[..have], &mut row[..have]);
-    row[have..].fill(0.0);
+    let src = &rest[..rest.len().min(row.len())];
+    let mut words: RowSigns = [0; ROW / 32];
+    let words = &mut words[..row.len().div_ceil(32)];
+    sign_words(key, first, words);
+    fwht::signed_transform_local(row, src, words);
+}
+
+/// out = D·v for coordinates `first..first + v.len()`.
+fn apply_signs(key: [u32; 2], first: usize, v: &[f32], out: &mut [f32]) {
+    let mut words = vec![0u32; v.len().div_ceil(32)];
+    sign_words(key, first, &mut words);
+    fwht::apply_signs(v, out, &words);
 }
 
 /// How an n_pad-point transform is cut: blocks of `block` floats, each `rows` × [`ROW`], its
@@ -211,13 +284,16 @@ fn by_panel(shape: Shape, sample: &[u32]) -> Vec<Vec<Hit>> {
     groups
 }
 
-/// ±1 of block q for a sample in block s_hi: (−1)^popcount(s_hi & q).
+/// v·(−1)^popcount(s_hi & q): v with the sign of block q for a sample in block s_hi. A sign-bit
+/// flip, not a branch: the parity is random from sample to sample.
 #[inline(always)]
-fn block_sign(s_hi: u32, q: usize) -> f32 {
-    if (s_hi & q as u32).count_ones() % 2 == 1 { -1.0 } else { 1.0 }
+fn block_signed(v: f32, s_hi: u32, q: usize) -> f32 {
+    f32::from_bits(v.to_bits() ^ (((s_hi & q as u32).count_ones() & 1) << 31))
 }
 
 thread_local! {
+    /// [`sample`]'s swap partners and table slots, kept between calls.
+    static SAMPLE_SCRATCH: std::cell::RefCell<(Vec<u64>, Vec<u64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
     /// One block's rows between the row and column passes, kept between calls so its pages are
     /// not faulted in again.
     static BLOCK_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -244,22 +320,20 @@ pub fn srht(key: [u32; 2], g: &[f32], y: &mut [f32]) {
         let sampled = sample(key, n_pad as u64, y.len());
         let mut local = vec![0.0f32; n_pad];
         signed_row(key, g, 0, &mut local);
-        fwht::transform_local(&mut local);
         for (o, &s) in y.iter_mut().zip(&sampled) {
             *o = local[s as usize] * scale;
         }
         return;
     }
     let shape = Shape::of(n_pad);
-    with_block_scratch(shape.block, |z| {
+    with_block_scratch(shape.rows * ROW_STRIDE, |z| {
         let mut groups = Vec::new();
         let mut sums: Vec<Vec<f32>> = Vec::new();
         for q in 0..n_pad / shape.block {
             let first = q * shape.block;
             let mut rows = || {
-                z.par_chunks_mut(ROW).enumerate().for_each(|(r, row)| {
-                    fwht::with_avx2(|| signed_row(key, g, first + r * ROW, row));
-                    fwht::transform_local(row);
+                z.par_chunks_mut(ROW_STRIDE).enumerate().for_each(|(r, row)| {
+                    signed_row(key, g, first + r * ROW, &mut row[..ROW]);
                 })
             };
             if q == 0 {
@@ -277,12 +351,14 @@ pub fn srht(key: [u32; 2], g: &[f32], y: &mut [f32]) {
                 }
                 PANEL_SCRATCH.with_borrow_mut(|buf| {
                     buf.resize(shape.rows * shape.width, 0.0);
-                    for (r, dst) in buf.chunks_exact_mut(shape.width).enumerate() {
-                        dst.copy_from_slice(&z[r * ROW + p * shape.width..][..shape.width]);
+                    // The first column levels run as the panel is gathered.
+                    let done = shape.rows.trailing_zeros().min(fwht::GATHER_LEVELS);
+                    fwht::gather_column_levels(buf, z, ROW_STRIDE, p * shape.width, shape.width, done);
+                    if done < shape.rows.trailing_zeros() {
+                        fwht::levels_from(buf, shape.width << done);
                     }
-                    fwht::levels_from(buf, shape.width);
                     for (a, h) in acc.iter_mut().zip(hits) {
-                        *a += block_sign(h.s_hi, q) * buf[h.offset as usize];
+                        *a += block_signed(buf[h.offset as usize], h.s_hi, q);
                     }
                 })
             });
@@ -318,7 +394,7 @@ pub fn srht_t(key: [u32; 2], y: &[f32], g: &mut [f32]) {
             z.par_chunks_mut(shape.rows * shape.width).zip(groups.par_iter()).for_each(|(panel, hits)| {
                 panel.fill(0.0);
                 for h in hits {
-                    panel[h.offset as usize] += block_sign(h.s_hi, q) * (y[h.t as usize] * scale);
+                    panel[h.offset as usize] += block_signed(y[h.t as usize] * scale, h.s_hi, q);
                 }
                 if !hits.is_empty() {
                     fwht::levels_from(panel, shape.width);
@@ -336,7 +412,7 @@ pub fn srht_t(key: [u32; 2], y: &[f32], g: &mut [f32]) {
                     }
                     fwht::transform_local(row);
                     let n = out.len();
-                    fwht::with_avx2(|| apply_signs(key, first + r * ROW, &row[..n], out));
+                    apply_signs(key, first + r * ROW, &row[..n], out);
                 })
             });
         }
