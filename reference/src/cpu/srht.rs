@@ -48,10 +48,10 @@ const PANEL_FLOATS: usize = 1 << 15;
 
 /// The sampled coordinates of 0..n_pad in draw order — the partial Fisher–Yates shuffle of
 /// `derive::srht_sample`, with the Philox words and the swap partners j drawn in parallel,
-/// eight lanes at a time, and the moved entries of the virtual permutation kept in a flat
-/// open-addressing table instead of a general hash map. The serial swap loop knows every j in
-/// advance, so it asks for the table slots it will probe a few steps ahead: its time is the
-/// table's throughput, not its latency.
+/// eight lanes at a time. The virtual permutation's positions below k live in the output
+/// itself; the few moved positions above it in a flat open-addressing table, whose slots the
+/// serial swap loop asks for a few steps ahead (it knows every j in advance), so its time is
+/// the table's throughput, not its latency.
 pub fn sample(key: [u32; 2], n_pad: u64, k: usize) -> Vec<u32> {
     assert!(n_pad <= 1 << 32 && k as u64 <= n_pad, "srht sample: k {k} of n_pad {n_pad}");
     // The two big buffers are reused between calls: fresh ones would be fresh pages to fault in.
@@ -60,25 +60,29 @@ pub fn sample(key: [u32; 2], n_pad: u64, k: usize) -> Vec<u32> {
     partners.par_chunks_mut(1024).enumerate().for_each(|(c, out)| draw_partners(key, n_pad, c * 1024, out));
     /// Steps ahead whose table slots are requested.
     const AHEAD: usize = 16;
+    // Positions below k live in `drawn` itself: entry p is position p's value until step p
+    // reads it, and step t's draw after. Only positions ≥ k go to the table.
+    let mut drawn: Vec<u32> = (0..k as u32).collect();
     let mut moved = MovedEntries::with_room_for(k, slots);
-    let drawn = (0..k)
-        .map(|t| {
-            if let Some(&ahead) = partners.get(t + AHEAD) {
-                moved.prefetch(ahead);
-                moved.prefetch((t + AHEAD) as u64);
-            }
-            let (t, j) = (t as u64, partners[t]);
-            let (pt, _) = moved.get(t);
-            if j == t {
-                return pt as u32;
-            }
+    for t in 0..k {
+        if let Some(&ahead) = partners.get(t + AHEAD)
+            && ahead >= k as u64
+        {
+            moved.prefetch(ahead);
+        }
+        let (pt, j) = (drawn[t], partners[t]);
+        let pj = if j < k as u64 {
+            // j ≥ t: a position not drawn yet (j = t leaves it as it is).
+            std::mem::replace(&mut drawn[j as usize], pt)
+        } else {
             let (pj, slot_j) = moved.get(j);
-            // Position t is never read again (later steps read positions > t), so the swap
-            // only needs j's new value stored.
-            moved.set(slot_j, j, pt);
+            moved.set(slot_j, j, u64::from(pt));
             pj as u32
-        })
-        .collect();
+        };
+        // Position t is never read again (later steps read positions > t), so its entry
+        // takes the draw.
+        drawn[t] = pj;
+    }
     SAMPLE_SCRATCH.set((partners, moved.slots));
     drawn
 }
