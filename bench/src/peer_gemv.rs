@@ -1,14 +1,17 @@
-//! `dfma bench --peers`: the cpu GEMV cases beside llama.cpp's CPU backend on the same types,
-//! shapes and threads, measured in the same run (`test-backend-ops perf -o MUL_MAT`, see
-//! `peers/llama_cpp.rs`).
+//! `dfma bench --peers`: the cpu GEMV cases beside the two CPU implementations users pick today,
+//! on the same types, shapes and threads, measured in the same run: llama.cpp's CPU backend
+//! (`test-backend-ops perf -o MUL_MAT`, see `peers/llama_cpp.rs`) and candle's quantized matmul
+//! (`peers/candle.rs`, with the `candle-peer` feature).
 //!
-//! llama.cpp repeats one op back to back without refreshing its inputs, so it measures warm
-//! caches; each row therefore pairs it with dfma's `hot` median when the run has one (and says
-//! which mode it used), and gives both sides' weight-bytes rate, the fraction of the streaming-read
-//! roofline measured in this run, and the speedup = llama.cpp time / dfma time (≥ 1: dfma faster).
+//! Both peers repeat one op back to back without refreshing its inputs, so they measure warm
+//! caches; each row therefore pairs a peer with dfma's `hot` median when the run has one (and
+//! says which mode it used), and gives both sides' weight-bytes rate, the fraction of the
+//! streaming-read roofline measured in this run, and the speedup = peer time / dfma time (≥ 1:
+//! dfma faster).
 
 use serde::{Deserialize, Serialize};
 
+use crate::peers::candle;
 use crate::peers::llama_cpp::{self, MulMatPerf};
 use crate::report::{CaseReport, RooflineReport};
 
@@ -36,17 +39,17 @@ pub struct GemvPeerRow {
     pub dfma_cache_mode: String,
     /// dfma's median, µs.
     pub dfma_us: f64,
-    /// llama.cpp's mean time per run, µs.
+    /// The peer's time per run (llama.cpp: its mean; candle: the median), µs.
     pub peer_us: f64,
     /// peer_us / dfma_us.
     pub speedup: f64,
     /// Weight bytes over dfma's median, GB/s.
     pub dfma_weight_gb_per_s: f64,
-    /// Weight bytes over llama.cpp's time, GB/s.
+    /// Weight bytes over the peer's time, GB/s.
     pub peer_weight_gb_per_s: f64,
     /// dfma's weight rate over the run's streaming-read peak.
     pub dfma_fraction_of_read: Option<f64>,
-    /// llama.cpp's weight rate over the same peak.
+    /// The peer's weight rate over the same peak.
     pub peer_fraction_of_read: Option<f64>,
 }
 
@@ -67,14 +70,61 @@ fn shape(dims: &str) -> Option<(u64, u64, u64)> {
     Some((get("rows")?, get("cols")?, get("batch")?))
 }
 
-/// Runs llama.cpp on `threads` when the run has cpu batch-1 Q4_0/Q8_0 GEMV cases, and pairs them.
-/// `None` when there is nothing to compare.
-pub fn compare(cases: &[CaseReport], roofs: &[RooflineReport], threads: usize) -> Option<GemvPeers> {
+/// The run's cpu batch-1 Q4_0/Q8_0 GEMV cases, and their distinct (op, dims).
+fn ours(cases: &[CaseReport]) -> (Vec<&CaseReport>, Vec<(&str, &str)>) {
     let ours: Vec<&CaseReport> = cases
         .iter()
         .filter(|c| c.backend == "cpu" && c.correct && c.summary.is_some() && type_of(&c.op).is_some())
         .filter(|c| shape(&c.dims).is_some_and(|(_, _, b)| b == 1))
         .collect();
+    let mut keys: Vec<(&str, &str)> = ours.iter().map(|c| (c.op.as_str(), c.dims.as_str())).collect();
+    keys.sort();
+    keys.dedup();
+    (ours, keys)
+}
+
+/// The row of (op, dims) against a peer time of `peer_s` for `peer_bytes` of weights: dfma's
+/// fastest hot case (cold when the run has no hot one). `None` if dfma has neither.
+fn row(
+    ours: &[&CaseReport],
+    (op, dims): (&str, &str),
+    peer_s: f64,
+    peer_bytes: Option<f64>,
+    read: Option<f64>,
+) -> Option<GemvPeerRow> {
+    let at = |mode: &str| {
+        ours.iter()
+            .filter(|c| c.op == op && c.dims == dims && c.cache_mode == mode)
+            .min_by(|a, b| a.summary.as_ref().unwrap().median_s.total_cmp(&b.summary.as_ref().unwrap().median_s))
+    };
+    let best = at("hot").or_else(|| at("cold"))?;
+    let dfma_s = best.summary.as_ref().expect("filtered by ours()").median_s;
+    let bytes = best.weight_bytes as f64;
+    // The same matrix in GGML's block format on both sides.
+    let peer_bytes = peer_bytes.unwrap_or(bytes);
+    Some(GemvPeerRow {
+        op: op.into(),
+        dims: dims.into(),
+        dfma_kernel: best.kernel.clone(),
+        dfma_cache_mode: best.cache_mode.clone(),
+        dfma_us: dfma_s * 1e6,
+        peer_us: peer_s * 1e6,
+        speedup: peer_s / dfma_s,
+        dfma_weight_gb_per_s: bytes / dfma_s / 1e9,
+        peer_weight_gb_per_s: peer_bytes / peer_s / 1e9,
+        dfma_fraction_of_read: read.map(|r| bytes / dfma_s / r),
+        peer_fraction_of_read: read.map(|r| peer_bytes / peer_s / r),
+    })
+}
+
+fn cpu_read(roofs: &[RooflineReport]) -> Option<f64> {
+    roofs.iter().find(|r| r.backend == "cpu").map(|r| r.read_bytes_per_s)
+}
+
+/// Runs llama.cpp on `threads` when the run has cpu batch-1 Q4_0/Q8_0 GEMV cases, and pairs them.
+/// `None` when there is nothing to compare.
+pub fn compare(cases: &[CaseReport], roofs: &[RooflineReport], threads: usize) -> Option<GemvPeers> {
+    let (ours, keys) = ours(cases);
     if ours.is_empty() {
         return None;
     }
@@ -95,45 +145,40 @@ pub fn compare(cases: &[CaseReport], roofs: &[RooflineReport], threads: usize) -
             });
         }
     };
-    let read = roofs.iter().find(|r| r.backend == "cpu").map(|r| r.read_bytes_per_s);
-    let mut rows = Vec::new();
-    let mut keys: Vec<(&str, &str)> = ours.iter().map(|c| (c.op.as_str(), c.dims.as_str())).collect();
-    keys.sort();
-    keys.dedup();
-    for (op, dims) in keys {
-        let (m, k, _) = shape(dims).expect("filtered above");
-        let Some(peer) = perf
-            .iter()
-            .find(|p: &&MulMatPerf| Some(p.type_a.as_str()) == type_of(op) && p.m == m && p.k == k && p.n == 1)
-        else {
-            continue;
-        };
-        let at = |mode: &str| {
-            ours.iter()
-                .filter(|c| c.op == op && c.dims == dims && c.cache_mode == mode)
-                .min_by(|a, b| a.summary.as_ref().unwrap().median_s.total_cmp(&b.summary.as_ref().unwrap().median_s))
-        };
-        let Some(best) = at("hot").or_else(|| at("cold")) else { continue };
-        let dfma_s = best.summary.as_ref().expect("filtered above").median_s;
-        let peer_s = peer.time_per_run_us * 1e-6;
-        let bytes = best.weight_bytes as f64;
-        // The same matrix in GGML's block format on both sides.
-        let peer_bytes = peer.weight_bytes().map_or(bytes, |b| b as f64);
-        rows.push(GemvPeerRow {
-            op: op.into(),
-            dims: dims.into(),
-            dfma_kernel: best.kernel.clone(),
-            dfma_cache_mode: best.cache_mode.clone(),
-            dfma_us: dfma_s * 1e6,
-            peer_us: peer.time_per_run_us,
-            speedup: peer_s / dfma_s,
-            dfma_weight_gb_per_s: bytes / dfma_s / 1e9,
-            peer_weight_gb_per_s: peer_bytes / peer_s / 1e9,
-            dfma_fraction_of_read: read.map(|r| bytes / dfma_s / r),
-            peer_fraction_of_read: read.map(|r| peer_bytes / peer_s / r),
-        });
-    }
+    let read = cpu_read(roofs);
+    let rows = keys
+        .into_iter()
+        .filter_map(|(op, dims)| {
+            let (m, k, _) = shape(dims).expect("filtered by ours()");
+            let peer = perf
+                .iter()
+                .find(|p: &&MulMatPerf| Some(p.type_a.as_str()) == type_of(op) && p.m == m && p.k == k && p.n == 1)?;
+            row(&ours, (op, dims), peer.time_per_run_us * 1e-6, peer.weight_bytes().map(|b| b as f64), read)
+        })
+        .collect();
     Some(GemvPeers { peer: peer_name(&commit), not_run: None, rows })
+}
+
+/// Runs candle's quantized matmul at each of the run's cpu batch-1 Q4_0/Q8_0 GEMV cases' types
+/// and shapes (its inputs drawn from `seed`), and pairs them. `None` when there is nothing to
+/// compare.
+pub fn compare_candle(cases: &[CaseReport], roofs: &[RooflineReport], threads: usize, seed: u64) -> Option<GemvPeers> {
+    let (ours, keys) = ours(cases);
+    if ours.is_empty() {
+        return None;
+    }
+    let peer = format!("{} ({threads} threads)", candle::name());
+    let read = cpu_read(roofs);
+    let mut rows = Vec::new();
+    for (op, dims) in keys {
+        let (m, k, _) = shape(dims).expect("filtered by ours()");
+        let ty = type_of(op).expect("filtered by ours()");
+        match candle::gemv_median_s(ty, m as usize, k as usize, seed, 10, 0.5) {
+            Ok(s) => rows.extend(row(&ours, (op, dims), s, None, read)),
+            Err(why) => return Some(GemvPeers { peer, not_run: Some(why), rows: vec![] }),
+        }
+    }
+    Some(GemvPeers { peer, not_run: None, rows })
 }
 
 /// The comparison's lines for the terminal.
@@ -142,10 +187,11 @@ pub fn lines(p: &GemvPeers) -> Vec<String> {
         return vec![format!("peer  {}: {why}", p.peer)];
     }
     let mut out = vec![format!("peer  {}", p.peer)];
+    let label = p.peer.split_whitespace().next().unwrap_or("peer");
     for r in &p.rows {
         let frac = |f: Option<f64>| f.map(|f| format!(" ({f:.2} of read)")).unwrap_or_default();
         out.push(format!(
-            "peer  {:<10} {:<30} dfma {} {:>9.1} us {:6.2} GB/s{}  llama.cpp {:>9.1} us {:6.2} GB/s{}  dfma speedup {:.2}x",
+            "peer  {:<10} {:<30} dfma {} {:>9.1} us {:6.2} GB/s{}  {label} {:>9.1} us {:6.2} GB/s{}  dfma speedup {:.2}x",
             r.op,
             r.dims,
             r.dfma_cache_mode,

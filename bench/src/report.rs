@@ -47,6 +47,10 @@ pub struct Report {
     /// (see `peer_gemv.rs`); absent without `--peers` or without such cases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemv_peers: Option<crate::peer_gemv::GemvPeers>,
+    /// `--peers`: the same cases beside candle's quantized matmul (see `peer_gemv.rs`); absent
+    /// without `--peers` or without such cases, "not run" without the `candle-peer` feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemv_candle: Option<crate::peer_gemv::GemvPeers>,
 }
 
 /// One backend and its device, or why it is unavailable.

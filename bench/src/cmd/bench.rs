@@ -439,6 +439,7 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         compression: None,
         model: None,
         gemv_peers: None,
+        gemv_candle: None,
     };
     println!("dfma bench  commit {}  seed {seed} (DFMA_SEED={seed} reproduces)", report.commit);
     let mut backends = Vec::new();
@@ -609,6 +610,12 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
                 println!("{line}");
             }
             report.gemv_peers = Some(p);
+        }
+        if let Some(p) = peer_gemv::compare_candle(&report.cases, &report.rooflines, threads, seed) {
+            for line in peer_gemv::lines(&p) {
+                println!("{line}");
+            }
+            report.gemv_candle = Some(p);
         }
     }
     if let Some(file) = &model_file {

@@ -5,4 +5,5 @@
 //! A peer that is not installed is not an error of the bench: its functions answer
 //! "not run: <reason>" and the bench reports that in place of the peer's figures.
 
+pub mod candle;
 pub mod llama_cpp;
