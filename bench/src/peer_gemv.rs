@@ -167,7 +167,7 @@ pub fn compare_candle(cases: &[CaseReport], roofs: &[RooflineReport], threads: u
     if ours.is_empty() {
         return None;
     }
-    let peer = format!("{} ({threads} threads)", candle::name());
+    let peer = candle::name(threads);
     let read = cpu_read(roofs);
     let mut rows = Vec::new();
     for (op, dims) in keys {

@@ -7,15 +7,17 @@
 //! worker threads — which it sizes from the machine, as rayon does for dfma. Like llama.cpp's
 //! tool it repeats one product back to back, so it is compared with dfma's `hot` median.
 
-/// What this build can say about the peer: its name and version.
-pub fn name() -> String {
-    format!("candle-core {} (QMatMul, cpu)", VERSION)
+/// The peer as the report names it, with the threads both sides ran on.
+#[cfg(feature = "candle-peer")]
+pub fn name(threads: usize) -> String {
+    format!("candle-core 0.11 (QMatMul, cpu, {threads} threads)")
 }
 
-#[cfg(feature = "candle-peer")]
-const VERSION: &str = "0.11";
+/// The peer as the report names it, when this dfma was built without it.
 #[cfg(not(feature = "candle-peer"))]
-const VERSION: &str = "(not built)";
+pub fn name(_threads: usize) -> String {
+    "candle-core (not built into this dfma)".into()
+}
 
 /// Median seconds of one `QMatMul::forward` of a `rows` × `cols` matrix of `ty` (`q4_0` or
 /// `q8_0`) by one activation row, over at least `min_samples` runs and `min_seconds`. The error
