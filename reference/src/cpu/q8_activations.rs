@@ -145,14 +145,19 @@ enum Path {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX2 with AVX-512 VNNI's `vpdpbusd` for the byte dots (one instruction where AVX2 needs
+    /// `vpmaddubsw` + `vpmaddwd`; the same integers, so the same bits).
+    #[cfg(target_arch = "x86_64")]
+    Avx2Vnni,
 }
 
 impl Path {
-    /// AVX2 (with FMA and F16C) where the CPU has it, else portable.
+    /// AVX2 (with FMA and F16C) where the CPU has it, with VNNI where it has that too, else
+    /// portable.
     fn best() -> Self {
         #[cfg(target_arch = "x86_64")]
         if avx2::available() {
-            return Path::Avx2;
+            return if avx2::vnni_available() { Path::Avx2Vnni } else { Path::Avx2 };
         }
         Path::Portable
     }
@@ -173,7 +178,9 @@ fn gemv<const F: u8>(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, c
         match path {
             Path::Portable => band_portable::<F>(band, xq, ys, row_bytes),
             #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => avx2::band::<F>(band, xq, ys, row_bytes),
+            Path::Avx2 => avx2::band::<F, false>(band, xq, ys, row_bytes),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2Vnni => avx2::band::<F, true>(band, xq, ys, row_bytes),
         }
     });
 }
@@ -238,9 +245,20 @@ mod avx2 {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
     }
 
+    /// Whether the CPU also has AVX-512 VNNI (with VL, for its 256-bit form).
+    pub(super) fn vnni_available() -> bool {
+        is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl")
+    }
+
     /// Safe entry for a band of whole rows: four rows per step, then the remaining one to three.
-    pub(super) fn band<const F: u8>(band: &[u8], xq: &Q8Activations, ys: &mut [f32], row_bytes: usize) {
+    pub(super) fn band<const F: u8, const VNNI: bool>(
+        band: &[u8],
+        xq: &Q8Activations,
+        ys: &mut [f32],
+        row_bytes: usize,
+    ) {
         assert!(available(), "AVX2, FMA and F16C are required");
+        assert!(!VNNI || vnni_available(), "AVX-512 VNNI and VL are required");
         let blocks = row_bytes / block_bytes(F);
         assert_eq!(row_bytes, blocks * block_bytes(F), "whole blocks per row");
         assert_eq!(band.len(), ys.len() * row_bytes, "band holds one row per output");
@@ -250,15 +268,62 @@ mod avx2 {
         // SAFETY (all calls): the CPU features were checked above; each pointer starts a row of
         // `blocks` whole blocks inside `band`, and x has `blocks` blocks (both checked above).
         while i + 4 <= ys.len() {
-            let out = unsafe { rows::<F, 4>([row(i), row(i + 1), row(i + 2), row(i + 3)], xq, blocks) };
+            let out = unsafe { rows::<F, 4, VNNI>([row(i), row(i + 1), row(i + 2), row(i + 3)], xq, blocks) };
             ys[i..i + 4].copy_from_slice(&out);
             i += 4;
         }
         match ys.len() - i {
-            3 => ys[i..].copy_from_slice(&unsafe { rows::<F, 3>([row(i), row(i + 1), row(i + 2)], xq, blocks) }),
-            2 => ys[i..].copy_from_slice(&unsafe { rows::<F, 2>([row(i), row(i + 1)], xq, blocks) }),
-            1 => ys[i..].copy_from_slice(&unsafe { rows::<F, 1>([row(i)], xq, blocks) }),
+            3 => ys[i..].copy_from_slice(&unsafe { rows::<F, 3, VNNI>([row(i), row(i + 1), row(i + 2)], xq, blocks) }),
+            2 => ys[i..].copy_from_slice(&unsafe { rows::<F, 2, VNNI>([row(i), row(i + 1)], xq, blocks) }),
+            1 => ys[i..].copy_from_slice(&unsafe { rows::<F, 1, VNNI>([row(i)], xq, blocks) }),
             _ => {}
+        }
+    }
+
+    /// [`rows_body`] compiled for AVX2 alone, or with VNNI.
+    ///
+    /// # Safety
+    /// As [`rows_body`], and the CPU has VNNI and VL when `VNNI`.
+    #[inline]
+    unsafe fn rows<const F: u8, const R: usize, const VNNI: bool>(
+        rows: [*const u8; R],
+        xq: &Q8Activations,
+        blocks: usize,
+    ) -> [f32; R] {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn plain<const F: u8, const R: usize>(
+            rows: [*const u8; R],
+            xq: &Q8Activations,
+            blocks: usize,
+        ) -> [f32; R] {
+            // SAFETY: forwarded.
+            unsafe { rows_body::<F, R, false>(rows, xq, blocks) }
+        }
+        #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+        unsafe fn vnni<const F: u8, const R: usize>(
+            rows: [*const u8; R],
+            xq: &Q8Activations,
+            blocks: usize,
+        ) -> [f32; R] {
+            // SAFETY: forwarded.
+            unsafe { rows_body::<F, R, true>(rows, xq, blocks) }
+        }
+        // SAFETY: forwarded; the features were checked by `band`.
+        unsafe { if VNNI { vnni::<F, R>(rows, xq, blocks) } else { plain::<F, R>(rows, xq, blocks) } }
+    }
+
+    /// Σ over each group of four of u[i]·s[i] (u unsigned, s signed bytes) into eight i32 lanes:
+    /// `vpdpbusd` with VNNI, else `vpmaddubsw` (pairs into i16; no pair here can saturate:
+    /// |u| ≤ 128, |s| ≤ 127) and `vpmaddwd` by ones. The same integers either way.
+    #[inline(always)]
+    unsafe fn byte_dots<const VNNI: bool>(u: __m256i, s: __m256i) -> __m256i {
+        // SAFETY: the callers are compiled with AVX2, and with VNNI and VL when VNNI.
+        unsafe {
+            if VNNI {
+                _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+            } else {
+                _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+            }
         }
     }
 
@@ -288,52 +353,60 @@ mod avx2 {
     /// # Safety
     /// The CPU has AVX2, FMA and F16C; each `rows[k]` points at `blocks` readable blocks; x has
     /// at least `blocks` blocks.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn rows<const F: u8, const R: usize>(rows: [*const u8; R], xq: &Q8Activations, blocks: usize) -> [f32; R] {
-        let ones = _mm256_set1_epi16(1);
-        let mut acc = [_mm256_setzero_ps(); R];
-        // Q4_1's offset terms m·d_x·s_x, accumulated in lane 1.
-        let mut offset = [_mm_setzero_ps(); R];
-        let bb = block_bytes(F);
-        for b in 0..blocks {
-            // SAFETY: b < blocks, so x block b and block b of every row are in bounds.
-            unsafe {
-                let x = _mm256_loadu_si256(xq.q.as_ptr().add(b * BLOCK).cast());
-                let dx = *xq.d.get_unchecked(b);
-                let sx = *xq.sums.get_unchecked(b);
-                // Q4_0's bias, added to lane 0 of the integer dot.
-                let bias = _mm256_setr_epi32(-8 * sx, 0, 0, 0, 0, 0, 0, 0);
-                // Q4_1: [d_w, m] · d_x · [·, s_x] gives the offset term in lane 1.
-                let dx4 = _mm_set1_ps(dx);
-                let sum_lane1 = _mm_setr_ps(0.0, sx as f32, 0.0, 0.0);
-                for ((a, o), &row) in acc.iter_mut().zip(offset.iter_mut()).zip(&rows) {
-                    let p = row.add(b * bb);
-                    let dot = match F {
-                        Q8_0 => {
-                            // vpmaddubsw wants one unsigned side: |w| (−128 → 128 as u8) against
-                            // x carrying w's sign (|x| ≤ 127, so negating it cannot overflow).
-                            let w = _mm256_loadu_si256(p.add(2).cast());
-                            let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
-                            _mm256_madd_epi16(pairs, ones)
+    #[inline(always)]
+    unsafe fn rows_body<const F: u8, const R: usize, const VNNI: bool>(
+        rows: [*const u8; R],
+        xq: &Q8Activations,
+        blocks: usize,
+    ) -> [f32; R] {
+        // SAFETY: the whole body: the callers are compiled with AVX2, FMA and F16C (and VNNI and
+        // VL when VNNI) and guarantee the pointers, as documented above.
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); R];
+            // Q4_1's offset terms m·d_x·s_x, accumulated in lane 1.
+            let mut offset = [_mm_setzero_ps(); R];
+            let bb = block_bytes(F);
+            for b in 0..blocks {
+                // b < blocks, so x block b and block b of every row are in bounds.
+                {
+                    let x = _mm256_loadu_si256(xq.q.as_ptr().add(b * BLOCK).cast());
+                    let dx = *xq.d.get_unchecked(b);
+                    let sx = *xq.sums.get_unchecked(b);
+                    // Q4_0's bias, added to lane 0 of the integer dot.
+                    let bias = _mm256_setr_epi32(-8 * sx, 0, 0, 0, 0, 0, 0, 0);
+                    // Q4_1: [d_w, m] · d_x · [·, s_x] gives the offset term in lane 1.
+                    let dx4 = _mm_set1_ps(dx);
+                    let sum_lane1 = _mm_setr_ps(0.0, sx as f32, 0.0, 0.0);
+                    for ((a, o), &row) in acc.iter_mut().zip(offset.iter_mut()).zip(&rows) {
+                        let p = row.add(b * bb);
+                        let dot = match F {
+                            Q8_0 => {
+                                // vpmaddubsw wants one unsigned side: |w| (−128 → 128 as u8) against
+                                // x carrying w's sign (|x| ≤ 127, so negating it cannot overflow).
+                                let w = _mm256_loadu_si256(p.add(2).cast());
+                                byte_dots::<VNNI>(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w))
+                            }
+                            Q4_0 => _mm256_add_epi32(byte_dots::<VNNI>(nibbles(p.add(2)), x), bias),
+                            _ => byte_dots::<VNNI>(nibbles(p.add(4)), x),
+                        };
+                        if F == Q4_1 {
+                            let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(p.cast::<i32>().read_unaligned()));
+                            let dmx = _mm_mul_ps(dm, dx4);
+                            *a = _mm256_fmadd_ps(_mm256_broadcastss_ps(dmx), _mm256_cvtepi32_ps(dot), *a);
+                            *o = _mm_fmadd_ps(dmx, sum_lane1, *o);
+                        } else {
+                            *a = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(p) * dx), _mm256_cvtepi32_ps(dot), *a);
                         }
-                        Q4_0 => {
-                            let pairs = _mm256_maddubs_epi16(nibbles(p.add(2)), x);
-                            _mm256_add_epi32(_mm256_madd_epi16(pairs, ones), bias)
-                        }
-                        _ => _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(p.add(4)), x), ones),
-                    };
-                    if F == Q4_1 {
-                        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(p.cast::<i32>().read_unaligned()));
-                        let dmx = _mm_mul_ps(dm, dx4);
-                        *a = _mm256_fmadd_ps(_mm256_broadcastss_ps(dmx), _mm256_cvtepi32_ps(dot), *a);
-                        *o = _mm_fmadd_ps(dmx, sum_lane1, *o);
-                    } else {
-                        *a = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(p) * dx), _mm256_cvtepi32_ps(dot), *a);
                     }
                 }
             }
+            // A loop, not a closure: a closure would not be compiled with the caller's features.
+            let mut out = [0.0f32; R];
+            for k in 0..R {
+                out[k] = hsum(acc[k]) + _mm_cvtss_f32(_mm_movehdup_ps(offset[k]));
+            }
+            out
         }
-        std::array::from_fn(|k| hsum(acc[k]) + _mm_cvtss_f32(_mm_movehdup_ps(offset[k])))
     }
 }
 
@@ -345,6 +418,21 @@ mod tests {
     use rand::rngs::StdRng;
 
     const FORMATS: [u8; 3] = [Q4_0, Q4_1, Q8_0];
+
+    /// The vector paths this CPU can run.
+    fn simd_paths() -> Vec<Path> {
+        #[allow(unused_mut)]
+        let mut paths = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        if avx2::available() {
+            paths.push(Path::Avx2);
+            if avx2::vnni_available() {
+                paths.push(Path::Avx2Vnni);
+            }
+        }
+        println!("vector paths compared: {paths:?}");
+        paths
+    }
 
     fn name(f: u8) -> &'static str {
         ["q4_0", "q4_1", "q8_0"][usize::from(f)]
@@ -450,13 +538,15 @@ mod tests {
                     let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-1.0f32..1.0)).collect();
                     let xq = quantize(&x);
                     let portable = run(f, &w, &xq, rows, cols, Path::Portable);
-                    let simd = run(f, &w, &xq, rows, cols, Path::Avx2);
-                    let want: Vec<f64> = portable.iter().map(|&v| f64::from(v)).collect();
-                    let e = rel_l2(&simd, &want);
-                    assert!(e < 1e-6, "{} {rows}x{cols}: rel L2 {e:e}", name(f));
-                    // Same integers, same fused multiply-adds, same order: the same bits.
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&simd), bits(&portable), "{} {rows}x{cols}", name(f));
+                    for path in simd_paths() {
+                        let simd = run(f, &w, &xq, rows, cols, path);
+                        let want: Vec<f64> = portable.iter().map(|&v| f64::from(v)).collect();
+                        let e = rel_l2(&simd, &want);
+                        assert!(e < 1e-6, "{path:?} {} {rows}x{cols}: rel L2 {e:e}", name(f));
+                        // Same integers, same fused multiply-adds, same order: the same bits.
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&simd), bits(&portable), "{path:?} {} {rows}x{cols}", name(f));
+                    }
                 }
             }
         }
@@ -465,10 +555,7 @@ mod tests {
     #[test]
     fn integer_dots_are_exact_against_the_quantized_activations() {
         let mut paths = vec![Path::Portable];
-        #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
-            paths.push(Path::Avx2);
-        }
+        paths.extend(simd_paths());
         for f in FORMATS {
             for (k, &(rows, cols)) in SHAPES.iter().enumerate() {
                 let mut rng = rng_for(22, 100 * u64::from(f) + k as u64);
@@ -510,10 +597,7 @@ mod tests {
     #[test]
     fn non_finite_activations_make_every_output_nan() {
         let mut paths = vec![Path::Portable];
-        #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
-            paths.push(Path::Avx2);
-        }
+        paths.extend(simd_paths());
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             for f in FORMATS {
                 let (rows, cols) = (7, 96);
