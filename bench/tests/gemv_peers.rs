@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use dfma_runtime::model::tiny::TinyLlama;
 use dfma_runtime::model::weights::WeightFormat;
 
@@ -40,13 +38,7 @@ fn gemv_peers_are_measured_or_reported_not_run() {
     assert!(out.status.success(), "bench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     println!("{stdout}");
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report-v1.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let errors: Vec<String> =
-        jsonschema::validator_for(&schema).unwrap().iter_errors(&report).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "report does not match the schema: {errors:#?}");
+    common::assert_matches_report_schema(&report);
 
     let llama = &report["gemv_peers"];
     assert!(llama["peer"].as_str().unwrap().starts_with("llama.cpp"), "{llama}");

@@ -52,13 +52,7 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
     assert!(out.status.success(), "bench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     println!("{stdout}");
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report-v1.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let errors: Vec<String> =
-        jsonschema::validator_for(&schema).unwrap().iter_errors(&report).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "the report does not match the schema: {errors:?}");
+    common::assert_matches_report_schema(&report);
     assert!(
         report["cases"]
             .as_array()

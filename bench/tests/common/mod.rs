@@ -95,3 +95,13 @@ pub fn comparable_report(path: &std::path::Path) -> serde_json::Value {
     }
     report
 }
+
+/// Fails unless `report` matches the bench report schema (`bench/schema/report-v1.schema.json`),
+/// listing every violation.
+pub fn assert_matches_report_schema(report: &serde_json::Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report-v1.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let errors: Vec<String> =
+        jsonschema::validator_for(&schema).unwrap().iter_errors(report).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "the report does not match the schema: {errors:#?}");
+}
