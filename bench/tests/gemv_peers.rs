@@ -15,7 +15,7 @@ fn gemv_peers_are_measured_or_reported_not_run() {
     TinyLlama::small(1, 64, 96, 4, 2, 64, WeightFormat::Q8_0).write(&model, 3).unwrap();
     let json = dir.path().join("r.json");
     let no_llama = tempfile::tempdir().unwrap();
-    let out = common::dfma_env(
+    let (stdout, report) = common::bench_report(
         &[("DFMA_LLAMA_CPP_DIR", no_llama.path().to_str().unwrap())],
         &[
             "bench",
@@ -33,12 +33,8 @@ fn gemv_peers_are_measured_or_reported_not_run() {
             "--json",
             json.to_str().unwrap(),
         ],
+        &json,
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "bench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    println!("{stdout}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    common::assert_matches_report_schema(&report);
 
     let llama = &report["gemv_peers"];
     assert!(llama["peer"].as_str().unwrap().starts_with("llama.cpp"), "{llama}");

@@ -24,7 +24,7 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
     let json = dir.path().join("r.json");
     // --peers with no llama.cpp build: the peer is reported "not run", the suite still passes.
     let no_peer = tempfile::tempdir().unwrap();
-    let out = common::dfma_env(
+    let (stdout, report) = common::bench_report(
         &[("DFMA_LLAMA_CPP_DIR", no_peer.path().to_str().unwrap())],
         &[
             "bench",
@@ -47,12 +47,8 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
             "--json",
             json.to_str().unwrap(),
         ],
+        &json,
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "bench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    println!("{stdout}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    common::assert_matches_report_schema(&report);
     assert!(
         report["cases"]
             .as_array()

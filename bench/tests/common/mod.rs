@@ -105,3 +105,15 @@ pub fn assert_matches_report_schema(report: &serde_json::Value) {
         jsonschema::validator_for(&schema).unwrap().iter_errors(report).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "the report does not match the schema: {errors:#?}");
 }
+
+/// Runs `dfma` with `env` and `args` (which write a JSON report to `json`), requires it to
+/// succeed, prints its output, and returns its stdout and the report, checked against the schema.
+pub fn bench_report(env: &[(&str, &str)], args: &[&str], json: &Path) -> (String, serde_json::Value) {
+    let out = dfma_env(env, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "bench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_matches_report_schema(&report);
+    (stdout, report)
+}
