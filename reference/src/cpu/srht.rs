@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use super::fwht;
 use crate::signals::derive::{PURPOSE_SRHT_SAMPLE, PURPOSE_SRHT_SIGNS, SIGNS_PER_BLOCK, bucket};
-use crate::signals::philox::philox4x32_10_x8;
+use crate::signals::philox::philox4x32_10_x16;
 
 /// Floats in one row of a block (32 KiB: a row stays in L1 while its levels run; with AVX-512
 /// its 13 levels are three passes, the first 8 fused with the signs as the signal streams in.
@@ -47,29 +47,46 @@ pub const BLOCK: usize = 1 << 20;
 const PANEL_FLOATS: usize = 1 << 15;
 
 /// The sampled coordinates of 0..n_pad in draw order — the partial Fisher–Yates shuffle of
-/// `derive::srht_sample`, with the Philox words and the swap partners j drawn in parallel,
-/// eight lanes at a time. The virtual permutation's positions below k live in the output
-/// itself; the few moved positions above it in a flat open-addressing table, whose slots the
-/// serial swap loop asks for a few steps ahead (it knows every j in advance), so its time is
-/// the table's throughput, not its latency.
+/// `derive::srht_sample`, drawn mostly in parallel.
+///
+/// Step t swaps positions t and j_t ≥ t of a virtual permutation and draws the value that lands
+/// on t. With k ≪ n_pad nearly every step is alone: its partner j_t was nobody else's partner,
+/// and its own position t was nobody's partner, so both positions still hold themselves and
+/// the step draws j_t. Only the steps that share a position — a partner drawn twice, a
+/// partner below k (a position some step t also reads), a step whose own position was an
+/// earlier partner — see one another's swaps. Those (a few percent, found with two hashed
+/// bitmaps, which may flag a few more steps than needed but never fewer) replay the shuffle
+/// serially, in order, on a small table of moved positions; every other step draws its
+/// partner, in parallel. The steps that replay touch only positions no other step reads or
+/// writes, so the result is the serial shuffle's exactly.
 pub fn sample(key: [u32; 2], n_pad: u64, k: usize) -> Vec<u32> {
     assert!(n_pad <= 1 << 32 && k as u64 <= n_pad, "srht sample: k {k} of n_pad {n_pad}");
-    // The two big buffers are reused between calls: fresh ones would be fresh pages to fault in.
-    let (mut partners, slots) = SAMPLE_SCRATCH.take();
+    // The buffers are reused between calls: fresh ones would be fresh pages to fault in.
+    let mut scratch = SAMPLE_SCRATCH.take();
+    let partners = &mut scratch.partners;
     partners.resize(k, 0);
     partners.par_chunks_mut(1024).enumerate().for_each(|(c, out)| draw_partners(key, n_pad, c * 1024, out));
-    /// Steps ahead whose table slots are requested.
-    const AHEAD: usize = 16;
-    // Positions below k live in `drawn` itself: entry p is position p's value until step p
-    // reads it, and step t's draw after. Only positions ≥ k go to the table.
-    let mut drawn: Vec<u32> = (0..k as u32).collect();
-    let mut moved = MovedEntries::with_room_for(k, slots);
-    for t in 0..k {
-        if let Some(&ahead) = partners.get(t + AHEAD)
-            && ahead >= k as u64
-        {
-            moved.prefetch(ahead);
+    let flagged = &mut scratch.flagged;
+    flag_shared_steps(partners, k, &mut scratch.seen, &mut scratch.twice, flagged);
+    // Unflagged steps draw their partner; flagged ones start from their own position's
+    // identity value, which the replay reads.
+    let mut drawn = vec![0u32; k];
+    drawn.par_chunks_mut(4096).zip(partners.par_chunks(4096)).enumerate().for_each(|(c, (out, js))| {
+        for (i, (d, &j)) in out.iter_mut().zip(js).enumerate() {
+            let t = c * 4096 + i;
+            *d = if flagged[t / 64] >> (t % 64) & 1 == 1 { t as u32 } else { j as u32 };
         }
+    });
+    let mut replayed = Vec::new();
+    for (w, &word) in flagged.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            replayed.push(w * 64 + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+    }
+    let mut moved = MovedEntries::with_room_for(replayed.len(), std::mem::take(&mut scratch.slots));
+    for &t in &replayed {
         let (pt, j) = (drawn[t], partners[t]);
         let pj = if j < k as u64 {
             // j ≥ t: a position not drawn yet (j = t leaves it as it is).
@@ -83,19 +100,77 @@ pub fn sample(key: [u32; 2], n_pad: u64, k: usize) -> Vec<u32> {
         // takes the draw.
         drawn[t] = pj;
     }
-    SAMPLE_SCRATCH.set((partners, moved.slots));
+    scratch.slots = moved.slots;
+    SAMPLE_SCRATCH.set(scratch);
     drawn
 }
 
-/// Runs `$body` compiled for AVX2 and FMA where the CPU has them, else as is: for loops over
-/// [`philox4x32_10_x8`], whose lane-wise steps become vector instructions only where the
-/// compiler may use AVX2 (a closure would not inherit the feature). Same operations, same bits.
-macro_rules! with_avx2 {
+/// Sets bit t of `flagged` (one bit a step) for every step of the shuffle that may share a
+/// position with another: its partner's hash was hit twice (`seen`, `twice`: bitmaps of 16 to
+/// 32 bits a step, so a partner drawn once is flagged by a hash collision with probability
+/// under 1/16), its partner is below k, or some step's partner is its own position t. The
+/// partners' flags are set serially, the collisions read back in parallel.
+fn flag_shared_steps(partners: &[u64], k: usize, seen: &mut Vec<u64>, twice: &mut Vec<u64>, flagged: &mut Vec<u64>) {
+    let bits = (16 * k).next_power_of_two().max(64);
+    let shift = 64 - bits.trailing_zeros();
+    let hash = |j: u64| (j.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
+    for map in [&mut *seen, &mut *twice] {
+        map.clear();
+        map.resize(bits / 64, 0);
+    }
+    flagged.clear();
+    flagged.resize(k.div_ceil(64), 0);
+    for (t, &j) in partners.iter().enumerate() {
+        let h = hash(j);
+        let (w, b) = (h / 64, 1u64 << (h % 64));
+        twice[w] |= seen[w] & b;
+        seen[w] |= b;
+        if j < k as u64 {
+            // Steps t and j both replay: t writes position j, which step j reads.
+            flagged[t / 64] |= 1 << (t % 64);
+            flagged[j as usize / 64] |= 1 << (j % 64);
+        }
+    }
+    let twice = &*twice;
+    flagged.par_chunks_mut(64).zip(partners.par_chunks(64 * 64)).for_each(|(words, js)| {
+        for (word, js) in words.iter_mut().zip(js.chunks(64)) {
+            for (i, &j) in js.iter().enumerate() {
+                let h = hash(j);
+                *word |= (twice[h / 64] >> (h % 64) & 1) << i;
+            }
+        }
+    });
+}
+
+/// [`sample`]'s buffers, kept between calls.
+#[derive(Default)]
+struct SampleScratch {
+    partners: Vec<u64>,
+    seen: Vec<u64>,
+    twice: Vec<u64>,
+    flagged: Vec<u64>,
+    slots: Vec<u64>,
+}
+
+/// Runs `$body` compiled for AVX-512 or AVX2 (with FMA) where the CPU has them, else as is: for
+/// loops over [`philox4x32_10_x16`], whose lane-wise steps become vector instructions only
+/// where the compiler may use the wider registers (a closure would not inherit the feature).
+/// Same operations, same bits.
+macro_rules! with_simd {
     ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
         $(#[$doc])*
         fn $name($($arg: $ty),*) {
             #[inline(always)]
             fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            if fwht::has_avx512() {
+                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+                fn avx512($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                // SAFETY: AVX-512 (F, DQ, VL, BW), AVX2 and FMA were detected.
+                return unsafe { avx512($($arg),*) };
+            }
             #[cfg(target_arch = "x86_64")]
             if fwht::has_avx2() {
                 #[target_feature(enable = "avx2,fma")]
@@ -110,17 +185,18 @@ macro_rules! with_avx2 {
     };
 }
 
-with_avx2! {
+with_simd! {
     /// out[i] = the swap partner j of step t = first + i of the shuffle: t + bucket(word 0 of
     /// Philox((t, 0, 0, purpose)), n_pad − t).
     fn draw_partners(key: [u32; 2], n_pad: u64, first: usize, out: &mut [u64]) {
-        for (g, out8) in out.chunks_mut(8).enumerate() {
-            let t0 = (first + 8 * g) as u32;
-            let w = philox4x32_10_x8(
-                [std::array::from_fn(|l| t0 + l as u32), [0; 8], [0; 8], [PURPOSE_SRHT_SAMPLE; 8]],
+        const L: usize = 16;
+        for (g, lanes) in out.chunks_mut(L).enumerate() {
+            let t0 = (first + L * g) as u32;
+            let w = philox4x32_10_x16(
+                [std::array::from_fn(|l| t0 + l as u32), [0; L], [0; L], [PURPOSE_SRHT_SAMPLE; L]],
                 key,
             );
-            for (l, j) in out8.iter_mut().enumerate() {
+            for (l, j) in lanes.iter_mut().enumerate() {
                 let t = u64::from(t0) + l as u64;
                 *j = t + u64::from(bucket(w[0][l], (n_pad - t) as u32));
             }
@@ -166,19 +242,6 @@ impl MovedEntries {
         }
     }
 
-    /// Asks the CPU to bring the home slot of `pos` into its cache (a hint).
-    #[inline(always)]
-    fn prefetch(&self, pos: u64) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch hint of an address inside `slots`; it never faults.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(self.slots.as_ptr().add(self.home(pos)).cast());
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = pos;
-    }
-
     /// The value at `pos` and its slot (so the write that follows needs no second probe).
     #[inline(always)]
     fn get(&self, pos: u64) -> (u64, usize) {
@@ -193,25 +256,26 @@ impl MovedEntries {
     }
 }
 
-/// Coordinates whose signs one eight-lane Philox call gives (8 blocks of 128).
-const SIGNS_PER_X8: usize = 8 * SIGNS_PER_BLOCK;
+/// Philox blocks one [`sign_words`] step draws at once (16 lanes: one AVX-512 register, two
+/// AVX2 ones).
+const SIGN_BLOCKS_PER_STEP: usize = 16;
 
-with_avx2! {
+with_simd! {
     /// D's sign words for coordinates `first..first + 32·words.len()` (`first` a multiple of
     /// 128): word j holds coordinates first + 32j … + 31, bit i mod 32 set for − (the words of
     /// block i/128 in order, so coordinate i is bit i mod 32 of word i/32 counted from
-    /// `first`). The blocks are drawn eight at a time ([`philox4x32_10_x8`]).
+    /// `first`). The blocks are drawn 16 at a time ([`philox4x32_10_x16`]).
     fn sign_words(key: [u32; 2], first: usize, words: &mut [u32]) {
-        const WORDS_PER_X8: usize = SIGNS_PER_X8 / 32;
-        for (g, out) in words.chunks_mut(WORDS_PER_X8).enumerate() {
-            let b0 = (first / SIGNS_PER_BLOCK + 8 * g) as u64;
+        const WORDS_PER_STEP: usize = SIGN_BLOCKS_PER_STEP * SIGNS_PER_BLOCK / 32;
+        for (g, out) in words.chunks_mut(WORDS_PER_STEP).enumerate() {
+            let b0 = (first / SIGNS_PER_BLOCK + SIGN_BLOCKS_PER_STEP * g) as u64;
             let ctr = [
                 std::array::from_fn(|l| (b0 + l as u64) as u32),
                 std::array::from_fn(|l| ((b0 + l as u64) >> 32) as u32),
-                [0; 8],
-                [PURPOSE_SRHT_SIGNS; 8],
+                [0; SIGN_BLOCKS_PER_STEP],
+                [PURPOSE_SRHT_SIGNS; SIGN_BLOCKS_PER_STEP],
             ];
-            let w = philox4x32_10_x8(ctr, key);
+            let w = philox4x32_10_x16(ctr, key);
             for (j, o) in out.iter_mut().enumerate() {
                 *o = w[j % 4][j / 4];
             }
@@ -230,7 +294,8 @@ fn signed_row(key: [u32; 2], g: &[f32], first: usize, row: &mut [f32]) {
     let mut words: RowSigns = [0; ROW / 32];
     let words = &mut words[..row.len().div_ceil(32)];
     sign_words(key, first, words);
-    fwht::signed_transform_local(row, src, words);
+    let after = &rest[src.len()..];
+    fwht::signed_transform_local_prefetching(row, src, words, &after[..after.len().min(row.len())]);
 }
 
 /// out = D·v for coordinates `first..first + v.len()`.
@@ -263,9 +328,11 @@ impl Shape {
 
     /// (block, panel, offset in the panel's row-major rows × width buffer) of coordinate s.
     fn locate(self, s: usize) -> (usize, usize, usize) {
-        let lo = s % self.block;
+        // Every size is a power of two: shifts and masks, not divisions (this runs k times).
+        let (block_bits, width_bits) = (self.block.trailing_zeros(), self.width.trailing_zeros());
+        let lo = s & (self.block - 1);
         let (row, col) = (lo / ROW, lo % ROW);
-        (s / self.block, col / self.width, row * self.width + col % self.width)
+        (s >> block_bits, col >> width_bits, (row << width_bits) + (col & (self.width - 1)))
     }
 }
 
@@ -279,13 +346,37 @@ struct Hit {
 }
 
 /// The samples grouped by panel, in ascending t within a panel.
-fn by_panel(shape: Shape, sample: &[u32]) -> Vec<Vec<Hit>> {
-    let mut groups = vec![Vec::new(); shape.panels()];
+fn by_panel(shape: Shape, sample: &[u32]) -> ByPanel {
+    // A counting sort: panel sizes, their starts, then each hit to its panel's next slot.
+    let panel_of = |s: u32| shape.locate(s as usize).1;
+    let mut starts = vec![0usize; shape.panels() + 1];
+    for &s in sample {
+        starts[panel_of(s) + 1] += 1;
+    }
+    for p in 1..starts.len() {
+        starts[p] += starts[p - 1];
+    }
+    let mut next = starts.clone();
+    let mut hits = vec![Hit { offset: 0, t: 0, s_hi: 0 }; sample.len()];
     for (t, &s) in sample.iter().enumerate() {
         let (s_hi, p, offset) = shape.locate(s as usize);
-        groups[p].push(Hit { offset: offset as u32, t: t as u32, s_hi: s_hi as u32 });
+        hits[next[p]] = Hit { offset: offset as u32, t: t as u32, s_hi: s_hi as u32 };
+        next[p] += 1;
     }
-    groups
+    ByPanel { hits, starts }
+}
+
+/// The samples' hits in panel order, panel p's at `hits[starts[p]..starts[p + 1]]`.
+struct ByPanel {
+    hits: Vec<Hit>,
+    starts: Vec<usize>,
+}
+
+impl ByPanel {
+    /// Each panel's hits, in ascending t.
+    fn groups(&self) -> Vec<&[Hit]> {
+        self.starts.windows(2).map(|w| &self.hits[w[0]..w[1]]).collect()
+    }
 }
 
 /// v·(−1)^popcount(s_hi & q): v with the sign of block q for a sample in block s_hi. A sign-bit
@@ -296,8 +387,8 @@ fn block_signed(v: f32, s_hi: u32, q: usize) -> f32 {
 }
 
 thread_local! {
-    /// [`sample`]'s swap partners and table slots, kept between calls.
-    static SAMPLE_SCRATCH: std::cell::RefCell<(Vec<u64>, Vec<u64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// [`sample`]'s buffers, kept between calls.
+    static SAMPLE_SCRATCH: std::cell::RefCell<SampleScratch> = std::cell::RefCell::new(SampleScratch::default());
     /// One block's rows between the row and column passes, kept between calls so its pages are
     /// not faulted in again.
     static BLOCK_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -331,7 +422,7 @@ pub fn srht(key: [u32; 2], g: &[f32], y: &mut [f32]) {
     }
     let shape = Shape::of(n_pad);
     with_block_scratch(shape.rows * ROW_STRIDE, |z| {
-        let mut groups = Vec::new();
+        let mut by = ByPanel { hits: Vec::new(), starts: vec![0] };
         let mut sums: Vec<Vec<f32>> = Vec::new();
         for q in 0..n_pad / shape.block {
             let first = q * shape.block;
@@ -343,13 +434,13 @@ pub fn srht(key: [u32; 2], g: &[f32], y: &mut [f32]) {
             if q == 0 {
                 // Draw the sample while the first block's rows transform.
                 let (g_, ()) = rayon::join(|| by_panel(shape, &sample(key, n_pad as u64, y.len())), rows);
-                sums = g_.iter().map(|h| vec![0.0; h.len()]).collect();
-                groups = g_;
+                sums = g_.starts.windows(2).map(|w| vec![0.0; w[1] - w[0]]).collect();
+                by = g_;
             } else {
                 rows();
             }
             let z = &*z;
-            groups.par_iter().zip(sums.par_iter_mut()).enumerate().for_each(|(p, (hits, acc))| {
+            by.groups().par_iter().zip(sums.par_iter_mut()).enumerate().for_each(|(p, (hits, acc))| {
                 if hits.is_empty() {
                     return;
                 }
@@ -361,13 +452,13 @@ pub fn srht(key: [u32; 2], g: &[f32], y: &mut [f32]) {
                     if done < shape.rows.trailing_zeros() {
                         fwht::levels_from(buf, shape.width << done);
                     }
-                    for (a, h) in acc.iter_mut().zip(hits) {
+                    for (a, h) in acc.iter_mut().zip(hits.iter()) {
                         *a += block_signed(buf[h.offset as usize], h.s_hi, q);
                     }
                 })
             });
         }
-        for (hits, acc) in groups.iter().zip(&sums) {
+        for (hits, acc) in by.groups().iter().zip(&sums) {
             for (h, &a) in hits.iter().zip(acc) {
                 y[h.t as usize] = a * scale;
             }
@@ -391,13 +482,14 @@ pub fn srht_t(key: [u32; 2], y: &[f32], g: &mut [f32]) {
         return;
     }
     let shape = Shape::of(n_pad);
-    let groups = by_panel(shape, &sampled);
+    let by = by_panel(shape, &sampled);
+    let groups = by.groups();
     with_block_scratch(shape.block, |z| {
         for (q, g_block) in g.chunks_mut(shape.block).enumerate() {
             // Column pass: z holds the panels one after another (panel-major), rows × width.
             z.par_chunks_mut(shape.rows * shape.width).zip(groups.par_iter()).for_each(|(panel, hits)| {
                 panel.fill(0.0);
-                for h in hits {
+                for h in hits.iter() {
                     panel[h.offset as usize] += block_signed(y[h.t as usize] * scale, h.s_hi, q);
                 }
                 if !hits.is_empty() {
@@ -431,7 +523,10 @@ mod tests {
     #[test]
     fn the_fast_sample_is_the_specified_one() {
         let key = key_of_seed(0x5eed);
-        for (n_pad, k) in [(1u64, 1usize), (8, 8), (1 << 20, 5000), (1 << 32, 3000), (4096, 4096)] {
+        // Few shared steps, many (a partner drawn twice is likely), every step shared.
+        for (n_pad, k) in
+            [(1u64, 1usize), (8, 8), (1 << 20, 5000), (1 << 32, 3000), (4096, 4096), (1 << 17, 1 << 16), (1000, 999)]
+        {
             assert_eq!(sample(key, n_pad, k), srht_sample(key, n_pad, k), "n_pad {n_pad} k {k}");
         }
     }

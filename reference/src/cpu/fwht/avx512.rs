@@ -3,6 +3,8 @@
 
 use std::arch::x86_64::*;
 
+use seq_macro::seq;
+
 /// Floats in one AVX-512 vector.
 pub(super) const LANES: usize = 16;
 
@@ -89,34 +91,52 @@ pub(super) const FUSED: usize = LANES * LANES;
 /// AVX-512F must be available; `z.len()` a multiple of 256, ≥ src.len(); `signs` covers src.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn signed_fused_levels(z: &mut [f32], src: &[f32], signs: &[u32]) {
+    let whole = src.len() / FUSED;
     for (c, out) in z.chunks_exact_mut(FUSED).enumerate() {
-        let mut v = [_mm512_setzero_ps(); 16];
         let first = c * FUSED;
-        if first + FUSED <= src.len() {
-            // The common case, a whole chunk of signal: plain loads, unrolled.
-            for (t, vt) in v.iter_mut().enumerate() {
-                let i = first + t * LANES;
-                // SAFETY: i + 16 ≤ src.len().
-                let x = unsafe { _mm512_loadu_ps(src.as_ptr().add(i)) };
-                *vt = in_vector(negate_lanes(x, sign_mask(signs, i)));
-            }
+        if c < whole {
+            // SAFETY: 256 floats of src from `first`, 256 of out; the chunk's 8 sign words.
+            unsafe { fused_chunk(src.as_ptr().add(first), &signs[first / 32..][..FUSED / 32], out.as_mut_ptr()) };
         } else {
-            for (t, vt) in v.iter_mut().enumerate() {
-                let i = first + t * LANES;
-                let have = src.len().saturating_sub(i).min(LANES);
-                if have > 0 {
-                    // SAFETY: the mask keeps the load inside src.
-                    let x = unsafe { _mm512_maskz_loadu_ps(first_lanes(have), src.as_ptr().add(i)) };
-                    *vt = in_vector(negate_lanes(x, sign_mask(signs, i) & first_lanes(have)));
+            // The ragged end: the rest of the signal, zero-padded, with no signs past its end
+            // (a negated padding zero would be −0, and could show in the bits of a zero output).
+            let rest = src.get(first..).unwrap_or(&[]);
+            let have = rest.len();
+            let mut chunk = [0.0f32; FUSED];
+            chunk[..have].copy_from_slice(rest);
+            let mut words = [0u32; FUSED / 32];
+            for (w, word) in words.iter_mut().enumerate() {
+                let bits = have.saturating_sub(32 * w).min(32);
+                if bits > 0 {
+                    *word = signs[first / 32 + w] & (u32::MAX >> (32 - bits));
                 }
             }
-        }
-        butterflies::<4>(&mut v);
-        for (t, vt) in v.iter().enumerate() {
-            // SAFETY: 16 floats of `out` from t·16.
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(t * LANES), *vt) };
+            // SAFETY: as above, on the local copies.
+            unsafe { fused_chunk(chunk.as_ptr(), &words, out.as_mut_ptr()) };
         }
     }
+}
+
+/// One 256-float chunk of [`signed_fused_levels`], straight-line: the 16 vectors are indexed
+/// by constants only, so they live in registers from load to store.
+///
+/// # Safety
+/// AVX-512F must be available; 256 floats readable at `src` and writable at `out`; `signs`
+/// holds 8 words.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn fused_chunk(src: *const f32, signs: &[u32], out: *mut f32) {
+    let mut v = [_mm512_setzero_ps(); 16];
+    seq!(T in 0..16 {
+        // SAFETY: the caller's 256 floats.
+        let x = unsafe { _mm512_loadu_ps(src.add(T * LANES)) };
+        v[T] = in_vector(negate_lanes(x, sign_mask(signs, T * LANES)));
+    });
+    butterflies::<4>(&mut v);
+    seq!(T in 0..16 {
+        // SAFETY: the caller's 256 floats.
+        unsafe { _mm512_storeu_ps(out.add(T * LANES), v[T]) };
+    });
 }
 
 /// dst (rows × width, row-major) = columns `col0 .. col0 + width` of the rows of `src` at
@@ -189,27 +209,44 @@ pub(super) unsafe fn apply_signs(src: &[f32], dst: &mut [f32], signs: &[u32]) {
     }
 }
 
-/// Levels h .. h·2^(LEVELS−1) of every block, 16 columns at a time, in registers.
+/// Levels h .. h·2^(LEVELS−1) of every block, 16 columns at a time, in registers; each step
+/// also hints the next cache lines of `next` into L2 (`next` may be empty).
 ///
 /// # Safety
 /// AVX-512F must be available; h a multiple of 16; `z` a multiple of h·2^LEVELS long.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn block_levels<const LEVELS: u32>(z: &mut [f32], h: usize) {
+unsafe fn block_levels<const LEVELS: u32>(z: &mut [f32], h: usize, next: &[f32]) {
     let count = 1usize << LEVELS;
+    let steps = z.len() / LANES >> LEVELS;
+    // Lines of `next` per step, so that the pass covers it (rounded up).
+    let lines = next.len().div_ceil(LANES);
+    let per_step = lines.div_ceil(steps.max(1));
+    let mut line = 0;
     for blk in z.chunks_exact_mut(h << LEVELS) {
         let b = blk.as_mut_ptr();
         for off in (0..h).step_by(LANES) {
+            for _ in 0..per_step {
+                if line < lines {
+                    // SAFETY: a prefetch hint of an address inside `next`; it never faults.
+                    unsafe { _mm_prefetch::<_MM_HINT_T1>(next.as_ptr().add(line * LANES).cast()) };
+                    line += 1;
+                }
+            }
             let mut v = [_mm512_setzero_ps(); 16];
-            for (t, vt) in v.iter_mut().enumerate().take(count) {
-                // SAFETY: off + t·h + 16 ≤ count·h = blk.len() since off + 16 ≤ h.
-                *vt = unsafe { _mm512_loadu_ps(b.add(off + t * h)) };
-            }
+            seq!(T in 0..16 {
+                if T < count {
+                    // SAFETY: off + T·h + 16 ≤ count·h = blk.len() since off + 16 ≤ h.
+                    v[T] = unsafe { _mm512_loadu_ps(b.add(off + T * h)) };
+                }
+            });
             butterflies::<LEVELS>(&mut v);
-            for (t, vt) in v.iter().enumerate().take(count) {
-                // SAFETY: as for the loads.
-                unsafe { _mm512_storeu_ps(b.add(off + t * h), *vt) };
-            }
+            seq!(T in 0..16 {
+                if T < count {
+                    // SAFETY: as for the loads.
+                    unsafe { _mm512_storeu_ps(b.add(off + T * h), v[T]) };
+                }
+            });
         }
     }
 }
@@ -220,7 +257,17 @@ unsafe fn block_levels<const LEVELS: u32>(z: &mut [f32], h: usize) {
 /// AVX-512F, AVX2 and FMA must be available; h a power of two multiple of 8, `z` a power of
 /// two long.
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) unsafe fn levels_from(z: &mut [f32], mut h: usize) {
+pub(super) unsafe fn levels_from(z: &mut [f32], h: usize) {
+    // SAFETY: forwarded.
+    unsafe { levels_from_prefetching(z, h, &[]) }
+}
+
+/// [`levels_from`], hinting `next` into L2 during its first register-blocked pass.
+///
+/// # Safety
+/// As for [`levels_from`].
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) unsafe fn levels_from_prefetching(z: &mut [f32], mut h: usize, mut next: &[f32]) {
     if h < LANES && h < z.len() {
         // SAFETY: h = 8 and z a multiple of 16 long.
         unsafe { super::avx2::block_levels::<1>(z, h) };
@@ -231,12 +278,13 @@ pub(super) unsafe fn levels_from(z: &mut [f32], mut h: usize) {
         // SAFETY: forwarded.
         unsafe {
             match levels {
-                1 => block_levels::<1>(z, h),
-                2 => block_levels::<2>(z, h),
-                3 => block_levels::<3>(z, h),
-                _ => block_levels::<4>(z, h),
+                1 => block_levels::<1>(z, h, next),
+                2 => block_levels::<2>(z, h, next),
+                3 => block_levels::<3>(z, h, next),
+                _ => block_levels::<4>(z, h, next),
             }
         }
+        next = &[];
         h <<= levels;
     }
 }

@@ -91,17 +91,25 @@ fn transform_on(isa: Isa, z: &mut [f32]) {
 /// for −), then the whole transform of z (a power of two long, ≥ src.len()). One pass reads
 /// src: the signs are applied as the in-vector levels load it.
 pub fn signed_transform_local(z: &mut [f32], src: &[f32], signs: &[u32]) {
-    signed_transform_on(isa(), z, src, signs);
+    signed_transform_on(isa(), z, src, signs, &[]);
 }
 
-fn signed_transform_on(isa: Isa, z: &mut [f32], src: &[f32], signs: &[u32]) {
+/// [`signed_transform_local`], asking the CPU meanwhile to bring `next` (the signal the caller
+/// transforms next) into its L2 cache: the levels after the signal has streamed in compute on
+/// L1 and leave the memory bus idle, so the next stretch of signal is fetched during them
+/// instead of stalling the next call's loads. The same results; `next` is only a hint.
+pub fn signed_transform_local_prefetching(z: &mut [f32], src: &[f32], signs: &[u32], next: &[f32]) {
+    signed_transform_on(isa(), z, src, signs, next);
+}
+
+fn signed_transform_on(isa: Isa, z: &mut [f32], src: &[f32], signs: &[u32], next: &[f32]) {
     assert!(z.len().is_power_of_two() && src.len() <= z.len() && signs.len() * 32 >= src.len());
     #[cfg(target_arch = "x86_64")]
     match isa {
         // SAFETY: the instruction sets were detected; the lengths were checked above.
         Isa::Avx512 if z.len() >= avx512::FUSED => unsafe {
             avx512::signed_fused_levels(z, src, signs);
-            avx512::levels_from(z, avx512::FUSED);
+            avx512::levels_from_prefetching(z, avx512::FUSED, next);
             return;
         },
         // SAFETY: as above.
@@ -118,6 +126,7 @@ fn signed_transform_on(isa: Isa, z: &mut [f32], src: &[f32], signs: &[u32]) {
         },
         _ => {}
     }
+    let _ = next;
     portable::apply_signs(src, &mut z[..src.len()], signs);
     z[src.len()..].fill(0.0);
     portable::transform(z);
@@ -228,6 +237,20 @@ pub fn apply_signs(src: &[f32], dst: &mut [f32], signs: &[u32]) {
     portable::apply_signs(src, dst, signs);
 }
 
+/// Whether this CPU has AVX-512 (F, DQ, VL, BW) besides AVX2 and FMA (for the callers'
+/// AVX-512-compiled loops).
+pub fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        isa() == Isa::Avx512
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Whether this CPU has AVX2 and FMA (the butterflies' vector paths and the callers'
 /// AVX2-compiled loops need both).
 pub fn has_avx2() -> bool {
@@ -304,7 +327,7 @@ mod tests {
                     portable::apply_signs(src, &mut want_signed[..len], &signs);
                     portable::transform(&mut want_signed);
                     let mut got_signed = vec![f32::NAN; n];
-                    signed_transform_on(isa, &mut got_signed, src, &signs);
+                    signed_transform_on(isa, &mut got_signed, src, &signs, &z[..len / 2]);
                     assert_eq!(bits(&got_signed), bits(&want_signed), "{isa:?} signed, n = 2^{m}, len {len}");
                 }
                 if n >= 2 * LANES {
