@@ -125,6 +125,7 @@ pub(super) unsafe fn signed_fused_levels(z: &mut [f32], src: &[f32], signs: &[u3
 /// holds 8 words.
 #[inline]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::erasing_op, clippy::identity_op)] // seq! writes 0 · LANES and 1 · LANES too
 unsafe fn fused_chunk(src: *const f32, signs: &[u32], out: *mut f32) {
     let mut v = [_mm512_setzero_ps(); 16];
     seq!(T in 0..16 {
@@ -216,9 +217,10 @@ pub(super) unsafe fn apply_signs(src: &[f32], dst: &mut [f32], signs: &[u32]) {
 /// AVX-512F must be available; h a multiple of 16; `z` a multiple of h·2^LEVELS long.
 #[inline]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::erasing_op, clippy::identity_op)] // seq! writes 0 · h and 1 · h too
 unsafe fn block_levels<const LEVELS: u32>(z: &mut [f32], h: usize, next: &[f32]) {
     let count = 1usize << LEVELS;
-    let steps = z.len() / LANES >> LEVELS;
+    let steps = (z.len() / LANES) >> LEVELS;
     // Lines of `next` per step, so that the pass covers it (rounded up).
     let lines = next.len().div_ceil(LANES);
     let per_step = lines.div_ceil(steps.max(1));
