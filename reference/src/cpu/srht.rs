@@ -152,25 +152,16 @@ struct SampleScratch {
     slots: Vec<u64>,
 }
 
-/// Runs `$body` compiled for AVX-512 or AVX2 (with FMA) where the CPU has them, else as is: for
-/// loops over [`philox4x32_10_x16`], whose lane-wise steps become vector instructions only
-/// where the compiler may use the wider registers (a closure would not inherit the feature).
-/// Same operations, same bits.
-macro_rules! with_simd {
+/// Runs `$body` compiled for AVX2 and FMA where the CPU has them, else as is: for the loops
+/// around [`philox4x32_10_x16`] (which picks its AVX-512 path itself), whose lane-wise steps
+/// become vector instructions only where the compiler may use AVX2 (a closure would not
+/// inherit the feature). Same operations, same bits.
+macro_rules! with_avx2 {
     ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
         $(#[$doc])*
         fn $name($($arg: $ty),*) {
             #[inline(always)]
             fn body($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            if fwht::has_avx512() {
-                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-                fn avx512($($arg: $ty),*) {
-                    body($($arg),*)
-                }
-                // SAFETY: AVX-512 (F, DQ, VL, BW), AVX2 and FMA were detected.
-                return unsafe { avx512($($arg),*) };
-            }
             #[cfg(target_arch = "x86_64")]
             if fwht::has_avx2() {
                 #[target_feature(enable = "avx2,fma")]
@@ -185,7 +176,7 @@ macro_rules! with_simd {
     };
 }
 
-with_simd! {
+with_avx2! {
     /// out[i] = the swap partner j of step t = first + i of the shuffle: t + bucket(word 0 of
     /// Philox((t, 0, 0, purpose)), n_pad − t).
     fn draw_partners(key: [u32; 2], n_pad: u64, first: usize, out: &mut [u64]) {
@@ -260,7 +251,7 @@ impl MovedEntries {
 /// AVX2 ones).
 const SIGN_BLOCKS_PER_STEP: usize = 16;
 
-with_simd! {
+with_avx2! {
     /// D's sign words for coordinates `first..first + 32·words.len()` (`first` a multiple of
     /// 128): word j holds coordinates first + 32j … + 31, bit i mod 32 set for − (the words of
     /// block i/128 in order, so coordinate i is bit i mod 32 of word i/32 counted from

@@ -237,20 +237,6 @@ pub fn apply_signs(src: &[f32], dst: &mut [f32], signs: &[u32]) {
     portable::apply_signs(src, dst, signs);
 }
 
-/// Whether this CPU has AVX-512 (F, DQ, VL, BW) besides AVX2 and FMA (for the callers'
-/// AVX-512-compiled loops).
-pub fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        isa() == Isa::Avx512
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// Whether this CPU has AVX2 and FMA (the butterflies' vector paths and the callers'
 /// AVX2-compiled loops need both).
 pub fn has_avx2() -> bool {
