@@ -228,3 +228,53 @@ fn batched_prefill_gives_the_token_by_token_logits_and_cache() {
     let e = model.prefill(&tokens, &mut model.new_cache(8)).unwrap_err().to_string();
     assert!(e.contains("does not fit a cache of 8"), "{e}");
 }
+
+#[test]
+fn batched_decode_gives_each_sequence_its_own_logits() {
+    let s = seed();
+    let mut rng = rng_for(s, 5);
+    let (_dir, mut model) = tiny(WeightFormat::Q4_1, s);
+    // Two adapters acting (the fused path) and a third (the plain product and adapters after).
+    for layers in [&[0usize, 2][..], &[1], &[2]] {
+        model.attach(random_adapter(&model, layers, &[Projection::Q, Projection::Down], &mut rng)).unwrap();
+        // Prompts of ragged lengths, each in its own cache.
+        let mut caches: Vec<_> = [3usize, 9, 1, 6, 11]
+            .iter()
+            .map(|&n| {
+                let mut c = model.new_cache(24);
+                let prompt: Vec<u32> = (0..n).map(|_| rng.random_range(0..64)).collect();
+                model.prefill(&prompt, &mut c).unwrap();
+                c
+            })
+            .collect();
+        for step in 0..3 {
+            let tokens: Vec<u32> = caches.iter().map(|_| rng.random_range(0..64)).collect();
+            let want: Vec<Vec<f32>> = caches
+                .iter()
+                .zip(&tokens)
+                .map(|(c, &t)| model.forward(t, &mut c.clone()).unwrap())
+                .collect();
+            let mut refs: Vec<_> = caches.iter_mut().collect();
+            let got = model.forward_batch(&tokens, &mut refs).unwrap();
+            let vocab = model.config.vocab;
+            assert_eq!(got.len(), tokens.len() * vocab);
+            for (i, (g, w)) in got.chunks_exact(vocab).zip(&want).enumerate() {
+                let d: f64 = g.iter().zip(w).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+                let rel = (d / w.iter().map(|y| f64::from(*y).powi(2)).sum::<f64>()).sqrt();
+                assert!(g.iter().all(|v| v.is_finite()) && rel < 1e-5, "adapters {layers:?} step {step} seq {i}: {rel:.2e}");
+            }
+        }
+        // Bad input changes no cache.
+        let lens: Vec<usize> = caches.iter().map(|c| c.len()).collect();
+        let mut refs: Vec<_> = caches.iter_mut().collect();
+        let e = model.forward_batch(&[1, 2, 64, 3, 4], &mut refs).unwrap_err().to_string();
+        assert!(e.contains("token id 64 is outside the vocabulary of 64"), "{e}");
+        let e = model.forward_batch(&[1, 2], &mut refs).unwrap_err().to_string();
+        assert!(e.contains("2 tokens for 5 caches"), "{e}");
+        assert_eq!(caches.iter().map(|c| c.len()).collect::<Vec<_>>(), lens);
+    }
+    let mut full = model.new_cache(2);
+    model.prefill(&[1, 2], &mut full).unwrap();
+    let e = model.forward_batch(&[3], &mut [&mut full]).unwrap_err().to_string();
+    assert!(e.contains("context full: 2 tokens"), "{e}");
+}

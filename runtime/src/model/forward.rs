@@ -74,6 +74,53 @@ impl KvCache {
         let start = (layer * self.capacity + pos) * self.kv_dim;
         start..start + self.kv_dim
     }
+
+    /// Stores `layer`'s key and value of the token at `pos`.
+    pub(crate) fn store(&mut self, layer: usize, pos: usize, k: &[f32], v: &[f32]) {
+        let slot = self.slot(layer, pos);
+        self.k[slot.clone()].copy_from_slice(k);
+        self.v[slot].copy_from_slice(v);
+    }
+
+    /// Counts one more token as held (after every layer stored its key and value).
+    pub(crate) fn advance(&mut self) {
+        self.len += 1;
+    }
+
+    /// Tokens it has room for.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// One query token's causal grouped-query attention over `cache`'s positions `0..=pos` of
+/// `layer` (the token's own key and value already stored at `pos`): softmax(q·kᵀ/√d)·v per
+/// head, query head h reading key/value head h / (heads / kv_heads).
+pub(crate) fn attend_cached(c: &LlamaConfig, q: &[f32], cache: &KvCache, layer: usize, pos: usize) -> Vec<f32> {
+    let group = c.heads / c.kv_heads;
+    let scale = 1.0 / (c.head_dim as f32).sqrt();
+    let mut out = vec![0.0f32; c.dim];
+    for head in 0..c.heads {
+        let kvh = head / group;
+        let qh = &q[head * c.head_dim..(head + 1) * c.head_dim];
+        let key = |t: usize| &cache.k[cache.slot(layer, t)][kvh * c.head_dim..(kvh + 1) * c.head_dim];
+        let mut scores: Vec<f32> =
+            (0..=pos).map(|t| scale * qh.iter().zip(key(t)).map(|(a, b)| a * b).sum::<f32>()).collect();
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for s in &mut scores {
+            *s = (*s - max).exp();
+            sum += *s;
+        }
+        let oh = &mut out[head * c.head_dim..(head + 1) * c.head_dim];
+        for (t, p) in scores.iter().enumerate() {
+            let vt = &cache.v[cache.slot(layer, t)][kvh * c.head_dim..(kvh + 1) * c.head_dim];
+            for (o, vv) in oh.iter_mut().zip(vt) {
+                *o += p / sum * vv;
+            }
+        }
+    }
+    out
 }
 
 /// x·w / rms(x), with rms(x) = sqrt(mean(x²) + ε).
@@ -330,32 +377,8 @@ impl<'b> Model<'b> {
         rv?;
         rope(&mut q, c.head_dim, pos, c.rope_theta);
         rope(&mut k, c.head_dim, pos, c.rope_theta);
-        let slot = cache.slot(l, pos);
-        cache.k[slot.clone()].copy_from_slice(&k);
-        cache.v[slot].copy_from_slice(&v);
-        let group = c.heads / c.kv_heads;
-        let scale = 1.0 / (c.head_dim as f32).sqrt();
-        let mut out = vec![0.0f32; c.dim];
-        for head in 0..c.heads {
-            let kvh = head / group;
-            let qh = &q[head * c.head_dim..(head + 1) * c.head_dim];
-            let key = |t: usize| &cache.k[cache.slot(l, t)][kvh * c.head_dim..(kvh + 1) * c.head_dim];
-            let mut scores: Vec<f32> =
-                (0..=pos).map(|t| scale * qh.iter().zip(key(t)).map(|(a, b)| a * b).sum::<f32>()).collect();
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0f32;
-            for s in &mut scores {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
-            let oh = &mut out[head * c.head_dim..(head + 1) * c.head_dim];
-            for (t, p) in scores.iter().enumerate() {
-                let vt = &cache.v[cache.slot(l, t)][kvh * c.head_dim..(kvh + 1) * c.head_dim];
-                for (o, vv) in oh.iter_mut().zip(vt) {
-                    *o += p / sum * vv;
-                }
-            }
-        }
+        cache.store(l, pos, &k, &v);
+        let out = attend_cached(c, &q, cache, l, pos);
         let mut proj = vec![0.0f32; c.dim];
         self.project(l, Projection::O, &layer.o, &out, &mut proj)?;
         for (xi, p) in x.iter_mut().zip(&proj) {

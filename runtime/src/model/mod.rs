@@ -1,6 +1,7 @@
 //! The model runtime: a Llama-family model read from GGUF, its tokenizer, its forward pass.
 
 pub mod adapter;
+pub mod batch;
 pub mod chat;
 pub mod config;
 pub mod engine;

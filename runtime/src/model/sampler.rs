@@ -36,10 +36,14 @@ impl Sampler {
             return argmax(logits);
         }
         let mut order: Vec<u32> = (0..logits.len() as u32).collect();
-        order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
-        if c.top_k > 0 {
+        // Most likely first, the smaller id first on a tie: a total order, so selecting the
+        // top k and sorting only them gives exactly the full sort's first k.
+        let by_logit = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
+        if c.top_k > 0 && c.top_k < order.len() {
+            order.select_nth_unstable_by(c.top_k - 1, by_logit);
             order.truncate(c.top_k);
         }
+        order.sort_by(by_logit);
         let max = logits[order[0] as usize];
         let mut probs: Vec<f64> =
             order.iter().map(|&i| f64::from((logits[i as usize] - max) / c.temperature).exp()).collect();

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use crate::model::adapter::Adapter;
 use crate::model::error::ModelError;
 use crate::model::forward::Model;
-use crate::model::sampler::{Sampler, SamplerConfig};
+use crate::model::sampler::SamplerConfig;
 use crate::model::tokenizer::Tokenizer;
 use crate::model::train::{AdamW, Example, LossSum, StepConfig, train_epoch};
 
@@ -72,31 +72,37 @@ fn sample_and_check(
     cfg: &SelfTrainConfig,
     sampling_seed: u64,
 ) -> Result<SelfTrainReport, ModelError> {
-    {
-        let solver = Solver { model, tokenizer, max_tokens: cfg.max_answer_tokens };
-        let mut sampler =
-            Sampler::new(SamplerConfig { temperature: cfg.temperature, top_k: 40, top_p: 0.95, seed: sampling_seed });
-        let mut report = SelfTrainReport { questions: questions.len(), ..Default::default() };
-        let mut prefixes: Vec<(&[Task], crate::model::KvCache)> = Vec::new();
-        for (task, demos) in questions {
-            let demos = &demos[..cfg.demos.min(demos.len())];
-            if !prefixes.iter().any(|(d, _)| *d == demos) {
-                prefixes.push((demos, solver.demo_prefix(demos)?));
-            }
-            let prefix = &prefixes.iter().find(|(d, _)| *d == demos).expect("just added").1;
-            let answers = solver.sample(task, prefix, cfg.samples, &mut sampler)?;
-            report.sampled += answers.len();
-            let mut kept: Vec<Vec<u32>> = Vec::new();
-            for a in answers.iter().filter(|a| task.check(&a.text)) {
-                if !kept.contains(&a.ids) {
-                    kept.push(a.ids.clone());
-                    report.examples.push(solver.example(task, a)?);
-                }
-            }
-            report.accepted += kept.len();
+    let solver = Solver { model, tokenizer, max_tokens: cfg.max_answer_tokens };
+    let sampling = SamplerConfig { temperature: cfg.temperature, top_k: 40, top_p: 0.95, seed: sampling_seed };
+    let mut report = SelfTrainReport { questions: questions.len(), ..Default::default() };
+    // One prefill of each distinct set of worked examples, shared by its questions.
+    let mut prefixes: Vec<(&[Task], crate::model::KvCache)> = Vec::new();
+    for (_, demos) in questions {
+        let demos = &demos[..cfg.demos.min(demos.len())];
+        if !prefixes.iter().any(|(d, _)| *d == demos) {
+            prefixes.push((demos, solver.demo_prefix(demos)?));
         }
-        Ok(report)
     }
+    let asks: Vec<(&Task, &crate::model::KvCache)> = questions
+        .iter()
+        .map(|(task, demos)| {
+            let demos = &demos[..cfg.demos.min(demos.len())];
+            (task, &prefixes.iter().find(|(d, _)| *d == demos).expect("prefilled above").1)
+        })
+        .collect();
+    let answers = solver.sample_all(&asks, cfg.samples, sampling)?;
+    for ((task, _), answers) in questions.iter().zip(answers) {
+        report.sampled += answers.len();
+        let mut kept: Vec<Vec<u32>> = Vec::new();
+        for a in answers.iter().filter(|a| task.check(&a.text)) {
+            if !kept.contains(&a.ids) {
+                kept.push(a.ids.clone());
+                report.examples.push(solver.example(task, a)?);
+            }
+        }
+        report.accepted += kept.len();
+    }
+    Ok(report)
 }
 
 /// Trains `personal` on `examples` through `model` (its attached adapters frozen).
@@ -130,7 +136,7 @@ pub fn accuracy(
         model.attach(p.clone())?;
     }
     let solver = Solver { model, tokenizer, max_tokens: max_answer_tokens };
-    let result = tasks.iter().map(|t| Ok(t.check(&solver.greedy(t)?.text))).collect();
+    let result = solver.greedy_all(tasks).map(|answers| tasks.iter().zip(&answers).map(|(t, a)| t.check(&a.text)).collect());
     if personal.is_some() {
         model.pop_adapter();
     }

@@ -44,7 +44,7 @@ pub(super) fn acting<'a>(model: &'a Model<'_>, trainable: Option<&'a Adapter>) -
 }
 
 /// Y = X·Wᵀ + Σ s·(X·Aᵀ)·Bᵀ over the acting adapters on (l, p), for `n` token rows.
-fn project(
+pub(crate) fn project(
     model: &Model<'_>,
     trainable: Option<&Adapter>,
     (l, p): (usize, Projection),
