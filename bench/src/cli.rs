@@ -108,7 +108,7 @@ pub struct HeartArgs {
     /// benchmark's).
     #[arg(long, default_value_t = 0)]
     pub split_seed: u64,
-    /// Robust aggregation instead of the mean: median or trimmed-mean.
+    /// Robust aggregation instead of the mean: median, trimmed-mean or norm-filter (signals above 3 median norms dropped).
     #[arg(long, value_name = "RULE")]
     pub robust: Option<String>,
     /// Fraction of the hospitals that drop out each round after training, before sending.
@@ -263,10 +263,10 @@ pub struct ExperimentArgs {
     /// Passes over a round's accepted answers.
     #[arg(long, default_value_t = 2)]
     pub epochs: usize,
-    /// The collective's compression: sign (1 bit + a scale per 256, error feedback), quantize:B, none.
+    /// The collective's compression: sign (1 bit + a scale per 256, error feedback), quantize:B, sketch:RxC, project:K (both with error feedback), none.
     #[arg(long, default_value = "sign")]
     pub compression: String,
-    /// The CCF's aggregation: mean, median, trimmed-mean (25 % at each end).
+    /// The CCF's aggregation: mean, median, trimmed-mean (25 % at each end), norm-filter (signals above 3 median norms dropped, the rest averaged).
     #[arg(long, default_value = "mean")]
     pub robust: String,
     /// L2 bound each signal is clipped to (a round's change of B is typically 3-4).
@@ -284,7 +284,7 @@ pub struct ExperimentArgs {
     /// An instance that joins late: INSTANCE:ROUND.
     #[arg(long)]
     pub late_join: Option<String>,
-    /// A planted bad instance: INSTANCE:scaled (×100) or INSTANCE:random.
+    /// A planted bad instance, skipping the clip: INSTANCE:scaled (×100), INSTANCE:random (noise of ~100 clip norms), or INSTANCE:silent (sends nothing: the attacks' control).
     #[arg(long)]
     pub bad_instance: Option<String>,
     /// Methods to run side by side.

@@ -9,9 +9,9 @@ use dfma_protocol::dp::budget::PrivacyBudget;
 use dfma_protocol::identity::Identity;
 use dfma_reference::seed::{rng_for, seed_from_env};
 use dfma_runtime::collective::ccf::{Aggregation, Ccf};
-use dfma_runtime::collective::codec::Codec;
 use dfma_runtime::collective::error::CollectiveError;
 use dfma_runtime::collective::sender::SignalSender;
+use dfma_runtime::federated::codec::Codec;
 use rand::Rng;
 
 const N: usize = 1000;
@@ -24,8 +24,8 @@ fn seed() -> u64 {
     s
 }
 
-fn ccf(aggregation: Aggregation) -> Ccf {
-    Ccf::new(Identity::from_secret_bytes([1; 32]), BASE, N, aggregation)
+fn ccf(codec: Codec, aggregation: Aggregation) -> Ccf {
+    Ccf::new(Identity::from_secret_bytes([1; 32]), BASE, N, codec, aggregation)
 }
 
 fn sender(ccf: &Ccf, i: u8, codec: Codec, clip: f64, noise: f64, budget: Option<PrivacyBudget>) -> SignalSender {
@@ -53,7 +53,7 @@ fn change(rng: &mut impl Rng, scale: f32) -> Vec<f32> {
 #[test]
 fn what_arrived_is_summed_into_the_next_version_and_instances_catch_up() {
     let mut rng = rng_for(seed(), 1);
-    let mut c = ccf(Aggregation::Mean);
+    let mut c = ccf(Codec::None, Aggregation::Mean);
     let mut senders: Vec<SignalSender> = (0..3).map(|i| sender(&c, i, Codec::None, 1e9, 0.0, None)).collect();
     let changes: Vec<Vec<f32>> = (0..3).map(|_| change(&mut rng, 0.1)).collect();
     for (s, ch) in senders.iter_mut().zip(&changes) {
@@ -82,11 +82,11 @@ fn what_arrived_is_summed_into_the_next_version_and_instances_catch_up() {
 #[test]
 fn refused_signals_change_nothing() {
     let mut rng = rng_for(seed(), 2);
-    let mut c = ccf(Aggregation::Mean);
+    let mut c = ccf(Codec::Sign, Aggregation::Mean);
     let mut s = sender(&c, 0, Codec::Sign, 1.0, 0.0, None);
     joined(&mut c, &mut s);
     // Another base model.
-    let other = Ccf::new(Identity::from_secret_bytes([1; 32]), [9; 32], N, Aggregation::Mean);
+    let other = Ccf::new(Identity::from_secret_bytes([1; 32]), [9; 32], N, Codec::Sign, Aggregation::Mean);
     let mut stranger = SignalSender::new(
         Identity::from_secret_bytes([42; 32]),
         other.public_key(),
@@ -111,6 +111,10 @@ fn refused_signals_change_nothing() {
     joined(&mut c, &mut long);
     let (frame, _, _) = long.signal(1, &vec![0.1; N + 1], 5, NOW + 1000).unwrap();
     assert!(matches!(c.receive(&frame, NOW).unwrap_err(), CollectiveError::Decode(_)));
+    // The right length under another codec than the CCF's.
+    let (frame, _, _) = long.signal(1, &vec![0.1; N], 5, NOW + 1000).unwrap();
+    let e = c.receive(&frame, NOW).unwrap_err();
+    assert!(e.to_string().contains("the CCF expects sign"), "{e}");
     // A tampered frame, then the genuine one twice (the second is a replay).
     let (frame, _, _) = s.signal(1, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
     let mut tampered = frame.clone();
@@ -122,7 +126,7 @@ fn refused_signals_change_nothing() {
     // Only the one genuine signal counts.
     assert_eq!(c.close_round(), 1);
     // A CCF update from anyone but the CCF is refused by the instance.
-    let mut impostor = Ccf::new(Identity::from_secret_bytes([66; 32]), BASE, N, Aggregation::Mean);
+    let mut impostor = Ccf::new(Identity::from_secret_bytes([66; 32]), BASE, N, Codec::Sign, Aggregation::Mean);
     let e = s.open_update(&impostor.update_from(0, NOW + 1000).unwrap(), NOW).unwrap_err();
     assert!(matches!(e, CollectiveError::Protocol(_)), "{e}");
 }
@@ -130,7 +134,7 @@ fn refused_signals_change_nothing() {
 fn aggregate_with_a_bad_instance(aggregation: Aggregation, bad: impl Fn(&[f32]) -> Vec<f32>, seed: u64) -> f64 {
     let mut rng = rng_for(seed, 3);
     let common = change(&mut rng, 0.1);
-    let mut c = ccf(aggregation);
+    let mut c = ccf(Codec::None, aggregation);
     let mut honest_mean = vec![0f32; N];
     for i in 0..5u8 {
         let mut s = sender(&c, i, Codec::None, 1e9, 0.0, None);
@@ -168,10 +172,63 @@ fn the_median_and_trimmed_mean_hold_against_a_planted_bad_instance() {
     }
 }
 
+/// The collective after one round of four honest sign-compressed signals and, with `bad`, a
+/// fifth that skipped the clip (`tamper` applied after it); and how many signals it stands for.
+/// What a bad instance does to its clipped change.
+type Tamper<'a> = &'a dyn Fn(&mut [f32]);
+
+fn sign_round(seed: u64, aggregation: Aggregation, bad: Option<Tamper<'_>>) -> (Vec<f32>, usize) {
+    let mut rng = rng_for(seed, 6);
+    let mut c = ccf(Codec::Sign, aggregation);
+    for i in 0..5u8 {
+        let mut s = sender(&c, i, Codec::Sign, 5.0, 0.0, None);
+        joined(&mut c, &mut s);
+        // Honest changes of different sizes around the clip.
+        let mine = change(&mut rng, 0.05 + 0.04 * f32::from(i));
+        match (i, bad) {
+            (4, None) => {}
+            (4, Some(tamper)) => {
+                c.receive(&s.signal_tampered(1, &mine, 5, NOW + 1000, tamper).unwrap().0, NOW).unwrap();
+            }
+            _ => {
+                c.receive(&s.signal(1, &mine, 5, NOW + 1000).unwrap().0, NOW).unwrap();
+            }
+        }
+    }
+    let used = c.close_round();
+    (c.collective().to_vec(), used)
+}
+
+#[test]
+fn the_norm_filter_removes_a_bad_instance_whole() {
+    let s = seed();
+    let filter = Aggregation::NormFilter { factor: 3.0 };
+    let (without, used) = sign_round(s, filter, None);
+    assert_eq!(used, 4);
+    let scaled = |x: &mut [f32]| x.iter_mut().for_each(|v| *v *= 100.0);
+    let random = |x: &mut [f32]| {
+        let mut rng = rng_for(s, 7);
+        x.iter_mut().for_each(|v| *v = rng.random_range(-10.0f32..10.0));
+    };
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    for (what, tamper) in [("x100", &scaled as Tamper<'_>), ("random", &random)] {
+        let (with, used) = sign_round(s, filter, Some(tamper));
+        // Bit for bit the collective of the honest four alone.
+        assert_eq!(used, 4, "{what}");
+        assert!(with.iter().zip(&without).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}");
+        // The mean under the same attack is far off.
+        let (mean, used) = sign_round(s, Aggregation::Mean, Some(tamper));
+        let (honest, _) = sign_round(s, Aggregation::Mean, None);
+        assert_eq!(honest, without);
+        println!("{what}: the mean's collective has norm {:.1}, the honest one {:.1}", norm(&mean), norm(&honest));
+        assert!(used == 5 && norm(&mean) > 10.0 * norm(&honest), "{what}");
+    }
+}
+
 #[test]
 fn error_feedback_loses_nothing_over_rounds() {
     let mut rng = rng_for(seed(), 4);
-    let mut c = ccf(Aggregation::Mean);
+    let mut c = ccf(Codec::Sign, Aggregation::Mean);
     let mut s = sender(&c, 0, Codec::Sign, 1e9, 0.0, None);
     joined(&mut c, &mut s);
     let mut total = vec![0f32; N];
@@ -193,7 +250,7 @@ fn error_feedback_loses_nothing_over_rounds() {
 #[test]
 fn the_accountant_stops_an_instance_at_its_budget() {
     let mut rng = rng_for(seed(), 5);
-    let c = ccf(Aggregation::Mean);
+    let c = ccf(Codec::None, Aggregation::Mean);
     let budget = PrivacyBudget::new(20.0, 1e-5).unwrap();
     let mut s = sender(&c, 0, Codec::None, 1.0, 1.0, Some(budget));
     let mut sent = 0;

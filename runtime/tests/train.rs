@@ -249,11 +249,8 @@ fn batched_decode_gives_each_sequence_its_own_logits() {
             .collect();
         for step in 0..3 {
             let tokens: Vec<u32> = caches.iter().map(|_| rng.random_range(0..64)).collect();
-            let want: Vec<Vec<f32>> = caches
-                .iter()
-                .zip(&tokens)
-                .map(|(c, &t)| model.forward(t, &mut c.clone()).unwrap())
-                .collect();
+            let want: Vec<Vec<f32>> =
+                caches.iter().zip(&tokens).map(|(c, &t)| model.forward(t, &mut c.clone()).unwrap()).collect();
             let mut refs: Vec<_> = caches.iter_mut().collect();
             let got = model.forward_batch(&tokens, &mut refs).unwrap();
             let vocab = model.config.vocab;
@@ -261,7 +258,10 @@ fn batched_decode_gives_each_sequence_its_own_logits() {
             for (i, (g, w)) in got.chunks_exact(vocab).zip(&want).enumerate() {
                 let d: f64 = g.iter().zip(w).map(|(x, y)| f64::from(x - y).powi(2)).sum();
                 let rel = (d / w.iter().map(|y| f64::from(*y).powi(2)).sum::<f64>()).sqrt();
-                assert!(g.iter().all(|v| v.is_finite()) && rel < 1e-5, "adapters {layers:?} step {step} seq {i}: {rel:.2e}");
+                assert!(
+                    g.iter().all(|v| v.is_finite()) && rel < 1e-5,
+                    "adapters {layers:?} step {step} seq {i}: {rel:.2e}"
+                );
             }
         }
         // Bad input changes no cache.

@@ -8,8 +8,8 @@ use anyhow::{Result, anyhow};
 use dfma_kernels::{BackendKind, BackendOptions, open};
 use dfma_reference::seed::seed_from_env;
 use dfma_runtime::collective::ccf::Aggregation;
-use dfma_runtime::collective::codec::Codec;
 use dfma_runtime::energy::{ProbeConfig, Scope, available_meters};
+use dfma_runtime::federated::codec::Codec;
 use dfma_runtime::model::adapter::{Projection, file_sha256};
 use dfma_runtime::model::tokenizer::Tokenizer;
 use dfma_runtime::model::train::StepConfig;
@@ -88,6 +88,7 @@ fn config(args: &ExperimentArgs, blocks: usize, seed: u64) -> Result<ExperimentC
                 parse_pair("--bad-instance", s, |k| match k {
                     "scaled" => Some(BadSignal::Scaled),
                     "random" => Some(BadSignal::Random),
+                    "silent" => Some(BadSignal::Silent),
                     _ => None,
                 })
             })

@@ -41,8 +41,8 @@ fn config(args: &HeartArgs, hospitals: usize) -> Result<HeartConfig> {
     c.codec = Codec::parse(&args.compress).map_err(|e| bad_input(format!("--compress: {e}")))?;
     if let Some(rule) = &args.robust {
         c.aggregation = match rule.as_str() {
-            "median" | "trimmed-mean" => Aggregation::parse(rule).map_err(bad_input)?,
-            _ => return Err(bad_input(format!("--robust {rule}: expected median or trimmed-mean"))),
+            "median" | "trimmed-mean" | "norm-filter" => Aggregation::parse(rule).map_err(bad_input)?,
+            _ => return Err(bad_input(format!("--robust {rule}: expected median, trimmed-mean or norm-filter"))),
         };
     }
     c.secure_aggregation = args.secure_aggregation;

@@ -30,8 +30,21 @@ pub fn q4_1_gemv_then(
 }
 
 fn run<const B: usize>(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, ep: Option<Epilogue<'_>>) {
-    let kernels =
-        RowKernels { row_bytes: cols / BLOCK_WEIGHTS * BLOCK_BYTES, row_dot: select_row_dot::<B>(), four_rows: None };
+    let row_bytes = cols / BLOCK_WEIGHTS * BLOCK_BYTES;
+    #[cfg(target_arch = "x86_64")]
+    if B > 1 && avx2::available() {
+        assert_eq!(x.len(), B * cols, "q4_1 gemv: x length");
+        // Every row multiplies the same columns, so m·Σx needs each column's block sums once
+        // per call, not once per row: they follow the B columns in the buffer the kernel reads.
+        let mut xs = Vec::with_capacity(B * cols + B * cols / BLOCK_WEIGHTS);
+        xs.extend_from_slice(x);
+        xs.extend(x.chunks_exact(BLOCK_WEIGHTS).map(|blk| blk.iter().sum::<f32>()));
+        let kernels = RowKernels { row_bytes, row_dot: avx2::row_dot_summed::<B>, four_rows: None };
+        row_gemv::run::<B>(kernels, w, &xs, y, rows, cols, ep);
+        return;
+    }
+    assert_eq!(x.len(), B * cols, "q4_1 gemv: x length");
+    let kernels = RowKernels { row_bytes, row_dot: select_row_dot::<B>(), four_rows: None };
     row_gemv::run::<B>(kernels, w, x, y, rows, cols, ep);
 }
 
@@ -74,6 +87,65 @@ mod avx2 {
     use crate::cpu::x86::hsum;
 
     use super::{BLOCK_BYTES, BLOCK_WEIGHTS};
+
+    /// Whether the CPU has what these kernels need.
+    pub(super) fn available() -> bool {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+    }
+
+    /// Safe entry of [`row_dot_summed_avx2`]: `x` holds the B columns, then each column's
+    /// per-block sums (B · cols/32 values). Only selected after [`available`].
+    pub(super) fn row_dot_summed<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+        let blocks = row.len() / BLOCK_BYTES;
+        assert!(blocks * BLOCK_WEIGHTS == cols && x.len() == B * cols + B * blocks, "x without its block sums");
+        // SAFETY: selected only when the CPU has AVX2, FMA and F16C; lengths checked above.
+        unsafe { row_dot_summed_avx2::<B>(row, x, cols) }
+    }
+
+    /// One row against B columns whose block sums are known: per block the codes are widened
+    /// and scaled by d once (d·q), then each column takes four FMAs; m·Σx is one scalar
+    /// multiply-add per block and column.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn row_dot_summed_avx2<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+        let blocks = cols / BLOCK_WEIGHTS;
+        let sums = &x[B * cols..];
+        let mut acc = [_mm256_setzero_ps(); B];
+        let mut acc_m = [0.0f32; B];
+        let mask = _mm_set1_epi8(0x0F);
+        for (b, blk) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+            // SAFETY: a block is 20 bytes: 4 header bytes, then 16 nibble bytes.
+            let (dm, v) = unsafe {
+                let bits = blk.as_ptr().cast::<i32>().read_unaligned();
+                (_mm_cvtph_ps(_mm_cvtsi32_si128(bits)), _mm_loadu_si128(blk.as_ptr().add(4).cast()))
+            };
+            let dv = _mm256_broadcastss_ps(dm);
+            let m = _mm_cvtss_f32(_mm_movehdup_ps(dm));
+            let lo = _mm_and_si128(v, mask);
+            let hi = _mm_and_si128(_mm_srli_epi16::<4>(v), mask);
+            let dq = [
+                _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo))),
+                _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(lo)))),
+                _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi))),
+                _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(hi)))),
+            ];
+            for j in 0..B {
+                // SAFETY: x holds B columns of `cols` values (checked by the safe entry).
+                unsafe {
+                    let xb = x.as_ptr().add(j * cols + b * BLOCK_WEIGHTS);
+                    let a = _mm256_fmadd_ps(dq[0], _mm256_loadu_ps(xb), acc[j]);
+                    let a = _mm256_fmadd_ps(dq[1], _mm256_loadu_ps(xb.add(8)), a);
+                    let a = _mm256_fmadd_ps(dq[2], _mm256_loadu_ps(xb.add(16)), a);
+                    acc[j] = _mm256_fmadd_ps(dq[3], _mm256_loadu_ps(xb.add(24)), a);
+                }
+                acc_m[j] = m.mul_add(sums[j * blocks + b], acc_m[j]);
+            }
+        }
+        let mut out = [0.0f32; B];
+        for j in 0..B {
+            out[j] = hsum(acc[j]) + acc_m[j];
+        }
+        out
+    }
 
     /// Safe entry: only selected after `avx2`, `fma` and `f16c` were detected at run time.
     pub(super) fn row_dot<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
@@ -146,19 +218,33 @@ mod tests {
     fn the_portable_and_simd_paths_agree_with_the_reference() {
         let (rows, cols) = (7, 96);
         let w: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919 % 211) as f32 - 100.0) / 37.0).collect();
-        let x: Vec<f32> = (0..3 * cols).map(|i| ((i * 104_729 % 97) as f32 - 48.0) / 11.0).collect();
         let wq = q4_1::quantize(&w, cols);
         let deq = q4_1::dequantize(&wq);
-        let mut y = vec![f32::NAN; 3 * rows];
-        q4_1_gemv(&wq, &x, &mut y, rows, cols, 3);
-        for j in 0..3 {
-            for r in 0..rows {
-                let want: f64 = (0..cols).map(|c| f64::from(deq[r * cols + c]) * f64::from(x[j * cols + c])).sum();
-                let got = y[j * rows + r];
-                assert!((f64::from(got) - want).abs() < 1e-4 * (1.0 + want.abs()), "y[{j}][{r}] {got} vs {want}");
-                let portable = row_dot_portable::<3>(&wq[r * 60..(r + 1) * 60], &x, cols)[j];
-                assert!((portable - got).abs() < 1e-4 * (1.0 + got.abs()), "portable {portable} vs {got}");
+        // Every batch: one column (the single-row kernels), more (the block-sum kernel).
+        for batch in 1..=8 {
+            let x: Vec<f32> = (0..batch * cols).map(|i| ((i * 104_729 % 97) as f32 - 48.0) / 11.0).collect();
+            let mut y = vec![f32::NAN; batch * rows];
+            q4_1_gemv(&wq, &x, &mut y, rows, cols, batch);
+            for j in 0..batch {
+                for r in 0..rows {
+                    let want: f64 = (0..cols).map(|c| f64::from(deq[r * cols + c]) * f64::from(x[j * cols + c])).sum();
+                    let got = y[j * rows + r];
+                    assert!(
+                        (f64::from(got) - want).abs() < 1e-4 * (1.0 + want.abs()),
+                        "batch {batch}: y[{j}][{r}] {got} vs {want}"
+                    );
+                    let row = &wq[r * 60..(r + 1) * 60];
+                    let portable = for_each_batch_portable(batch, row, &x, cols)[j];
+                    assert!((portable - got).abs() < 1e-4 * (1.0 + got.abs()), "portable {portable} vs {got}");
+                }
             }
         }
+    }
+
+    fn for_each_batch_portable(batch: usize, row: &[u8], x: &[f32], cols: usize) -> Vec<f32> {
+        fn one<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> Vec<f32> {
+            row_dot_portable::<B>(row, x, cols).to_vec()
+        }
+        for_batch!(batch, one(row, x, cols))
     }
 }

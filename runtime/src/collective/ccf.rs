@@ -13,10 +13,10 @@ use dfma_protocol::messages::{CcfUpdate, Message};
 use dfma_protocol::payload::TensorPayload;
 use dfma_protocol::receiver::{Receiver, ReceiverPolicy};
 
-use super::codec::decode;
 use super::error::CollectiveError;
 use super::sender::hex;
 pub use crate::federated::aggregate::Aggregation;
+use crate::federated::codec::Codec;
 
 /// The Collective Context Field of one base model and adapter layout.
 pub struct Ccf {
@@ -24,6 +24,7 @@ pub struct Ccf {
     receiver: Receiver,
     base_hash: [u8; 32],
     len: usize,
+    codec: Codec,
     aggregation: Aggregation,
     /// B of the collective adapter at each version (index = version).
     versions: Vec<Vec<f32>>,
@@ -73,13 +74,15 @@ pub enum Received {
 }
 
 impl Ccf {
-    /// A CCF at version 0 (a zero collective B of `len` values), round 1 open.
-    pub fn new(identity: Identity, base_hash: [u8; 32], len: usize, aggregation: Aggregation) -> Ccf {
+    /// A CCF at version 0 (a zero collective B of `len` values), round 1 open, taking signals
+    /// compressed with `codec`.
+    pub fn new(identity: Identity, base_hash: [u8; 32], len: usize, codec: Codec, aggregation: Aggregation) -> Ccf {
         Ccf {
             sealer: Sealer::new(identity),
             receiver: Receiver::new(ReceiverPolicy::for_ccf()),
             base_hash,
             len,
+            codec,
             aggregation,
             versions: vec![vec![0.0; len]],
             round: 1,
@@ -126,7 +129,7 @@ impl Ccf {
                 }
                 let c = s.compression.as_ref().ok_or(CollectiveError::Unexpected("uncompressed"))?;
                 let p = s.payload.as_ref().ok_or(CollectiveError::Unexpected("empty signal"))?;
-                (Received::Signal { key }, Some(decode(c, p, self.len)?))
+                (Received::Signal { key }, Some(self.codec.decode(c, p, self.len)?))
             }
             Message::Heartbeat(h) => {
                 if h.applied_ccf_version > self.version() {
@@ -144,20 +147,24 @@ impl Ccf {
         Ok(received)
     }
 
-    /// Closes the open round: the m signals received (however many instances sent) are
-    /// aggregated and m times the aggregate is added to the collective B as a new version (with
-    /// the mean, their sum: the collective accumulates every instance's change, as one adapter
-    /// trained on everyone's data would to first order, while each instance keeps only what it
-    /// has not shared); the next round opens. Returns m (0: the version stays).
+    /// Closes the open round: the signals received (however many instances sent) are
+    /// aggregated and m times the aggregate is added to the collective B as a new version, m
+    /// being the number of signals the aggregate stands for (with the mean, m × mean is their
+    /// sum: the collective accumulates every instance's change, as one adapter trained on
+    /// everyone's data would to first order, while each instance keeps only what it has not
+    /// shared; the norm filter counts only the signals it kept); the next round opens. Returns
+    /// m (0: the version stays).
     pub fn close_round(&mut self) -> usize {
-        let used = self.pending.len();
-        if used > 0 {
+        let mut used = 0;
+        if !self.pending.is_empty() {
             self.pending.sort_by_key(|(key, _)| *key);
             let signals: Vec<Vec<f32>> = self.pending.drain(..).map(|(_, d)| d).collect();
-            let update = self.aggregation.combine(&signals).expect("at least one signal");
-            let m = used as f32;
-            let next: Vec<f32> = self.collective().iter().zip(&update).map(|(c, u)| c + m * u).collect();
-            self.versions.push(next);
+            let (update, m) = self.aggregation.combine_counted(&signals).expect("at least one signal");
+            used = m;
+            if m > 0 {
+                let next: Vec<f32> = self.collective().iter().zip(&update).map(|(c, u)| c + m as f32 * u).collect();
+                self.versions.push(next);
+            }
         }
         self.pending.clear();
         self.round += 1;

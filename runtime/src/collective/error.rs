@@ -3,7 +3,7 @@
 use dfma_protocol::dp::DpError;
 use dfma_protocol::error::ProtocolError;
 
-use super::codec::DecodeError;
+use crate::federated::codec::CodecError;
 
 /// A refused signal or update, or an instance that may not send.
 #[derive(Debug, thiserror::Error)]
@@ -13,7 +13,7 @@ pub enum CollectiveError {
     Protocol(#[from] ProtocolError),
     /// The payload does not decode as announced.
     #[error(transparent)]
-    Decode(#[from] DecodeError),
+    Decode(#[from] CodecError),
     /// A signal for another base model.
     #[error("signal for base model {got}, this CCF serves {want}")]
     BaseModel {

@@ -12,8 +12,8 @@ use dfma_protocol::identity::Identity;
 use dfma_protocol::messages::{AdapterShape, Message, Signal};
 use dfma_protocol::receiver::{Receiver, ReceiverPolicy};
 
-use super::codec::{Codec, decode};
 use super::error::CollectiveError;
+use crate::federated::codec::Codec;
 
 /// What one signal cost and carried.
 #[derive(Clone, Copy, Debug, Default)]
@@ -169,6 +169,20 @@ impl SignalSender {
         seed: u64,
         expires_ms: u64,
     ) -> Result<(Vec<u8>, SignalStats, Vec<f32>), CollectiveError> {
+        self.signal_tampered(round, change, seed, expires_ms, |_| {})
+    }
+
+    /// [`SignalSender::signal`] with `tamper` applied to the clipped (and noised) change before
+    /// it is compressed: what a planted bad instance does, since it ignores the clipping every
+    /// honest instance applies — the CCF has to cope with whatever arrives.
+    pub fn signal_tampered(
+        &mut self,
+        round: u64,
+        change: &[f32],
+        seed: u64,
+        expires_ms: u64,
+        tamper: impl FnOnce(&mut [f32]),
+    ) -> Result<(Vec<u8>, SignalStats, Vec<f32>), CollectiveError> {
         let mut x = change.to_vec();
         let clip = clip_l2(&mut x, self.dp.clip_norm)?;
         // Everything below commits only if the signal is sealed: on an error the budget, the
@@ -182,6 +196,7 @@ impl SignalSender {
         if self.dp.noise_multiplier > 0.0 {
             self.noise.add_to(&mut x, self.dp.noise_std_dev());
         }
+        tamper(&mut x);
         let (frame, sent) = match self.seal_signal(round, &mut x, seed, expires_ms) {
             Ok(sealed) => sealed,
             Err(e) => {
@@ -219,7 +234,7 @@ impl SignalSender {
             }
         }
         let (compression, payload) = self.codec.encode(x, seed);
-        let sent = decode(&compression, &payload, x.len())?;
+        let sent = self.codec.decode(&compression, &payload, x.len())?;
         let signal = Signal {
             base_model_hash: self.base_hash.to_vec(),
             adapter_shapes: self.shapes.clone(),
@@ -241,12 +256,7 @@ impl SignalSender {
         }
         let delta = u.delta.as_ref().ok_or(CollectiveError::Unexpected("empty update"))?;
         let n = delta.count as usize;
-        let none = dfma_protocol::messages::Compression {
-            method: dfma_protocol::messages::CompressionMethod::None as i32,
-            seed: 0,
-            parameters: vec![],
-        };
-        let values = decode(&none, delta, n)?;
+        let values = Codec::None.decode(&Codec::None.description(n, 0), delta, n)?;
         self.receiver.receive(frame, now_ms)?;
         Ok((u.ccf_version, values))
     }

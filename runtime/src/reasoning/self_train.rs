@@ -136,7 +136,8 @@ pub fn accuracy(
         model.attach(p.clone())?;
     }
     let solver = Solver { model, tokenizer, max_tokens: max_answer_tokens };
-    let result = solver.greedy_all(tasks).map(|answers| tasks.iter().zip(&answers).map(|(t, a)| t.check(&a.text)).collect());
+    let result =
+        solver.greedy_all(tasks).map(|answers| tasks.iter().zip(&answers).map(|(t, a)| t.check(&a.text)).collect());
     if personal.is_some() {
         model.pop_adapter();
     }

@@ -21,6 +21,19 @@ pub enum TaskKind {
     /// A length in metres, kilometres or centimetres converted to the next unit down (×100,
     /// ×1000, ×10), the amount having `difficulty` digits.
     Convert,
+    /// A length in centimetres, metres or millimetres converted to the next unit up (÷100,
+    /// ÷1000, ÷10), the answer having `difficulty` digits: the inverse of [`TaskKind::Convert`].
+    ConvertUp,
+    /// The last digit of a `difficulty + 2`-digit number.
+    LastDigit,
+    /// The smaller of two distinct `difficulty`-digit numbers.
+    Smaller,
+    /// a − b, a > b, with `difficulty`-digit operands.
+    Subtract,
+    /// Twice a `difficulty`-digit number.
+    Double,
+    /// How many digits a number of `difficulty + 1` to `difficulty + 4` digits has.
+    Digits,
 }
 
 /// One question and its answer.
@@ -36,7 +49,18 @@ pub struct Task {
 
 impl TaskKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [TaskKind; 4] = [TaskKind::Add, TaskKind::Compare, TaskKind::Sort, TaskKind::Convert];
+    pub const ALL: [TaskKind; 10] = [
+        TaskKind::Add,
+        TaskKind::Compare,
+        TaskKind::Sort,
+        TaskKind::Convert,
+        TaskKind::ConvertUp,
+        TaskKind::LastDigit,
+        TaskKind::Smaller,
+        TaskKind::Subtract,
+        TaskKind::Double,
+        TaskKind::Digits,
+    ];
 
     /// The kind's name on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -45,6 +69,12 @@ impl TaskKind {
             TaskKind::Compare => "compare",
             TaskKind::Sort => "sort",
             TaskKind::Convert => "convert",
+            TaskKind::ConvertUp => "convert-up",
+            TaskKind::LastDigit => "last-digit",
+            TaskKind::Smaller => "smaller",
+            TaskKind::Subtract => "subtract",
+            TaskKind::Double => "double",
+            TaskKind::Digits => "digits",
         }
     }
 
@@ -68,7 +98,7 @@ impl TaskKind {
                 let (a, b) = (number(rng), number(rng));
                 (format!("What is {a} + {b}?"), (a + b).to_string())
             }
-            TaskKind::Compare => {
+            TaskKind::Compare | TaskKind::Smaller => {
                 let a = number(rng);
                 let b = loop {
                     let b = number(rng);
@@ -76,7 +106,11 @@ impl TaskKind {
                         break b;
                     }
                 };
-                (format!("Which is larger, {a} or {b}?"), a.max(b).to_string())
+                if self == TaskKind::Compare {
+                    (format!("Which is larger, {a} or {b}?"), a.max(b).to_string())
+                } else {
+                    (format!("Which is smaller, {a} or {b}?"), a.min(b).to_string())
+                }
             }
             TaskKind::Sort => {
                 let mut v: Vec<u64> = (0..d + 2).map(|_| rng.random_range(0..10)).collect();
@@ -95,6 +129,37 @@ impl TaskKind {
                     ("centimeters", "millimeters", 10),
                 ][rng.random_range(0..3)];
                 (format!("How many {to} are in {n} {from}?"), (n * factor).to_string())
+            }
+            TaskKind::ConvertUp => {
+                let n = number(rng);
+                let (from, to, factor) = [
+                    ("centimeters", "meters", 100),
+                    ("meters", "kilometers", 1000),
+                    ("millimeters", "centimeters", 10),
+                ][rng.random_range(0..3)];
+                (format!("How many {to} are in {} {from}?", n * factor), n.to_string())
+            }
+            TaskKind::LastDigit => {
+                let n = rng.random_range(10u64.pow(d + 1)..10u64.pow(d + 2));
+                (format!("What is the last digit of {n}?"), (n % 10).to_string())
+            }
+            TaskKind::Subtract => {
+                let (a, b) = loop {
+                    let (a, b) = (number(rng), number(rng));
+                    if a != b {
+                        break (a.max(b), a.min(b));
+                    }
+                };
+                (format!("What is {a} - {b}?"), (a - b).to_string())
+            }
+            TaskKind::Double => {
+                let n = number(rng);
+                (format!("What is twice {n}?"), (2 * n).to_string())
+            }
+            TaskKind::Digits => {
+                let len = d + rng.random_range(1..=4);
+                let n = rng.random_range(10u64.pow(len - 1)..10u64.pow(len));
+                (format!("How many digits does {n} have?"), len.to_string())
             }
         };
         Task { kind: self, question, answer }
@@ -156,7 +221,7 @@ mod tests {
         assert!(
             TaskKind::parse("poetry")
                 .unwrap_err()
-                .contains("unknown task \"poetry\" (have add, compare, sort, convert)")
+                .contains("unknown task \"poetry\" (have add, compare, sort, convert, convert-up, last-digit, smaller, subtract, double, digits)")
         );
     }
 }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::collective::ccf::Aggregation;
-use crate::collective::codec::Codec;
+use crate::federated::codec::Codec;
 use crate::model::adapter::Projection;
 use crate::reasoning::self_train::SelfTrainConfig;
 use crate::reasoning::tasks::TaskKind;
@@ -49,14 +49,18 @@ impl Method {
     }
 }
 
-/// A planted bad instance's signal.
+/// A planted bad instance's signal. The bad instance skips the clipping honest instances apply
+/// (its signal is tampered with after the clip, before compression).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BadSignal {
-    /// Its true change times 100.
+    /// Its clipped change times 100.
     Scaled,
-    /// Uniform noise as large as its clip bound allows.
+    /// Uniform noise of about 100 clip norms.
     Random,
+    /// Nothing: it learns but never sends (as if it dropped out every round) — the control
+    /// the attacks are measured against.
+    Silent,
 }
 
 /// Everything an experiment needs besides the model.

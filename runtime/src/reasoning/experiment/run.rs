@@ -208,15 +208,16 @@ pub(super) fn round_zero(
     Ok(rec)
 }
 
-/// The signal a planted bad instance sends instead of its change.
-fn bad_change(cfg: &ExperimentConfig, change: &[f32], kind: BadSignal, round: usize) -> Vec<f32> {
+/// What a planted bad instance does to its clipped change before it is compressed.
+fn tamper(cfg: &ExperimentConfig, x: &mut [f32], kind: BadSignal, round: usize) {
     match kind {
-        BadSignal::Scaled => change.iter().map(|v| v * 100.0).collect(),
+        BadSignal::Scaled => x.iter_mut().for_each(|v| *v *= 100.0),
         BadSignal::Random => {
             let mut rng = rng_for(cfg.seed, tag(stream::BAD, 0, round, Method::Collective));
-            let bound = (3.0 / change.len() as f64).sqrt() as f32 * cfg.clip_norm as f32 * 100.0;
-            change.iter().map(|_| rng.random_range(-bound..bound)).collect()
+            let bound = (3.0 / x.len() as f64).sqrt() as f32 * cfg.clip_norm as f32 * 100.0;
+            x.iter_mut().for_each(|v| *v = rng.random_range(-bound..bound));
         }
+        BadSignal::Silent => {}
     }
 }
 
@@ -263,21 +264,24 @@ pub(super) fn work(
     inst.joules += spent;
     rec.accepted[i] = accepted;
     let Some(sender) = inst.sender.as_mut() else { return Ok(None) };
-    if drops_out {
+    let bad = cfg.bad.and_then(|(bad, kind)| (bad == i).then_some(kind));
+    if drops_out || bad == Some(BadSignal::Silent) {
         return Ok(None);
     }
-    let mut change: Vec<f32> = inst.personal.b_vector().iter().zip(&start).map(|(a, b)| a - b).collect();
-    if let Some((bad, kind)) = cfg.bad
-        && bad == i
-    {
-        change = bad_change(cfg, &change, kind, round);
-    }
+    let change: Vec<f32> = inst.personal.b_vector().iter().zip(&start).map(|(a, b)| a - b).collect();
     let codec_seed = cfg.seed ^ tag(stream::CODEC, 0, round, method);
-    let (frame, stats, shared) = sender.signal(round as u64, &change, codec_seed, now_ms() + 60_000)?;
+    let (frame, stats, shared) = sender.signal_tampered(round as u64, &change, codec_seed, now_ms() + 60_000, |x| {
+        if let Some(kind) = bad {
+            tamper(cfg, x, kind, round);
+        }
+    })?;
     // What the collective now carries leaves the personal adapter, so the instance's own
-    // change acts once: in the collective when shared, in the personal if not.
-    let unshare: Vec<f32> = shared.iter().map(|v| -v).collect();
-    inst.personal.add_to_b(&unshare)?;
+    // change acts once: in the collective when shared, in the personal if not. (A planted bad
+    // instance sent something else than its change, and keeps its adapter as it is.)
+    if bad.is_none() {
+        let unshare: Vec<f32> = shared.iter().map(|v| -v).collect();
+        inst.personal.add_to_b(&unshare)?;
+    }
     inst.bytes_sent += stats.frame_bytes as u64;
     rec.change_norm[i] = Some(stats.norm);
     Ok(Some(frame))

@@ -11,9 +11,9 @@ use rand::Rng;
 
 use super::config::{ExperimentConfig, Method};
 use crate::collective::ccf::{Aggregation, Ccf};
-use crate::collective::codec::Codec;
 use crate::collective::error::CollectiveError;
 use crate::collective::sender::SignalSender;
+use crate::federated::codec::Codec;
 use crate::model::adapter::Adapter;
 use crate::model::config::LlamaConfig;
 use crate::model::error::ModelError;
@@ -96,7 +96,7 @@ impl World {
         };
         let ccf = federated.then(|| {
             let id = Identity::from_secret_bytes(secret(cfg.seed, tag(stream::IDENTITY, usize::MAX >> 16, 0, method)));
-            Ccf::new(id, base_hash, fresh.b_len(), aggregation)
+            Ccf::new(id, base_hash, fresh.b_len(), codec, aggregation)
         });
         let shapes: Vec<AdapterShape> = fresh
             .factors
