@@ -77,8 +77,10 @@ pub enum Command {
     },
 }
 
-/// `dfma run` subcommands.
+/// `dfma run` subcommands. (One is parsed per process, so the experiment's many options make
+/// the enum large at no cost worth boxing for.)
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum RunCommand {
     /// The default experiment on the embedded model: instances self-train on verifiable tasks;
     /// isolated, collective (compressed signals), FedAvg (f32) and pooled, on the same seeds;
@@ -233,17 +235,17 @@ pub struct ExperimentArgs {
     /// Learning rounds.
     #[arg(long, default_value_t = 4)]
     pub rounds: usize,
-    /// Task kinds with difficulty, kind:difficulty (kinds: add, compare, sort, convert).
-    #[arg(long, default_value = "convert:1,compare:2,add:1,sort:1")]
+    /// Task kinds with difficulty, kind:difficulty (kinds: add, subtract, double, compare, smaller, sort, convert, convert-up, last-digit, digits).
+    #[arg(long, default_value = "convert-up:2,digits:1,compare:2,subtract:1")]
     pub tasks: String,
     /// Kinds each instance's user asks about (instance i: kinds i, i+1, …).
     #[arg(long, default_value_t = 2)]
     pub kinds_per_instance: usize,
     /// Questions an instance answers per round.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 16)]
     pub questions: usize,
     /// Held-out questions per kind per instance.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 12)]
     pub held_out: usize,
     /// Answers sampled per question.
     #[arg(long, default_value_t = 4)]
@@ -266,6 +268,9 @@ pub struct ExperimentArgs {
     /// The collective's compression: sign (1 bit + a scale per 256, error feedback), quantize:B, sketch:RxC, project:K (both with error feedback), none.
     #[arg(long, default_value = "sign")]
     pub compression: String,
+    /// How far a round's aggregate moves the collective adapter: a factor η (1: FedAvg's mean), or sum (η = the number of signals: every change in full).
+    #[arg(long, default_value = "2")]
+    pub server_lr: String,
     /// The CCF's aggregation: mean, median, trimmed-mean (25 % at each end), norm-filter (signals above 3 median norms dropped, the rest averaged).
     #[arg(long, default_value = "mean")]
     pub robust: String,

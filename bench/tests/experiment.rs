@@ -71,6 +71,70 @@ fn a_small_experiment_writes_its_report_and_plots() {
     }
 }
 
+/// Per round, what instances 0 and 1 did and scored (accuracy, accepted answers, change norm)
+/// in a three-instance collective run with instance 2 planted as `bad`, and the signals each
+/// round aggregated.
+fn honest_records(model: &str, robust: &str, bad: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let args = [
+        "run",
+        "experiment",
+        "--model",
+        model,
+        "--out",
+        out.to_str().unwrap(),
+        "--instances",
+        "3",
+        "--rounds",
+        "2",
+        "--questions",
+        "2",
+        "--held-out",
+        "1",
+        "--samples",
+        "2",
+        "--layers",
+        "top:1",
+        "--methods",
+        "collective",
+        "--robust",
+        robust,
+        "--bad-instance",
+        bad,
+        "--seed",
+        "11",
+    ];
+    let o = dfma(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let rounds = report["methods"][0]["rounds"].as_array().unwrap().clone();
+    let pick = |r: &serde_json::Value, f: &str| serde_json::json!([r[f][0], r[f][1]]);
+    let honest = rounds
+        .iter()
+        .map(|r| serde_json::json!([pick(r, "accuracy"), pick(r, "accepted"), pick(r, "change_norm")]))
+        .collect();
+    let used = rounds.iter().map(|r| r["signals_aggregated"].clone()).collect();
+    (honest, used)
+}
+
+#[test]
+fn the_norm_filter_leaves_the_honest_instances_as_if_the_bad_one_sent_nothing() {
+    let Some(path) = model_gguf() else { return };
+    let (silent, used) = honest_records(&path, "norm-filter", "2:silent");
+    assert_eq!(used[1..], [2, 2]);
+    for attack in ["2:scaled", "2:random"] {
+        let (attacked, used) = honest_records(&path, "norm-filter", attack);
+        assert_eq!(attacked, silent, "{attack}");
+        assert_eq!(used[1..], [2, 2], "{attack}: the bad signal is dropped");
+    }
+    // Under the mean the same attack does reach them.
+    let (mean_silent, _) = honest_records(&path, "mean", "2:silent");
+    let (mean_attacked, used) = honest_records(&path, "mean", "2:scaled");
+    assert_eq!(used[1..], [3, 3]);
+    assert_ne!(mean_attacked, mean_silent);
+}
+
 #[test]
 fn bad_experiment_input_is_one_line_and_exit_2() {
     let Some(path) = model_gguf() else { return };
@@ -81,6 +145,8 @@ fn bad_experiment_input_is_one_line_and_exit_2() {
         ("--tasks", "add:9", "difficulty must be 1..=6"),
         ("--methods", "isolated,magic", "unknown method \"magic\""),
         ("--robust", "mode", "unknown aggregation \"mode\""),
+        ("--server-lr", "0", "server step \"0\": expected sum or a positive number"),
+        ("--bad-instance", "1:evil", "--bad-instance 1:evil"),
         ("--compression", "zip", "unknown compression \"zip\""),
         ("--bad-instance", "9:scaled", "must name an instance"),
         ("--late-join", "x", "--late-join x"),

@@ -8,7 +8,7 @@
 use dfma_protocol::dp::DpParameters;
 use dfma_protocol::identity::Identity;
 use dfma_reference::seed::{rng_for, seed_from_env};
-use dfma_runtime::collective::ccf::{Aggregation, Ccf};
+use dfma_runtime::collective::ccf::{Aggregation, Ccf, ServerStep};
 use dfma_runtime::collective::sender::SignalSender;
 use dfma_runtime::collective::service::CcfService;
 use dfma_runtime::federated::codec::Codec;
@@ -26,7 +26,7 @@ fn seed() -> u64 {
 }
 
 fn service(expected: usize) -> CcfService<usize> {
-    let ccf = Ccf::new(Identity::from_secret_bytes([1; 32]), BASE, N, Codec::None, Aggregation::Mean);
+    let ccf = Ccf::new(Identity::from_secret_bytes([1; 32]), BASE, N, Codec::None, Aggregation::Mean, ServerStep::Sum);
     CcfService::new(ccf, expected, TIMEOUT_MS, NOW)
 }
 

@@ -8,7 +8,7 @@ use dfma_protocol::dp::DpParameters;
 use dfma_protocol::dp::budget::PrivacyBudget;
 use dfma_protocol::identity::Identity;
 use dfma_reference::seed::{rng_for, seed_from_env};
-use dfma_runtime::collective::ccf::{Aggregation, Ccf};
+use dfma_runtime::collective::ccf::{Aggregation, Ccf, ServerStep};
 use dfma_runtime::collective::error::CollectiveError;
 use dfma_runtime::collective::sender::SignalSender;
 use dfma_runtime::federated::codec::Codec;
@@ -25,7 +25,7 @@ fn seed() -> u64 {
 }
 
 fn ccf(codec: Codec, aggregation: Aggregation) -> Ccf {
-    Ccf::new(Identity::from_secret_bytes([1; 32]), BASE, N, codec, aggregation)
+    Ccf::new(Identity::from_secret_bytes([1; 32]), BASE, N, codec, aggregation, ServerStep::Sum)
 }
 
 fn sender(ccf: &Ccf, i: u8, codec: Codec, clip: f64, noise: f64, budget: Option<PrivacyBudget>) -> SignalSender {
@@ -86,7 +86,8 @@ fn refused_signals_change_nothing() {
     let mut s = sender(&c, 0, Codec::Sign, 1.0, 0.0, None);
     joined(&mut c, &mut s);
     // Another base model.
-    let other = Ccf::new(Identity::from_secret_bytes([1; 32]), [9; 32], N, Codec::Sign, Aggregation::Mean);
+    let other =
+        Ccf::new(Identity::from_secret_bytes([1; 32]), [9; 32], N, Codec::Sign, Aggregation::Mean, ServerStep::Sum);
     let mut stranger = SignalSender::new(
         Identity::from_secret_bytes([42; 32]),
         other.public_key(),
@@ -126,7 +127,8 @@ fn refused_signals_change_nothing() {
     // Only the one genuine signal counts.
     assert_eq!(c.close_round(), 1);
     // A CCF update from anyone but the CCF is refused by the instance.
-    let mut impostor = Ccf::new(Identity::from_secret_bytes([66; 32]), BASE, N, Codec::Sign, Aggregation::Mean);
+    let mut impostor =
+        Ccf::new(Identity::from_secret_bytes([66; 32]), BASE, N, Codec::Sign, Aggregation::Mean, ServerStep::Sum);
     let e = s.open_update(&impostor.update_from(0, NOW + 1000).unwrap(), NOW).unwrap_err();
     assert!(matches!(e, CollectiveError::Protocol(_)), "{e}");
 }

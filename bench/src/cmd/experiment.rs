@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow};
 use dfma_kernels::{BackendKind, BackendOptions, open};
 use dfma_reference::seed::seed_from_env;
-use dfma_runtime::collective::ccf::Aggregation;
+use dfma_runtime::collective::ccf::{Aggregation, ServerStep};
 use dfma_runtime::energy::{ProbeConfig, Scope, available_meters};
 use dfma_runtime::federated::codec::Codec;
 use dfma_runtime::model::adapter::{Projection, file_sha256};
@@ -76,6 +76,7 @@ fn config(args: &ExperimentArgs, blocks: usize, seed: u64) -> Result<ExperimentC
         lr: args.lr,
         codec: Codec::parse(&args.compression).map_err(|e| bad_input(format!("--compression: {e}")))?,
         aggregation: Aggregation::parse(&args.robust).map_err(|e| bad_input(format!("--robust: {e}")))?,
+        server_step: ServerStep::parse(&args.server_lr).map_err(|e| bad_input(format!("--server-lr: {e}")))?,
         clip_norm: args.clip,
         noise_multiplier: args.noise,
         epsilon_budget: args.epsilon,
@@ -244,6 +245,7 @@ fn report(
             "held_out_per_kind": cfg.held_out_per_kind, "samples": cfg.self_train.samples,
             "demos": cfg.self_train.demos, "layers": cfg.layers, "rank": cfg.rank, "lr": cfg.lr,
             "epochs": cfg.self_train.epochs, "compression": cfg.codec.name(), "robust": args.robust,
+            "server_lr": cfg.server_step.name(),
             "clip": cfg.clip_norm, "noise": cfg.noise_multiplier, "dropout": cfg.dropout,
             "late_join": args.late_join, "bad_instance": args.bad_instance,
         }),

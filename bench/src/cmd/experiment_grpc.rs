@@ -63,6 +63,7 @@ fn child_flags(a: &ExperimentArgs, p: &Prepared) -> Vec<String> {
     add("--epochs", a.epochs.to_string());
     add("--compression", a.compression.clone());
     add("--robust", a.robust.clone());
+    add("--server-lr", a.server_lr.clone());
     add("--clip", a.clip.to_string());
     add("--noise", a.noise.to_string());
     add("--epsilon", a.epsilon.to_string());

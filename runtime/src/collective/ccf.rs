@@ -16,6 +16,48 @@ use dfma_protocol::receiver::{Receiver, ReceiverPolicy};
 use super::error::CollectiveError;
 use super::sender::hex;
 pub use crate::federated::aggregate::Aggregation;
+
+/// How far a round's aggregate moves the collective adapter.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerStep {
+    /// m × the aggregate, m being the number of signals it stands for (with the mean: their
+    /// sum): every instance's change acts in full on everyone, as if one adapter had been
+    /// trained on all their data — but the changes were computed side by side from the same
+    /// start, so what they share (the answer format) is applied m times over.
+    Sum,
+    /// η × the aggregate (η = 1: FedAvg's mean).
+    Scaled(f32),
+}
+
+impl ServerStep {
+    /// Parses `sum` or a positive number η.
+    pub fn parse(s: &str) -> Result<ServerStep, String> {
+        if s == "sum" {
+            return Ok(ServerStep::Sum);
+        }
+        match s.parse::<f32>() {
+            Ok(eta) if eta > 0.0 && eta.is_finite() => Ok(ServerStep::Scaled(eta)),
+            _ => Err(format!("server step {s:?}: expected sum or a positive number")),
+        }
+    }
+
+    /// The factor on an aggregate of `m` signals.
+    pub fn factor(self, m: usize) -> f32 {
+        match self {
+            ServerStep::Sum => m as f32,
+            ServerStep::Scaled(eta) => eta,
+        }
+    }
+
+    /// The name [`ServerStep::parse`] reads.
+    pub fn name(self) -> String {
+        match self {
+            ServerStep::Sum => "sum".into(),
+            ServerStep::Scaled(eta) => format!("{eta}"),
+        }
+    }
+}
 use crate::federated::codec::Codec;
 
 /// The Collective Context Field of one base model and adapter layout.
@@ -26,6 +68,7 @@ pub struct Ccf {
     len: usize,
     codec: Codec,
     aggregation: Aggregation,
+    step: ServerStep,
     /// B of the collective adapter at each version (index = version).
     versions: Vec<Vec<f32>>,
     round: u64,
@@ -75,8 +118,15 @@ pub enum Received {
 
 impl Ccf {
     /// A CCF at version 0 (a zero collective B of `len` values), round 1 open, taking signals
-    /// compressed with `codec`.
-    pub fn new(identity: Identity, base_hash: [u8; 32], len: usize, codec: Codec, aggregation: Aggregation) -> Ccf {
+    /// compressed with `codec`, combining them with `aggregation` and moving by `step`.
+    pub fn new(
+        identity: Identity,
+        base_hash: [u8; 32],
+        len: usize,
+        codec: Codec,
+        aggregation: Aggregation,
+        step: ServerStep,
+    ) -> Ccf {
         Ccf {
             sealer: Sealer::new(identity),
             receiver: Receiver::new(ReceiverPolicy::for_ccf()),
@@ -84,6 +134,7 @@ impl Ccf {
             len,
             codec,
             aggregation,
+            step,
             versions: vec![vec![0.0; len]],
             round: 1,
             pending: Vec::new(),
@@ -148,12 +199,10 @@ impl Ccf {
     }
 
     /// Closes the open round: the signals received (however many instances sent) are
-    /// aggregated and m times the aggregate is added to the collective B as a new version, m
-    /// being the number of signals the aggregate stands for (with the mean, m × mean is their
-    /// sum: the collective accumulates every instance's change, as one adapter trained on
-    /// everyone's data would to first order, while each instance keeps only what it has not
-    /// shared; the norm filter counts only the signals it kept); the next round opens. Returns
-    /// m (0: the version stays).
+    /// aggregated and the aggregate, times the [`ServerStep`]'s factor, is added to the
+    /// collective B as a new version; the next round opens. Returns m, the number of signals
+    /// the aggregate stands for (all that arrived; the norm filter counts those it kept; 0: the
+    /// version stays).
     pub fn close_round(&mut self) -> usize {
         let mut used = 0;
         if !self.pending.is_empty() {
@@ -162,7 +211,8 @@ impl Ccf {
             let (update, m) = self.aggregation.combine_counted(&signals).expect("at least one signal");
             used = m;
             if m > 0 {
-                let next: Vec<f32> = self.collective().iter().zip(&update).map(|(c, u)| c + m as f32 * u).collect();
+                let w = self.step.factor(m);
+                let next: Vec<f32> = self.collective().iter().zip(&update).map(|(c, u)| c + w * u).collect();
                 self.versions.push(next);
             }
         }

@@ -2,8 +2,9 @@
 //! replace, local training on private data, and an accuracy on held-out data.
 //!
 //! Everything above this trait (instances, signals, the CCF, the baselines) sees only the flat
-//! vector, so the same stack runs a logistic regression on Fed-Heart-Disease and a language
-//! model's personal adapter (its parameters are the adapter's flattened A and B factors).
+//! vector. Fed-Heart-Disease's logistic regression implements it; the language-model
+//! experiment (`crate::reasoning`) shares this stack's codec and aggregation rules but has its
+//! own CCF and instance side (`crate::collective`) for now.
 
 use dfma_protocol::messages::AdapterShape;
 use rand::rngs::StdRng;

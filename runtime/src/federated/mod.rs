@@ -4,8 +4,7 @@
 //! with its baselines and Fed-Heart-Disease, the public benchmark run on it.
 //!
 //! - [`learner`]: the one thing a model must provide, a flat f32 parameter vector with local
-//!   training and evaluation. [`logistic`] is the logistic regression of Fed-Heart-Disease; the
-//!   language model's adapter implements the same trait.
+//!   training and evaluation. [`logistic`] is the logistic regression of Fed-Heart-Disease.
 //! - [`instance`]: personal parameters, private data, local training, the signal.
 //! - [`privacy`], [`codec`], [`secure`]: what happens to a signal before it is sealed — the
 //!   protocol crate's DP (clip, noise, accountant), dfma-reference's compression ops, the

@@ -60,6 +60,11 @@ impl Sampler {
             probs.truncate(keep);
         }
         let total: f64 = probs.iter().sum();
+        if !(total > 0.0 && total.is_finite()) {
+            // Non-finite logits (a broken adapter): no distribution to draw from; the first
+            // candidate, rather than a panic.
+            return order[0];
+        }
         let mut u = self.rng.random_range(0.0..total);
         for (i, p) in order.iter().zip(&probs) {
             if u < *p {
@@ -112,6 +117,14 @@ mod tests {
         assert_eq!(counts[2], 0);
         let share = counts[1] as f64 / 20_000.0;
         assert!((share - 0.75).abs() < 0.02, "{share}");
+    }
+
+    #[test]
+    fn non_finite_logits_give_a_token_not_a_panic() {
+        let mut s = Sampler::new(SamplerConfig { temperature: 1.0, top_k: 2, top_p: 0.9, seed: 3 });
+        for logits in [[f32::NAN, 1.0, 2.0], [f32::INFINITY, f32::INFINITY, 0.0], [f32::NAN; 3]] {
+            assert!(s.sample(&logits) < 3, "{logits:?}");
+        }
     }
 
     #[test]

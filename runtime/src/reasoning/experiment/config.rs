@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::collective::ccf::Aggregation;
+use crate::collective::ccf::{Aggregation, ServerStep};
 use crate::federated::codec::Codec;
 use crate::model::adapter::Projection;
 use crate::reasoning::self_train::SelfTrainConfig;
@@ -94,6 +94,8 @@ pub struct ExperimentConfig {
     pub codec: Codec,
     /// The CCF's aggregation for the collective.
     pub aggregation: Aggregation,
+    /// How far a round's aggregate moves the collective adapter (both federated methods).
+    pub server_step: ServerStep,
     /// L2 bound every signal is clipped to.
     pub clip_norm: f64,
     /// Gaussian noise σ (× clip) added to each signal; 0 = none.

@@ -243,8 +243,10 @@ pub(super) fn work(
     if let Some(c) = &inst.collective {
         rt.model.attach(c.clone())?;
     }
-    let sampling_seed = cfg.seed ^ tag(stream::SAMPLING, i, round, method);
-    let mut training = rng_for(cfg.seed, tag(stream::TRAINING, i, round, method));
+    // The same sampling and training draws under every method (common random numbers): a
+    // method's difference from another is its adapters', not its luck.
+    let sampling_seed = cfg.seed ^ tag(stream::SAMPLING, i, round, Method::Isolated);
+    let mut training = rng_for(cfg.seed, tag(stream::TRAINING, i, round, Method::Isolated));
     let personal_now = world.pooled.as_ref().unwrap_or(&inst.personal).clone();
     let start = inst.personal.b_vector();
     let mut accepted = 0;

@@ -96,7 +96,7 @@ impl World {
         };
         let ccf = federated.then(|| {
             let id = Identity::from_secret_bytes(secret(cfg.seed, tag(stream::IDENTITY, usize::MAX >> 16, 0, method)));
-            Ccf::new(id, base_hash, fresh.b_len(), codec, aggregation)
+            Ccf::new(id, base_hash, fresh.b_len(), codec, aggregation, cfg.server_step)
         });
         let shapes: Vec<AdapterShape> = fresh
             .factors
