@@ -77,34 +77,10 @@ fn a_small_experiment_writes_its_report_and_plots() {
 fn honest_records(model: &str, robust: &str, bad: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exp");
-    let args = [
-        "run",
-        "experiment",
-        "--model",
-        model,
-        "--out",
-        out.to_str().unwrap(),
-        "--instances",
-        "3",
-        "--rounds",
-        "2",
-        "--questions",
-        "2",
-        "--held-out",
-        "1",
-        "--samples",
-        "2",
-        "--layers",
-        "top:1",
-        "--methods",
-        "collective",
-        "--robust",
-        robust,
-        "--bad-instance",
-        bad,
-        "--seed",
-        "11",
-    ];
+    let mut args = vec!["run", "experiment", "--model", model, "--out", out.to_str().unwrap()];
+    // The small experiment's instances, rounds, questions and adapters, without its faults.
+    args.extend(&common::SMALL_EXPERIMENT[..12]);
+    args.extend(["--methods", "collective", "--robust", robust, "--bad-instance", bad, "--seed", "11"]);
     let o = dfma(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();

@@ -121,23 +121,18 @@ impl TaskKind {
                     v.iter().map(u64::to_string).collect::<Vec<_>>().join(" "),
                 )
             }
-            TaskKind::Convert => {
+            TaskKind::Convert | TaskKind::ConvertUp => {
                 let n = number(rng);
-                let (from, to, factor) = [
-                    ("meters", "centimeters", 100),
-                    ("kilometers", "meters", 1000),
-                    ("centimeters", "millimeters", 10),
-                ][rng.random_range(0..3)];
-                (format!("How many {to} are in {n} {from}?"), (n * factor).to_string())
-            }
-            TaskKind::ConvertUp => {
-                let n = number(rng);
-                let (from, to, factor) = [
+                let (small, large, factor) = [
                     ("centimeters", "meters", 100),
                     ("meters", "kilometers", 1000),
                     ("millimeters", "centimeters", 10),
                 ][rng.random_range(0..3)];
-                (format!("How many {to} are in {} {from}?", n * factor), n.to_string())
+                if self == TaskKind::Convert {
+                    (format!("How many {small} are in {n} {large}?"), (n * factor).to_string())
+                } else {
+                    (format!("How many {large} are in {} {small}?", n * factor), n.to_string())
+                }
             }
             TaskKind::LastDigit => {
                 let n = rng.random_range(10u64.pow(d + 1)..10u64.pow(d + 2));
