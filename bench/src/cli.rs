@@ -131,7 +131,7 @@ pub struct HeartArgs {
     /// Each hospital's ε budget at δ = 1e-5 (with --noise above 0).
     #[arg(long, default_value_t = 10.0)]
     pub epsilon: f64,
-    /// Plant a bad hospital: INDEX:scaled (signals ×100) or INDEX:random.
+    /// Plant a bad hospital: INDEX:scaled (signals ×100), INDEX:random, or INDEX:silent (trains, never sends: the attacks' control).
     #[arg(long, value_name = "INDEX:KIND")]
     pub bad: Option<String>,
     /// Let a hospital join late: INDEX:ROUND (repeatable).

@@ -8,7 +8,6 @@
 
 pub use dfma_kernels as kernels;
 
-pub mod collective;
 pub mod energy;
 pub mod federated;
 pub mod model;

@@ -4,14 +4,15 @@
 //! or random instance from moving the update; error feedback loses nothing over rounds; the
 //! privacy accountant stops an instance at its budget. Seeded (DFMA_SEED reproduces).
 
-use dfma_protocol::dp::DpParameters;
-use dfma_protocol::dp::budget::PrivacyBudget;
 use dfma_protocol::identity::Identity;
 use dfma_reference::seed::{rng_for, seed_from_env};
-use dfma_runtime::collective::ccf::{Aggregation, Ccf, ServerStep};
-use dfma_runtime::collective::error::CollectiveError;
-use dfma_runtime::collective::sender::SignalSender;
+use dfma_runtime::federated::aggregate::Aggregation;
+use dfma_runtime::federated::ccf::{Ccf, CcfConfig};
 use dfma_runtime::federated::codec::Codec;
+use dfma_runtime::federated::error::{FederatedError, Rejected};
+use dfma_runtime::federated::privacy::PrivacyConfig;
+use dfma_runtime::federated::sender::{Sealed, SignalRound, SignalSender, SignalSpec, SignalStats};
+use dfma_runtime::federated::step::ServerStep;
 use rand::Rng;
 
 const N: usize = 1000;
@@ -24,22 +25,45 @@ fn seed() -> u64 {
     s
 }
 
-fn ccf(codec: Codec, aggregation: Aggregation) -> Ccf {
-    Ccf::new(Identity::from_secret_bytes([1; 32]), BASE, N, codec, aggregation, ServerStep::Sum)
+/// A CCF for `base` with its key from `secret`, whose round 1 sketches under seed 5.
+fn ccf_of(base: [u8; 32], secret: u8, codec: Codec, aggregation: Aggregation) -> Ccf {
+    let config = CcfConfig {
+        base_model_hash: base,
+        shapes: vec![],
+        initial: vec![0.0; N],
+        codec,
+        aggregation,
+        secure_aggregation: false,
+        step: ServerStep::Sum,
+        sketch_seed_base: 5 ^ 1 << 8,
+    };
+    Ccf::new(config, Identity::from_secret_bytes([secret; 32])).unwrap()
 }
 
-fn sender(ccf: &Ccf, i: u8, codec: Codec, clip: f64, noise: f64, budget: Option<PrivacyBudget>) -> SignalSender {
-    let dp = DpParameters { clip_norm: clip, noise_multiplier: noise, sampling_rate: 1.0 };
-    SignalSender::new(
-        Identity::from_secret_bytes([10 + i; 32]),
-        ccf.public_key(),
-        codec,
-        dp,
-        budget,
-        [i; 32],
-        BASE,
-        vec![],
-    )
+fn ccf(codec: Codec, aggregation: Aggregation) -> Ccf {
+    ccf_of(BASE, 1, codec, aggregation)
+}
+
+fn sender_of(ccf: &Ccf, base: [u8; 32], i: u8, codec: Codec, privacy: PrivacyConfig) -> SignalSender {
+    let spec = SignalSpec { base_model_hash: base, shapes: vec![], len: N, codec };
+    SignalSender::new(Identity::from_secret_bytes([10 + i; 32]), ccf.public_key(), spec, Some(privacy), [i; 32])
+        .unwrap()
+}
+
+/// A sender clipping to `clip`, with noise × `noise` against an ε budget of `epsilon`.
+fn sender(ccf: &Ccf, i: u8, codec: Codec, clip: f64, noise: f64, epsilon: f64) -> SignalSender {
+    let privacy = PrivacyConfig { clip_norm: clip, noise_multiplier: noise, epsilon_budget: epsilon, delta: 1e-5 };
+    sender_of(ccf, BASE, i, codec, privacy)
+}
+
+fn signal(
+    s: &mut SignalSender,
+    round: u64,
+    change: &[f32],
+    seed: u64,
+) -> Result<(Vec<u8>, SignalStats, Vec<f32>), FederatedError> {
+    let Sealed { frame, stats, shared } = s.signal(round, change, seed, NOW + 1000)?;
+    Ok((frame, stats, shared))
 }
 
 fn joined(ccf: &mut Ccf, s: &mut SignalSender) {
@@ -54,28 +78,28 @@ fn change(rng: &mut impl Rng, scale: f32) -> Vec<f32> {
 fn what_arrived_is_summed_into_the_next_version_and_instances_catch_up() {
     let mut rng = rng_for(seed(), 1);
     let mut c = ccf(Codec::None, Aggregation::Mean);
-    let mut senders: Vec<SignalSender> = (0..3).map(|i| sender(&c, i, Codec::None, 1e9, 0.0, None)).collect();
+    let mut senders: Vec<SignalSender> = (0..3).map(|i| sender(&c, i, Codec::None, 1e9, 0.0, 0.0)).collect();
     let changes: Vec<Vec<f32>> = (0..3).map(|_| change(&mut rng, 0.1)).collect();
     for (s, ch) in senders.iter_mut().zip(&changes) {
         joined(&mut c, s);
-        let (frame, stats, shared) = s.signal(1, ch, 5, NOW + 1000).unwrap();
+        let (frame, stats, shared) = signal(s, 1, ch, 5).unwrap();
         assert_eq!(&shared, ch);
         assert!(stats.frame_bytes > 4 * N && !stats.clipped);
         c.receive(&frame, NOW).unwrap();
     }
-    assert_eq!(c.close_round(), 3);
+    assert_eq!(c.close_round(None).unwrap().aggregated, 3);
     assert_eq!((c.version(), c.round()), (1, 2));
     // The collective accumulates the sum of the changes (3 × their mean).
-    for (k, v) in c.collective().iter().enumerate() {
+    for (k, v) in c.params().iter().enumerate() {
         let want = changes.iter().map(|ch| ch[k]).sum::<f32>();
         assert!((v - want).abs() < 1e-5, "coordinate {k}: {v} vs {want}");
     }
     // An instance at version 0 (a late joiner) gets everything in one update.
     let frame = c.update_from(0, NOW + 1000).unwrap();
     let (version, delta) = senders[0].open_update(&frame, NOW).unwrap();
-    assert_eq!((version, delta.as_slice()), (1, c.collective()));
+    assert_eq!((version, delta.as_slice()), (1, c.params()));
     // A round nobody sent to keeps the version.
-    assert_eq!(c.close_round(), 0);
+    assert_eq!(c.close_round(None).unwrap().aggregated, 0);
     assert_eq!(c.version(), 1);
 }
 
@@ -83,54 +107,44 @@ fn what_arrived_is_summed_into_the_next_version_and_instances_catch_up() {
 fn refused_signals_change_nothing() {
     let mut rng = rng_for(seed(), 2);
     let mut c = ccf(Codec::Sign, Aggregation::Mean);
-    let mut s = sender(&c, 0, Codec::Sign, 1.0, 0.0, None);
+    let mut s = sender(&c, 0, Codec::Sign, 1.0, 0.0, 0.0);
     joined(&mut c, &mut s);
     // Another base model.
-    let other =
-        Ccf::new(Identity::from_secret_bytes([1; 32]), [9; 32], N, Codec::Sign, Aggregation::Mean, ServerStep::Sum);
-    let mut stranger = SignalSender::new(
-        Identity::from_secret_bytes([42; 32]),
-        other.public_key(),
-        Codec::None,
-        DpParameters { clip_norm: 1.0, noise_multiplier: 0.0, sampling_rate: 1.0 },
-        None,
-        [0; 32],
-        [9; 32],
-        vec![],
-    );
+    let other = ccf_of([9; 32], 1, Codec::Sign, Aggregation::Mean);
+    let no_noise = PrivacyConfig { clip_norm: 1.0, noise_multiplier: 0.0, epsilon_budget: 0.0, delta: 1e-5 };
+    let mut stranger = sender_of(&other, [9; 32], 32, Codec::None, no_noise);
     joined(&mut c, &mut stranger);
-    let (frame, _, _) = stranger.signal(1, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
+    let (frame, _, _) = signal(&mut stranger, 1, &change(&mut rng, 0.1), 5).unwrap();
     let e = c.receive(&frame, NOW).unwrap_err();
-    assert!(matches!(e, CollectiveError::BaseModel { .. }), "{e}");
+    assert!(matches!(e, Rejected::WrongBaseModel { .. }), "{e}");
     assert!(e.to_string().contains("signal for base model 0909"), "{e}");
     // Another round.
-    let (frame, _, _) = s.signal(7, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
+    let (frame, _, _) = signal(&mut s, 7, &change(&mut rng, 0.1), 5).unwrap();
     let e = c.receive(&frame, NOW).unwrap_err();
     assert_eq!(e.to_string(), "signal for round 7, the open round is 1");
     // A signal of another length.
-    let mut long = sender(&c, 3, Codec::None, 1.0, 0.0, None);
+    let mut long = sender(&c, 3, Codec::None, 1.0, 0.0, 0.0);
     joined(&mut c, &mut long);
-    let (frame, _, _) = long.signal(1, &vec![0.1; N + 1], 5, NOW + 1000).unwrap();
-    assert!(matches!(c.receive(&frame, NOW).unwrap_err(), CollectiveError::Decode(_)));
+    let (frame, _, _) = signal(&mut long, 1, &vec![0.1; N + 1], 5).unwrap();
+    assert!(matches!(c.receive(&frame, NOW).unwrap_err(), Rejected::Payload(_)));
     // The right length under another codec than the CCF's.
-    let (frame, _, _) = long.signal(1, &vec![0.1; N], 5, NOW + 1000).unwrap();
+    let (frame, _, _) = signal(&mut long, 1, &vec![0.1; N], 5).unwrap();
     let e = c.receive(&frame, NOW).unwrap_err();
     assert!(e.to_string().contains("the CCF expects sign"), "{e}");
     // A tampered frame, then the genuine one twice (the second is a replay).
-    let (frame, _, _) = s.signal(1, &change(&mut rng, 0.1), 5, NOW + 1000).unwrap();
+    let (frame, _, _) = signal(&mut s, 1, &change(&mut rng, 0.1), 5).unwrap();
     let mut tampered = frame.clone();
     let last = tampered.len() - 5;
     tampered[last] ^= 1;
-    assert!(matches!(c.receive(&tampered, NOW).unwrap_err(), CollectiveError::Protocol(_)));
+    assert!(matches!(c.receive(&tampered, NOW).unwrap_err(), Rejected::Protocol(_)));
     c.receive(&frame, NOW).unwrap();
-    assert!(matches!(c.receive(&frame, NOW).unwrap_err(), CollectiveError::Protocol(_)));
+    assert!(matches!(c.receive(&frame, NOW).unwrap_err(), Rejected::Protocol(_)));
     // Only the one genuine signal counts.
-    assert_eq!(c.close_round(), 1);
+    assert_eq!(c.close_round(None).unwrap().aggregated, 1);
     // A CCF update from anyone but the CCF is refused by the instance.
-    let mut impostor =
-        Ccf::new(Identity::from_secret_bytes([66; 32]), BASE, N, Codec::Sign, Aggregation::Mean, ServerStep::Sum);
+    let mut impostor = ccf_of(BASE, 66, Codec::Sign, Aggregation::Mean);
     let e = s.open_update(&impostor.update_from(0, NOW + 1000).unwrap(), NOW).unwrap_err();
-    assert!(matches!(e, CollectiveError::Protocol(_)), "{e}");
+    assert!(matches!(e, Rejected::Protocol(_)), "{e}");
 }
 
 fn aggregate_with_a_bad_instance(aggregation: Aggregation, bad: impl Fn(&[f32]) -> Vec<f32>, seed: u64) -> f64 {
@@ -139,18 +153,18 @@ fn aggregate_with_a_bad_instance(aggregation: Aggregation, bad: impl Fn(&[f32]) 
     let mut c = ccf(Codec::None, aggregation);
     let mut honest_mean = vec![0f32; N];
     for i in 0..5u8 {
-        let mut s = sender(&c, i, Codec::None, 1e9, 0.0, None);
+        let mut s = sender(&c, i, Codec::None, 1e9, 0.0, 0.0);
         joined(&mut c, &mut s);
         let mine: Vec<f32> = common.iter().map(|v| v + rng.random_range(-0.01..0.01)).collect();
         let sent = if i == 4 { bad(&mine) } else { mine.clone() };
         if i < 4 {
             honest_mean.iter_mut().zip(&mine).for_each(|(m, v)| *m += v / 4.0);
         }
-        c.receive(&s.signal(1, &sent, 5, NOW + 1000).unwrap().0, NOW).unwrap();
+        c.receive(&signal(&mut s, 1, &sent, 5).unwrap().0, NOW).unwrap();
     }
-    c.close_round();
+    c.close_round(None).unwrap();
     // The collective took 5 × the aggregate; the honest instances' mean is what it should be.
-    let err: f64 = c.collective().iter().zip(&honest_mean).map(|(a, b)| f64::from(a / 5.0 - b).powi(2)).sum();
+    let err: f64 = c.params().iter().zip(&honest_mean).map(|(a, b)| f64::from(a / 5.0 - b).powi(2)).sum();
     (err / honest_mean.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>()).sqrt()
 }
 
@@ -183,22 +197,28 @@ fn sign_round(seed: u64, aggregation: Aggregation, bad: Option<Tamper<'_>>) -> (
     let mut rng = rng_for(seed, 6);
     let mut c = ccf(Codec::Sign, aggregation);
     for i in 0..5u8 {
-        let mut s = sender(&c, i, Codec::Sign, 5.0, 0.0, None);
+        let mut s = sender(&c, i, Codec::Sign, 5.0, 0.0, 0.0);
         joined(&mut c, &mut s);
         // Honest changes of different sizes around the clip.
         let mine = change(&mut rng, 0.05 + 0.04 * f32::from(i));
         match (i, bad) {
             (4, None) => {}
             (4, Some(tamper)) => {
-                c.receive(&s.signal_tampered(1, &mine, 5, NOW + 1000, tamper).unwrap().0, NOW).unwrap();
+                c.receive(
+                    &s.signal_tampered(1, &mine, SignalRound { seed: 5, expires_ms: NOW + 1000, secure: None }, tamper)
+                        .unwrap()
+                        .frame,
+                    NOW,
+                )
+                .unwrap();
             }
             _ => {
-                c.receive(&s.signal(1, &mine, 5, NOW + 1000).unwrap().0, NOW).unwrap();
+                c.receive(&signal(&mut s, 1, &mine, 5).unwrap().0, NOW).unwrap();
             }
         }
     }
-    let used = c.close_round();
-    (c.collective().to_vec(), used)
+    let used = c.close_round(None).unwrap().aggregated;
+    (c.params().to_vec(), used)
 }
 
 #[test]
@@ -231,17 +251,17 @@ fn the_norm_filter_removes_a_bad_instance_whole() {
 fn error_feedback_loses_nothing_over_rounds() {
     let mut rng = rng_for(seed(), 4);
     let mut c = ccf(Codec::Sign, Aggregation::Mean);
-    let mut s = sender(&c, 0, Codec::Sign, 1e9, 0.0, None);
+    let mut s = sender(&c, 0, Codec::Sign, 1e9, 0.0, 0.0);
     joined(&mut c, &mut s);
     let mut total = vec![0f32; N];
     let rounds = 30;
     for r in 1..=rounds {
         let ch = change(&mut rng, 0.1);
         total.iter_mut().zip(&ch).for_each(|(t, v)| *t += v);
-        c.receive(&s.signal(r, &ch, r, NOW + 1000).unwrap().0, NOW).unwrap();
-        c.close_round();
+        c.receive(&signal(&mut s, r, &ch, r).unwrap().0, NOW).unwrap();
+        c.close_round(None).unwrap();
     }
-    let err: f64 = c.collective().iter().zip(&total).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+    let err: f64 = c.params().iter().zip(&total).map(|(a, b)| f64::from(a - b).powi(2)).sum();
     let rel = (err / total.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>()).sqrt();
     println!("sign + error feedback after {rounds} rounds: relative error of the sum {rel:.3}");
     // One round's sign code alone is off by about 0.6 of the change; what error feedback
@@ -253,11 +273,10 @@ fn error_feedback_loses_nothing_over_rounds() {
 fn the_accountant_stops_an_instance_at_its_budget() {
     let mut rng = rng_for(seed(), 5);
     let c = ccf(Codec::None, Aggregation::Mean);
-    let budget = PrivacyBudget::new(20.0, 1e-5).unwrap();
-    let mut s = sender(&c, 0, Codec::None, 1.0, 1.0, Some(budget));
+    let mut s = sender(&c, 0, Codec::None, 1.0, 1.0, 20.0);
     let mut sent = 0;
     let err = loop {
-        match s.signal(sent + 1, &change(&mut rng, 0.1), 5, NOW + 1000) {
+        match signal(&mut s, sent + 1, &change(&mut rng, 0.1), 5) {
             Ok((_, stats, _)) => {
                 assert!(stats.epsilon.is_finite() && stats.epsilon <= 20.0);
                 sent += 1;
@@ -267,5 +286,10 @@ fn the_accountant_stops_an_instance_at_its_budget() {
         assert!(sent < 100, "never stopped");
     };
     println!("stopped after {sent} signals: {err}");
-    assert!(sent >= 1 && matches!(err, CollectiveError::Privacy(_)), "{err}");
+    // The refused round spent nothing: the next is refused the same way.
+    let spent = s.epsilon_spent();
+    assert!(spent.is_finite() && spent <= 20.0, "{spent}");
+    assert!(signal(&mut s, sent + 1, &change(&mut rng, 0.1), 5).is_err());
+    assert_eq!(s.epsilon_spent(), spent);
+    assert!(sent >= 1 && matches!(err, FederatedError::Dp(_)), "{err}");
 }

@@ -1,5 +1,5 @@
 //! `dfma ccf serve`: the CCF of one federated method of the experiment as a gRPC service
-//! (see `dfma_runtime::collective::service`). It prints `listening ADDR` once bound, then one
+//! (see `dfma_runtime::federated::service`). It prints `listening ADDR` once bound, then one
 //! JSON line per closed round, and exits after the experiment's last round.
 
 use std::io::Write;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use dfma_protocol::transport::grpc::{GrpcCcf, ServerTls};
-use dfma_runtime::collective::service::serve as serve_rounds;
+use dfma_runtime::federated::service::serve as serve_rounds;
 use dfma_runtime::reasoning::experiment::Method;
 use dfma_runtime::reasoning::experiment::remote::ccf_service;
 

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use dfma_runtime::collective::service::ClosedRound;
+use dfma_runtime::federated::service::ClosedRound;
 use dfma_runtime::reasoning::experiment::{self, Method, MethodRecord, RoundRecord, Runtime};
 
 use super::experiment::Prepared;

@@ -64,7 +64,8 @@ fn config(args: &HeartArgs, hospitals: usize) -> Result<HeartConfig> {
         let behaviour = match kind.as_str() {
             "scaled" => Behaviour::Scaled(BAD_SCALE),
             "random" => Behaviour::Random(BAD_SCALE),
-            _ => return Err(bad_input(format!("--bad {bad}: kind must be scaled or random"))),
+            "silent" => Behaviour::Silent,
+            _ => return Err(bad_input(format!("--bad {bad}: kind must be scaled, random or silent"))),
         };
         if i >= hospitals {
             return Err(bad_input(format!("--bad {bad}: there are {hospitals} hospitals (0..{hospitals})")));

@@ -1,45 +1,55 @@
 //! The Collective Context Field: it takes a round's signals through the protocol's receiver,
-//! aggregates them and versions the collective parameters.
+//! aggregates them and versions the collective parameters. One CCF serves both experiments —
+//! the model's collective adapter and Fed-Heart-Disease's logistic regression — in one process
+//! ([`super::link`]) or as a network service ([`super::service`]).
 //!
-//! A round is opened with an id and a sketch seed, collects signals for that id only, and is
-//! closed with whoever sent: nothing waits for an instance that dropped out. Closing combines
-//! the signals ([`super::aggregate`]): with the mean and a linear codec the sketches are summed
-//! (by secure aggregation where enabled) and decoded once; robust rules decode each signal and
-//! combine coordinate by coordinate. The update is added to the collective parameters and the
-//! version goes up by one. Instances adopt the latest version when they next ask (a heartbeat
-//! naming the version they have), so late and returning instances catch up in one message.
+//! Round 1 is open from the start. A round collects signals for its id only and is closed with
+//! whoever sent: nothing waits for an instance that dropped out. Closing combines the signals
+//! ([`super::aggregate`]): with the mean and a linear codec the sketches are summed (by secure
+//! aggregation where enabled) and decoded once; the robust rules decode each signal and combine
+//! them. The aggregate, times the [`ServerStep`]'s factor, is added to the collective parameters
+//! as a new version and the next round opens. Every version is kept: the update to the current
+//! version from any earlier one is their difference, so a late or returning instance catches up
+//! in one message.
 //!
 //! Every frame is checked in full before anything is recorded: the protocol's checks
-//! ([`Receiver::check`], which records nothing), then the round, the base-model hash, the
-//! layout, the secure-aggregation flag, the sketch seed and the payload. Only a frame that
-//! passes them all is committed (its sender's replay counter and its signal); a refused one is
-//! a typed [`Rejected`] and changes no state.
+//! ([`Receiver::check`], which records nothing), then the round, the base-model hash, the layout,
+//! a second signal from the same sender, the secure-aggregation flag, the sketch seed and the
+//! payload. Only a frame that passes them all is committed (its sender's replay counter and its
+//! signal); a refused one is a typed [`Rejected`] and changes no state.
+//!
+//! The aggregate does not depend on the order signals arrive in: they are combined in the order
+//! of their senders' public keys, so the same signals give the same collective parameters bit
+//! for bit whether they came through one process's channels or over a network.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use dfma_protocol::envelope::Sealer;
 use dfma_protocol::identity::Identity;
-use dfma_protocol::messages::{AdapterShape, CcfUpdate, Message};
+use dfma_protocol::messages::{AdapterShape, CcfUpdate, Message, Signal};
 use dfma_protocol::payload::TensorPayload;
 use dfma_protocol::receiver::{Receiver, ReceiverPolicy};
-use dfma_protocol::transport::in_process::InProcessCcf;
-use dfma_protocol::transport::{ConnectionId, Transport};
 
 use super::aggregate::Aggregation;
 use super::codec::{Codec, CodecError};
 use super::error::{FederatedError, Rejected, hex};
-use super::instance::EXPIRY_MS;
 use super::secure::SecureRound;
+use super::step::ServerStep;
+
+/// The sketch seed of round `round` for an experiment whose seeds start at `base`: every
+/// instance sketches under it, so that linear sketches add up, and the CCF refuses any other.
+pub fn sketch_seed(base: u64, round: u64) -> u64 {
+    base ^ round << 8
+}
 
 /// What the CCF serves: the parameter layout and how it aggregates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CcfConfig {
-    /// The base model the parameters apply to ([`super::learner::Learner::base_model_hash`]).
+    /// The base model the parameters apply to.
     pub base_model_hash: [u8; 32],
     /// The parameter layout signals must describe.
     pub shapes: Vec<AdapterShape>,
-    /// The common initialization; versions are sent as the change from it.
+    /// Version 0 of the collective parameters (for an adapter: a zero B).
     pub initial: Vec<f32>,
     /// The compression every signal must use.
     pub codec: Codec,
@@ -47,24 +57,37 @@ pub struct CcfConfig {
     pub aggregation: Aggregation,
     /// Whether signals are masked for secure aggregation (needs a linear codec and the mean).
     pub secure_aggregation: bool,
-    /// Factor on the aggregated change before it is added (1: plain averaging).
-    pub server_learning_rate: f32,
+    /// How far a round's aggregate moves the collective parameters.
+    pub step: ServerStep,
+    /// Where the rounds' sketch seeds start ([`sketch_seed`]).
+    pub sketch_seed_base: u64,
 }
 
-/// What a frame the CCF accepted was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handled {
-    /// An instance joined.
-    Joined,
-    /// An instance asked for updates; `sent_version` is the version sent back, if it was behind.
-    Heartbeat {
-        /// The version sent, if any.
-        sent_version: Option<u64>,
-        /// Bytes of the update frame sent.
-        bytes: usize,
+/// What [`Ccf::receive`] accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A join: the instance takes part from `from_round` (the join's round id) on.
+    Join {
+        /// The instance's public key.
+        key: [u8; 32],
+        /// The first round it takes part in.
+        from_round: u64,
     },
-    /// A signal for the open round was taken.
-    Signal,
+    /// A signal for the open round, now pending.
+    Signal {
+        /// The sender's public key.
+        key: [u8; 32],
+    },
+    /// A heartbeat: the instance is done with every round before `round` and holds
+    /// `applied_version`; it waits for the update to the version `round` starts from.
+    Heartbeat {
+        /// The sender's public key.
+        key: [u8; 32],
+        /// The heartbeat's round id.
+        round: u64,
+        /// The CCF version the instance has applied.
+        applied_version: u64,
+    },
 }
 
 /// What closing a round did.
@@ -72,21 +95,32 @@ pub enum Handled {
 pub struct RoundOutcome {
     /// The round.
     pub round: u64,
-    /// Signals combined.
-    pub contributors: usize,
-    /// The collective version after the round (unchanged when nobody sent).
+    /// Signals received in it.
+    pub received: usize,
+    /// Signals the aggregate stands for (all received; the norm filter counts those it kept).
+    pub aggregated: usize,
+    /// The collective version after the round (unchanged when nothing was aggregated).
     pub version: u64,
     /// L2 norm of the change applied to the collective parameters.
     pub update_norm: f64,
 }
 
-struct OpenRound {
-    id: u64,
-    sketch_seed: u64,
-    /// Per sender key: the kept vector (sketch or decoded), or the masked words.
-    signals: BTreeMap<[u8; 32], Kept>,
+/// The CCF's scalars between rounds, saved with a checkpoint (its versions are saved as tensors
+/// beside them).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CcfState {
+    /// The open round.
+    pub round: u64,
+    /// The counter of its next sealed update.
+    pub next_counter: u64,
+    /// Every sender's last accepted counter.
+    pub counters: Vec<([u8; 32], u64)>,
+    /// Signals the last version was built from.
+    #[serde(default)]
+    pub contributors: u32,
 }
 
+/// A pending signal: the sketch (linear codecs) or the decoded vector, or the masked words.
 enum Kept {
     Plain(Vec<f32>),
     Masked(Vec<u32>),
@@ -97,22 +131,25 @@ pub struct Ccf {
     config: CcfConfig,
     sealer: Sealer,
     receiver: Receiver,
-    link: InProcessCcf,
-    params: Vec<f32>,
-    version: u64,
+    /// The collective parameters at each version (index = version).
+    versions: Vec<Vec<f32>>,
+    round: u64,
+    /// The open round's signals by sender key.
+    pending: BTreeMap<[u8; 32], Kept>,
     last_contributors: u32,
-    open: Option<OpenRound>,
 }
 
 impl std::fmt::Debug for Ccf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ccf").field("version", &self.version).finish_non_exhaustive()
+        f.debug_struct("Ccf").field("round", &self.round).field("version", &self.version()).finish_non_exhaustive()
     }
 }
 
 impl Ccf {
-    /// A CCF at version 0 (the initialization), signing updates with `identity`.
-    pub fn new(config: CcfConfig, identity: Identity, link: InProcessCcf) -> Result<Self, FederatedError> {
+    /// A CCF at version 0 (the configured initial parameters) with round 1 open, signing
+    /// updates with `identity`. Secure aggregation with a non-linear codec or a robust rule is
+    /// refused: the CCF would only ever see a sum it cannot decode or filter.
+    pub fn new(config: CcfConfig, identity: Identity) -> Result<Ccf, FederatedError> {
         if config.secure_aggregation && !(config.codec.is_linear() && config.aggregation.is_linear()) {
             return Err(FederatedError::Config(format!(
                 "secure aggregation needs a linear codec and the mean, not {} with {}",
@@ -120,15 +157,14 @@ impl Ccf {
                 config.aggregation.name()
             )));
         }
-        Ok(Self {
-            params: config.initial.clone(),
+        Ok(Ccf {
+            versions: vec![config.initial.clone()],
             config,
             sealer: Sealer::new(identity),
             receiver: Receiver::new(ReceiverPolicy::for_ccf()),
-            link,
-            version: 0,
+            round: 1,
+            pending: BTreeMap::new(),
             last_contributors: 0,
-            open: None,
         })
     }
 
@@ -137,24 +173,34 @@ impl Ccf {
         self.sealer.public_key()
     }
 
-    /// The collective parameters of the current version.
-    pub fn params(&self) -> &[f32] {
-        &self.params
+    /// What it serves.
+    pub fn config(&self) -> &CcfConfig {
+        &self.config
+    }
+
+    /// The open round.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// The open round's sketch seed.
+    pub fn round_sketch_seed(&self) -> u64 {
+        sketch_seed(self.config.sketch_seed_base, self.round)
     }
 
     /// The current version (0: nothing aggregated yet).
     pub fn version(&self) -> u64 {
-        self.version
+        self.versions.len() as u64 - 1
     }
 
-    /// The open round's id.
-    pub fn open_round(&self) -> Option<u64> {
-        self.open.as_ref().map(|r| r.id)
+    /// The collective parameters of the current version.
+    pub fn params(&self) -> &[f32] {
+        self.versions.last().expect("version 0 exists")
     }
 
     /// Signals taken in the open round.
     pub fn signals_in_round(&self) -> usize {
-        self.open.as_ref().map_or(0, |r| r.signals.len())
+        self.pending.len()
     }
 
     /// Frames the protocol receiver accepted so far.
@@ -162,87 +208,44 @@ impl Ccf {
         self.receiver.accepted()
     }
 
-    /// Opens round `id`; signals for any other round are refused from now on.
-    pub fn open_round_with(&mut self, id: u64, sketch_seed: u64) {
-        self.open = Some(OpenRound { id, sketch_seed, signals: BTreeMap::new() });
-    }
-
-    /// Handles everything waiting on the transport; returns per frame what it was, or why it
-    /// was refused.
-    pub fn poll(&mut self, now_unix_ms: u64) -> Result<Vec<Result<Handled, Rejected>>, FederatedError> {
-        let mut out = Vec::new();
-        while let Some(incoming) = self.link.recv_timeout(Duration::ZERO)? {
-            out.push(self.handle(incoming.from, &incoming.frame, now_unix_ms)?);
-        }
-        Ok(out)
-    }
-
-    /// Checks one frame in full and commits it only if every check passed (module docs).
-    /// The outer error is a failure of the CCF itself (sending a reply); the inner one is a
-    /// refusal of the frame.
-    pub fn handle(
-        &mut self,
-        from: ConnectionId,
-        frame: &[u8],
-        now: u64,
-    ) -> Result<Result<Handled, Rejected>, FederatedError> {
-        let accepted = match self.receiver.check(frame, now) {
+    /// Takes one frame: a join, a signal for the open round, or a heartbeat. Every check runs
+    /// before any state changes; a refused frame leaves the CCF as it was (the receiver counts
+    /// it among its rejections).
+    pub fn receive(&mut self, frame: &[u8], now_ms: u64) -> Result<Received, Rejected> {
+        let accepted = match self.receiver.check(frame, now_ms) {
             Ok(a) => a,
             Err(e) => {
                 // Recorded only in the receiver's rejection counters.
-                let _ = self.receiver.receive(frame, now);
-                return Ok(Err(e.into()));
+                let _ = self.receiver.receive(frame, now_ms);
+                return Err(e.into());
             }
         };
+        let key = accepted.header.sender_key;
         let round = accepted.header.round_id;
-        match accepted.message {
-            Message::Join(_) => {
-                self.commit(frame, now)?;
-                Ok(Ok(Handled::Joined))
-            }
-            Message::Heartbeat(heartbeat) => {
-                self.commit(frame, now)?;
-                if heartbeat.applied_ccf_version >= self.version {
-                    return Ok(Ok(Handled::Heartbeat { sent_version: None, bytes: 0 }));
+        let (received, kept) = match &accepted.message {
+            Message::Join(_) => (Received::Join { key, from_round: round }, None),
+            Message::Signal(signal) => (Received::Signal { key }, Some(self.check_signal(round, signal, &key)?)),
+            Message::Heartbeat(h) => {
+                if h.applied_ccf_version > self.version() {
+                    return Err(Rejected::Unexpected("heartbeat claiming a future version"));
                 }
-                let update = self.update_message();
-                let reply = self.sealer.seal(round, now + EXPIRY_MS, &Message::CcfUpdate(update))?;
-                let bytes = reply.len();
-                self.link.send(from, reply)?;
-                Ok(Ok(Handled::Heartbeat { sent_version: Some(self.version), bytes }))
+                (Received::Heartbeat { key, round, applied_version: h.applied_ccf_version }, None)
             }
-            Message::Signal(signal) => {
-                let kept = match self.check_signal(round, &signal, &accepted.header.sender_key) {
-                    Ok(kept) => kept,
-                    Err(e) => return Ok(Err(e)),
-                };
-                self.commit(frame, now)?;
-                if let Some(open) = &mut self.open {
-                    open.signals.insert(accepted.header.sender_key, kept);
-                }
-                Ok(Ok(Handled::Signal))
-            }
-            Message::CcfUpdate(_) => Ok(Err(Rejected::Unexpected("CCF update"))),
-            Message::Error(_) => Ok(Err(Rejected::Unexpected("error"))),
-        }
-    }
-
-    fn commit(&mut self, frame: &[u8], now: u64) -> Result<(), FederatedError> {
-        // Cannot fail: `check` just passed on the same frame at the same clock.
-        self.receiver.receive(frame, now).map_err(|e| FederatedError::Rejected(e.into()))?;
-        Ok(())
-    }
-
-    fn check_signal(
-        &self,
-        round: u64,
-        signal: &dfma_protocol::messages::Signal,
-        sender: &[u8; 32],
-    ) -> Result<Kept, Rejected> {
-        let open = match &self.open {
-            Some(open) if open.id == round => open,
-            other => return Err(Rejected::WrongRound { open: other.as_ref().map(|o| o.id), got: round }),
+            Message::CcfUpdate(_) => return Err(Rejected::Unexpected("CCF update")),
+            Message::Error(_) => return Err(Rejected::Unexpected("error")),
         };
+        // Cannot fail: `check` just passed on the same frame at the same clock.
+        self.receiver.receive(frame, now_ms)?;
+        if let Some(kept) = kept {
+            self.pending.insert(key, kept);
+        }
+        Ok(received)
+    }
+
+    fn check_signal(&self, round: u64, signal: &Signal, sender: &[u8; 32]) -> Result<Kept, Rejected> {
+        if round != self.round {
+            return Err(Rejected::WrongRound { open: Some(self.round), got: round });
+        }
         if signal.base_model_hash != self.config.base_model_hash {
             return Err(Rejected::WrongBaseModel {
                 expected: hex(&self.config.base_model_hash),
@@ -252,7 +255,7 @@ impl Ccf {
         if signal.adapter_shapes != self.config.shapes {
             return Err(Rejected::WrongShapes);
         }
-        if open.signals.contains_key(sender) {
+        if self.pending.contains_key(sender) {
             return Err(Rejected::Duplicate { round });
         }
         let secure = signal.privacy.as_ref().is_some_and(|p| p.secure_aggregation);
@@ -264,12 +267,13 @@ impl Ccf {
             return Err(Rejected::Unexpected("incomplete signal"));
         };
         let codec = self.config.codec;
-        if codec.is_linear() && compression.seed != open.sketch_seed {
-            return Err(Rejected::WrongSeed { expected: open.sketch_seed, got: compression.seed });
+        let seed = self.round_sketch_seed();
+        if codec.is_linear() && compression.seed != seed {
+            return Err(Rejected::WrongSeed { expected: seed, got: compression.seed });
         }
         let n = self.config.initial.len();
         if secure {
-            if compression != &codec.description(n, open.sketch_seed) {
+            if compression != &codec.description(n, seed) {
                 return Err(CodecError(format!("masked signal not described as {}", codec.name())).into());
             }
             let words = payload.to_u32()?;
@@ -283,71 +287,108 @@ impl Ccf {
         Ok(Kept::Plain(codec.receive(compression, payload, n)?))
     }
 
-    /// Closes the open round with the signals taken (module docs). `secure` is the round's
-    /// secure aggregation when the CCF uses it.
+    /// Closes the open round with the signals taken (module docs) and opens the next. `secure`
+    /// is the round's secure aggregation when the CCF uses it. On an error (secure aggregation
+    /// could not unmask the sum) the round stays open with its signals.
     pub fn close_round(&mut self, secure: Option<&mut SecureRound>) -> Result<RoundOutcome, FederatedError> {
-        let open = self.open.take().ok_or_else(|| FederatedError::Config("no round is open".into()))?;
+        let received = self.pending.len();
+        let (update, aggregated) = if received == 0 { (Vec::new(), 0) } else { self.aggregate(secure)? };
+        let round = self.round;
+        let mut update_norm = 0.0;
+        if aggregated > 0 {
+            let w = self.config.step.factor(aggregated);
+            let next: Vec<f32> = self.params().iter().zip(&update).map(|(c, u)| c + w * u).collect();
+            self.versions.push(next);
+            self.last_contributors = aggregated as u32;
+            update_norm = dfma_protocol::dp::clip::l2_norm(&update) * f64::from(w);
+        }
+        self.pending.clear();
+        self.round += 1;
+        Ok(RoundOutcome { round, received, aggregated, version: self.version(), update_norm })
+    }
+
+    /// The round's aggregate and how many signals it stands for.
+    fn aggregate(&mut self, secure: Option<&mut SecureRound>) -> Result<(Vec<f32>, usize), FederatedError> {
         let n = self.config.initial.len();
         let codec = self.config.codec;
-        let contributors = open.signals.len();
-        if contributors == 0 {
-            return Ok(RoundOutcome { round: open.id, contributors, version: self.version, update_norm: 0.0 });
-        }
-        let update: Vec<f32> = if self.config.secure_aggregation {
+        let seed = self.round_sketch_seed();
+        let count = self.pending.len();
+        if self.config.secure_aggregation {
             let secure =
                 secure.ok_or_else(|| FederatedError::Config("secure aggregation without its round state".into()))?;
-            let masked: BTreeMap<[u8; 32], Vec<u32>> = open
-                .signals
-                .into_iter()
+            let masked: BTreeMap<[u8; 32], Vec<u32>> = self
+                .pending
+                .iter()
                 .filter_map(|(k, v)| match v {
-                    Kept::Masked(w) => Some((k, w)),
+                    Kept::Masked(w) => Some((*k, w.clone())),
                     Kept::Plain(_) => None,
                 })
                 .collect();
             let sum = secure.sum(&masked)?;
-            let mean: Vec<f32> = sum.iter().map(|s| (s / contributors as f64) as f32).collect();
-            codec.unsketch(&mean, open.sketch_seed, n)
-        } else {
-            let kept: Vec<Vec<f32>> = open
-                .signals
-                .into_values()
-                .filter_map(|v| match v {
-                    Kept::Plain(x) => Some(x),
-                    Kept::Masked(_) => None,
-                })
-                .collect();
-            if self.config.aggregation.is_linear() && codec.is_linear() {
-                let mean = Aggregation::Mean.combine(&kept).unwrap_or_default();
-                codec.unsketch(&mean, open.sketch_seed, n)
-            } else {
-                let decoded: Vec<Vec<f32>> = if codec.is_linear() {
-                    kept.iter().map(|s| codec.unsketch(s, open.sketch_seed, n)).collect()
-                } else {
-                    kept
-                };
-                self.config.aggregation.combine(&decoded).unwrap_or_default()
-            }
-        };
-        let lr = self.config.server_learning_rate;
-        for (p, u) in self.params.iter_mut().zip(&update) {
-            *p += lr * u;
+            let mean: Vec<f32> = sum.iter().map(|s| (s / count as f64) as f32).collect();
+            return Ok((codec.unsketch(&mean, seed, n), count));
         }
-        self.version += 1;
-        self.last_contributors = contributors as u32;
-        let update_norm = dfma_protocol::dp::clip::l2_norm(&update) * f64::from(lr);
-        Ok(RoundOutcome { round: open.id, contributors, version: self.version, update_norm })
+        let kept: Vec<&[f32]> = self
+            .pending
+            .values()
+            .filter_map(|v| match v {
+                Kept::Plain(x) => Some(x.as_slice()),
+                Kept::Masked(_) => None,
+            })
+            .collect();
+        if self.config.aggregation.is_linear() && codec.is_linear() {
+            let sketches: Vec<Vec<f32>> = kept.iter().map(|s| s.to_vec()).collect();
+            let mean = Aggregation::Mean.combine(&sketches).unwrap_or_default();
+            return Ok((codec.unsketch(&mean, seed, n), count));
+        }
+        let decoded: Vec<Vec<f32>> =
+            kept.iter().map(|s| if codec.is_linear() { codec.unsketch(s, seed, n) } else { s.to_vec() }).collect();
+        Ok(self.config.aggregation.combine_counted(&decoded).unwrap_or_default())
     }
 
-    /// The current version as an update message: the change from the initialization, with the
-    /// number of signals its last round was built from.
-    fn update_message(&self) -> CcfUpdate {
-        let delta: Vec<f32> = self.params.iter().zip(&self.config.initial).map(|(p, i)| p - i).collect();
-        CcfUpdate {
-            ccf_version: self.version,
+    /// The sealed update bringing an instance at `from_version` to the current version: the
+    /// difference of the two, with the number of signals the last version was built from.
+    pub fn update_from(&mut self, from_version: u64, expires_ms: u64) -> Result<Vec<u8>, Rejected> {
+        let from = self.versions.get(from_version as usize).ok_or(Rejected::Unexpected("future version"))?;
+        let delta: Vec<f32> = self.params().iter().zip(from).map(|(c, f)| c - f).collect();
+        let update = CcfUpdate {
+            ccf_version: self.version(),
             base_model_hash: self.config.base_model_hash.to_vec(),
             adapter_shapes: self.config.shapes.clone(),
             delta: Some(TensorPayload::from_f32(&delta)),
             contributors: self.last_contributors,
+        };
+        Ok(self.sealer.seal(self.round, expires_ms, &Message::CcfUpdate(update))?)
+    }
+
+    /// Its state between rounds and every version's parameters (what [`Ccf::restore`] takes
+    /// back); `None` while a round has pending signals, which a checkpoint does not hold.
+    pub fn state(&self) -> Option<(CcfState, &[Vec<f32>])> {
+        self.pending.is_empty().then(|| {
+            let state = CcfState {
+                round: self.round,
+                next_counter: self.sealer.next_counter(),
+                counters: self.receiver.counters(),
+                contributors: self.last_contributors,
+            };
+            (state, &self.versions[..])
+        })
+    }
+
+    /// Takes back a saved state: afterwards the CCF accepts, refuses, aggregates and seals
+    /// exactly as the saved one would have. Versions of another length are refused and change
+    /// nothing.
+    pub fn restore(&mut self, state: &CcfState, versions: Vec<Vec<f32>>) -> Result<(), Rejected> {
+        let n = self.config.initial.len();
+        if versions.is_empty() || versions.iter().any(|v| v.len() != n) {
+            return Err(Rejected::Unexpected("saved versions of another parameter layout"));
         }
+        self.versions = versions;
+        self.round = state.round;
+        self.last_contributors = state.contributors;
+        self.pending.clear();
+        self.sealer.continue_from(state.next_counter);
+        self.receiver = Receiver::resuming(ReceiverPolicy::for_ccf(), state.counters.iter().copied());
+        Ok(())
     }
 }

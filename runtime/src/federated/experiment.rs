@@ -17,13 +17,15 @@ use dfma_protocol::identity::Identity;
 use dfma_protocol::transport::in_process::in_process;
 
 use super::aggregate::Aggregation;
-use super::ccf::{Ccf, CcfConfig, Handled};
+use super::ccf::{Ccf, CcfConfig, sketch_seed};
 use super::codec::Codec;
 use super::error::FederatedError;
 use super::instance::{Behaviour, Instance, InstanceConfig, InstanceSetup, RoundContext};
 use super::learner::Learner;
+use super::link::{Handled, LinkedCcf};
 use super::privacy::PrivacyConfig;
 use super::secure::SecureRound;
+use super::step::ServerStep;
 
 /// Simulated start of round 0, Unix milliseconds (any fixed instant works).
 const CLOCK_START_UNIX_MS: u64 = 1_700_000_000_000;
@@ -182,7 +184,8 @@ where
     let reference = make();
     let (ccf_link, connector) = in_process(data.len() * 4 + 16);
     let ccf_identity = Identity::from_secret_bytes(derive_bytes(seed, "ccf identity", 0));
-    let mut ccf = Ccf::new(
+    let sketch_seed_base = derive_seed(seed, "sketch", 0);
+    let ccf = Ccf::new(
         CcfConfig {
             base_model_hash: reference.base_model_hash(),
             shapes: reference.shapes(),
@@ -190,11 +193,12 @@ where
             codec: config.codec,
             aggregation: config.aggregation,
             secure_aggregation: config.secure_aggregation,
-            server_learning_rate: config.server_learning_rate,
+            step: ServerStep::Scaled(config.server_learning_rate),
+            sketch_seed_base,
         },
         ccf_identity,
-        ccf_link,
     )?;
+    let mut ccf = LinkedCcf::new(ccf, ccf_link);
     let instance_config =
         InstanceConfig { local_epochs: config.local_epochs, codec: config.codec, privacy: config.privacy };
     let mut instances = Vec::with_capacity(data.len());
@@ -206,7 +210,7 @@ where
         let setup = InstanceSetup {
             name: d.name.clone(),
             identity: Identity::from_secret_bytes(derive_bytes(seed, "instance identity", i as u64)),
-            ccf_key: ccf.public_key(),
+            ccf_key: ccf.ccf().public_key(),
             link: connector.connect(),
             seed: derive_seed(seed, "instance", i as u64),
             behaviour,
@@ -220,8 +224,7 @@ where
     for r in 0..config.rounds {
         let round_id = r as u64 + 1;
         let now = CLOCK_START_UNIX_MS + r as u64 * ROUND_MS;
-        let sketch_seed = derive_seed(seed, "sketch", round_id);
-        ccf.open_round_with(round_id, sketch_seed);
+        let sketch_seed = sketch_seed(sketch_seed_base, round_id);
         let online: Vec<usize> = (0..instances.len()).filter(|&i| join_round(i) <= r).collect();
         let (mut bytes_up, mut bytes_down, mut signal_bytes, mut rejected) = (0u64, 0u64, 0u64, 0usize);
         for &i in &online {
@@ -256,7 +259,8 @@ where
         let mut budget_stopped = 0;
         for &i in &online {
             instances[i].train()?;
-            if dropped.contains(&i) {
+            let silent = config.faults.bad_instance == Some((i, Behaviour::Silent));
+            if dropped.contains(&i) || silent {
                 continue;
             }
             match instances[i].send_signal(&ctx)? {
@@ -268,7 +272,7 @@ where
             }
         }
         rejected += ccf.poll(now + 1)?.iter().filter(|h| h.is_err()).count();
-        let outcome = ccf.close_round(secure.as_mut()).map_err(|e| match e {
+        let outcome = ccf.ccf_mut().close_round(secure.as_mut()).map_err(|e| match e {
             FederatedError::SecAgg(e) => FederatedError::Config(format!(
                 "round {r}: secure aggregation could not unmask the sum of {} signals from {} instances ({e}): \
                  each instance needs more than half its neighbours to send, so few instances tolerate few dropouts",
@@ -279,7 +283,7 @@ where
         })?;
         let last = r + 1 == config.rounds;
         let accuracy = if config.evaluate_each_round || last {
-            evaluator.set_params(ccf.params())?;
+            evaluator.set_params(ccf.ccf().params())?;
             data.iter().map(|d| evaluator.evaluate(&d.held_out)).collect()
         } else {
             Vec::new()
@@ -288,7 +292,7 @@ where
             round: r,
             online: online.len(),
             dropped: dropped.len(),
-            contributors: outcome.contributors,
+            contributors: outcome.aggregated,
             rejected,
             budget_stopped,
             version: outcome.version,
@@ -299,12 +303,12 @@ where
             accuracy,
         });
     }
-    evaluator.set_params(ccf.params())?;
+    evaluator.set_params(ccf.ccf().params())?;
     Ok(CollectiveRun {
         accuracy: data.iter().map(|d| evaluator.evaluate(&d.held_out)).collect(),
         personal_accuracy: instances.iter().map(|inst| inst.learner().evaluate(inst.held_out())).collect(),
-        params: ccf.params().to_vec(),
-        version: ccf.version(),
+        params: ccf.ccf().params().to_vec(),
+        version: ccf.ccf().version(),
         epsilon_spent: instances.iter().map(Instance::epsilon_spent).collect(),
         rounds,
     })

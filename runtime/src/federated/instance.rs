@@ -3,32 +3,30 @@
 //!
 //! A round, from the instance's side:
 //! 1. **Catch up**: it sends a heartbeat naming the CCF version it last applied; the CCF
-//!    answers with the latest version if it has a newer one, and the instance adopts it
-//!    (its parameters become the collective's). Late joiners and instances returning after
-//!    missing rounds catch up the same way, from one message.
+//!    answers with the change to the latest version if it has a newer one, and the instance
+//!    adopts it (its parameters become the collective's). Late joiners and instances returning
+//!    after missing rounds catch up the same way, from one message.
 //! 2. **Learn**: local training on its own data; the round's change is
 //!    `params_after − params_before`.
-//! 3. **Signal**: the change is clipped and privatized ([`super::privacy`]); the residual that
-//!    compression left out last round is added (error feedback, kept on the instance, never
-//!    sent); the sum is compressed ([`super::codec`]), masked for secure aggregation where the
-//!    round uses it ([`super::secure`]), and sealed in a signed signal for this round and base
+//! 3. **Signal**: the change goes through the instance's [`SignalSender`] — the same one the
+//!    model experiment's instances use: clipped and privatized, error feedback, compressed,
+//!    masked for secure aggregation where the round uses it, sealed for this round and base
 //!    model. Raw data and parameters never leave the instance.
 
-use dfma_protocol::envelope::Sealer;
+use dfma_protocol::dp::DpError;
 use dfma_protocol::identity::Identity;
-use dfma_protocol::messages::{Capabilities, CcfUpdate, Heartbeat, Join, Message, PrivacyParameters, Signal};
-use dfma_protocol::payload::TensorPayload;
-use dfma_protocol::receiver::{Receiver, ReceiverPolicy};
+use dfma_protocol::messages::Signal;
 use dfma_protocol::transport::in_process::InProcessInstance;
 use dfma_protocol::transport::{Ccf as CcfPeer, Transport};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::codec::Codec;
-use super::error::{FederatedError, Rejected, hex};
+use super::error::{FederatedError, Rejected};
 use super::learner::Learner;
-use super::privacy::{PrivacyConfig, Privatizer};
-use super::secure::{FRACTIONAL_BITS, SecureRound};
+use super::privacy::PrivacyConfig;
+use super::secure::SecureRound;
+use super::sender::{SignalRound, SignalSender, SignalSpec};
 
 /// How long a sealed message stays valid, in simulated milliseconds.
 pub const EXPIRY_MS: u64 = 5 * 60 * 1000;
@@ -43,6 +41,9 @@ pub enum Behaviour {
     Scaled(f32),
     /// Sends Gaussian noise whose norm is about this many clip norms (or unit norms without DP).
     Random(f32),
+    /// Learns but never sends: the control the attacks are measured against (what the others
+    /// get when the bad instance's signal is removed whole).
+    Silent,
 }
 
 /// The parts of a round every sending instance needs.
@@ -86,14 +87,12 @@ pub struct Instance<L: Learner> {
     learner: L,
     train: L::Data,
     held_out: L::Data,
-    initial: Vec<f32>,
+    /// Its copy of the collective parameters at the applied version.
+    collective: Vec<f32>,
     applied_version: u64,
     round_start: Vec<f32>,
-    residual: Vec<f32>,
-    privatizer: Option<Privatizer>,
     config: InstanceConfig,
-    sealer: Sealer,
-    receiver: Receiver,
+    sender: SignalSender,
     link: InProcessInstance,
     rng: StdRng,
     behaviour: Behaviour,
@@ -137,23 +136,23 @@ impl<L: Learner> Instance<L> {
     ) -> Result<Self, FederatedError> {
         let initial = learner.params();
         let mut rng = StdRng::seed_from_u64(setup.seed);
-        let privatizer = match config.privacy {
-            Some(p) => Some(Privatizer::new(p, rng.random())?),
-            None => None,
+        let spec = SignalSpec {
+            base_model_hash: learner.base_model_hash(),
+            shapes: learner.shapes(),
+            len: initial.len(),
+            codec: config.codec,
         };
+        let sender = SignalSender::new(setup.identity, setup.ccf_key, spec, config.privacy, rng.random())?;
         Ok(Self {
             name: setup.name,
-            residual: vec![0.0; initial.len()],
             round_start: initial.clone(),
-            initial,
+            collective: initial,
             learner,
             train,
             held_out,
             applied_version: 0,
-            privatizer,
             config,
-            sealer: Sealer::new(setup.identity),
-            receiver: Receiver::new(ReceiverPolicy::for_instance(setup.ccf_key)),
+            sender,
             link: setup.link,
             rng,
             behaviour: setup.behaviour,
@@ -188,16 +187,15 @@ impl<L: Learner> Instance<L> {
 
     /// The instance's signing key.
     pub fn public_key(&self) -> [u8; 32] {
-        self.sealer.public_key()
+        self.sender.public_key()
     }
 
     /// ε spent so far (infinite without noise or without DP).
     pub fn epsilon_spent(&self) -> f64 {
-        self.privatizer.as_ref().map_or(f64::INFINITY, Privatizer::epsilon_spent)
+        self.sender.epsilon_spent()
     }
 
-    fn seal_and_send(&mut self, round: u64, now: u64, message: &Message) -> Result<usize, FederatedError> {
-        let frame = self.sealer.seal(round, now + EXPIRY_MS, message)?;
+    fn send(&mut self, frame: Vec<u8>) -> Result<usize, FederatedError> {
         let bytes = frame.len();
         self.link.send(CcfPeer, frame)?;
         Ok(bytes)
@@ -205,66 +203,43 @@ impl<L: Learner> Instance<L> {
 
     /// Sends the join message; returns the frame's bytes.
     pub fn join(&mut self, round: u64, now_unix_ms: u64) -> Result<usize, FederatedError> {
-        let join = Join {
-            // Secure aggregation's keys are exchanged in process for now (see `secure`); the
-            // field carries the signing key's bytes so that the join is well-formed.
-            agreement_public_key: self.public_key().to_vec(),
-            capabilities: Some(Capabilities { secure_aggregation: true, ..Capabilities::default() }),
-            client_name: "dfma-runtime federated instance".into(),
-        };
-        let bytes = self.seal_and_send(round, now_unix_ms, &Message::Join(join))?;
+        // Secure aggregation's keys are exchanged in process for now (see `secure`); the field
+        // carries the signing key's bytes so that the join is well-formed.
+        let frame = self.sender.join(self.public_key(), round, now_unix_ms + EXPIRY_MS)?;
+        let bytes = self.send(frame)?;
         self.joined = true;
         Ok(bytes)
     }
 
     /// Asks the CCF for any version newer than the applied one; returns the frame's bytes.
     pub fn request_update(&mut self, round: u64, now_unix_ms: u64) -> Result<usize, FederatedError> {
-        let heartbeat = Heartbeat { sent_at_unix_ms: now_unix_ms, applied_ccf_version: self.applied_version };
-        self.seal_and_send(round, now_unix_ms, &Message::Heartbeat(heartbeat))
+        let frame = self.sender.heartbeat(round, self.applied_version, now_unix_ms, now_unix_ms + EXPIRY_MS)?;
+        self.send(frame)
     }
 
-    /// Drains what the CCF sent and adopts the newest valid version. Returns the version
-    /// adopted (if a newer one came) and the updates refused (forged, for another base model,
-    /// the wrong length); a refused update changes nothing.
+    /// Drains what the CCF sent and applies each valid update to a newer version, in order:
+    /// each carries the change from the version its heartbeat named, and the instance's
+    /// parameters become its copy of the collective. Returns the version adopted (if a newer
+    /// one came) and the updates refused (forged, for another base model, the wrong length); a
+    /// refused update changes nothing.
     pub fn adopt_updates(&mut self, now_unix_ms: u64) -> Result<(Option<u64>, Vec<Rejected>), FederatedError> {
-        let mut newest: Option<CcfUpdate> = None;
+        let mut adopted = None;
         let mut refused = Vec::new();
         while let Some(incoming) = self.link.recv_timeout(std::time::Duration::ZERO)? {
-            match self.check_update(&incoming.frame, now_unix_ms) {
-                Ok(update) => {
-                    if newest.as_ref().is_none_or(|n| update.ccf_version > n.ccf_version) {
-                        newest = Some(update);
-                    }
+            match self.sender.open_update(&incoming.frame, now_unix_ms) {
+                Ok((version, delta)) if version > self.applied_version => {
+                    self.collective.iter_mut().zip(&delta).for_each(|(c, d)| *c += d);
+                    self.applied_version = version;
+                    adopted = Some(version);
                 }
+                Ok(_) => {}
                 Err(e) => refused.push(e),
             }
         }
-        let Some(update) = newest.filter(|u| u.ccf_version > self.applied_version) else {
-            return Ok((None, refused));
-        };
-        // Checked in `check_update`: F32 of the parameter count, finite.
-        let delta = update.delta.as_ref().map(TensorPayload::to_f32).transpose()?.unwrap_or_default();
-        let params: Vec<f32> = self.initial.iter().zip(&delta).map(|(p, d)| p + d).collect();
-        self.learner.set_params(&params)?;
-        self.applied_version = update.ccf_version;
-        Ok((Some(update.ccf_version), refused))
-    }
-
-    fn check_update(&mut self, frame: &[u8], now: u64) -> Result<CcfUpdate, Rejected> {
-        let accepted = self.receiver.check(frame, now)?;
-        let Message::CcfUpdate(update) = accepted.message else {
-            return Err(Rejected::Unexpected("non-update"));
-        };
-        let hash = self.learner.base_model_hash();
-        if update.base_model_hash != hash {
-            return Err(Rejected::WrongBaseModel { expected: hex(&hash), got: hex(&update.base_model_hash) });
+        if adopted.is_some() {
+            self.learner.set_params(&self.collective)?;
         }
-        let delta = update.delta.as_ref().map(TensorPayload::to_f32).transpose()?.unwrap_or_default();
-        if delta.len() != self.initial.len() || delta.iter().any(|v| !v.is_finite()) {
-            return Err(Rejected::WrongShapes);
-        }
-        self.receiver.receive(frame, now)?;
-        Ok(update)
+        Ok((adopted, refused))
     }
 
     /// Trains locally for the configured epochs, remembering where the round started.
@@ -283,82 +258,52 @@ impl<L: Learner> Instance<L> {
     /// Builds, seals and sends this round's signal. `Ok(None)` when the privacy budget is
     /// spent: the instance then sends nothing (and nothing about it changed).
     pub fn send_signal(&mut self, ctx: &RoundContext<'_>) -> Result<Option<Sent>, FederatedError> {
-        let after = self.learner.params();
-        let mut change: Vec<f32> = after.iter().zip(&self.round_start).map(|(a, b)| a - b).collect();
-        let change_norm = dfma_protocol::dp::clip::l2_norm(&change);
-        let (wire_privacy, epsilon_spent) = match &mut self.privatizer {
-            Some(p) => match p.privatize(&mut change) {
-                Ok(report) => (p.config().parameters().to_wire(), report.epsilon_spent),
-                Err(dfma_protocol::dp::DpError::BudgetExceeded { .. }) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            },
-            None => (PrivacyParameters::default(), f64::INFINITY),
-        };
-        self.tamper(&mut change);
-        let codec = self.config.codec;
-        // Error feedback: what compression left out last round rides along this round.
-        let target: Vec<f32> = change.iter().zip(&self.residual).map(|(c, r)| c + r).collect();
-        let seed = if codec.is_linear() { ctx.sketch_seed } else { self.rng.random() };
-        let (compression, payload, privacy) = match ctx.secure {
-            Some(secure) => {
-                let masked = secure.mask(&self.public_key(), &codec.sketch(&target, seed))?;
-                let privacy = PrivacyParameters {
-                    secure_aggregation: true,
-                    fixed_point_fractional_bits: FRACTIONAL_BITS,
-                    ..wire_privacy
-                };
-                (codec.description(target.len(), seed), TensorPayload::from_u32(&masked), privacy)
-            }
-            None => {
-                let (c, p) = codec.encode(&target, seed);
-                (c, p, wire_privacy)
-            }
-        };
-        let decoded = codec.round_trip(&target, seed);
-        let signal = Signal {
-            base_model_hash: self.learner.base_model_hash().to_vec(),
-            adapter_shapes: self.learner.shapes(),
-            compression: Some(compression),
-            privacy: Some(privacy),
-            payload: Some(payload),
-        };
-        let frame_bytes = self.seal_and_send(ctx.round, ctx.now_unix_ms, &Message::Signal(signal))?;
-        self.residual = target.iter().zip(&decoded).map(|(t, d)| t - d).collect();
-        Ok(Some(Sent { frame_bytes, change_norm, epsilon_spent }))
-    }
-
-    fn tamper(&mut self, change: &mut [f32]) {
-        match self.behaviour {
-            Behaviour::Honest => {}
-            Behaviour::Scaled(factor) => change.iter_mut().for_each(|c| *c *= factor),
-            Behaviour::Random(norms) => {
-                let clip = self.config.privacy.map_or(1.0, |p| p.clip_norm) as f32;
-                let per = norms * clip / (change.len() as f32).sqrt();
-                for c in change.iter_mut() {
-                    // A sum of 12 uniforms: close enough to Gaussian for an attacker.
-                    let g: f32 = (0..12).map(|_| self.rng.random::<f32>()).sum::<f32>() - 6.0;
-                    *c = g * per;
-                }
-            }
+        if self.behaviour == Behaviour::Silent {
+            return Ok(None);
         }
+        let after = self.learner.params();
+        let change: Vec<f32> = after.iter().zip(&self.round_start).map(|(a, b)| a - b).collect();
+        // A linear codec's sketches add up under the round's shared seed only; quantization
+        // dithers with the instance's own.
+        let seed = if self.config.codec.is_linear() { ctx.sketch_seed } else { self.rng.random() };
+        let at = SignalRound { seed, expires_ms: ctx.now_unix_ms + EXPIRY_MS, secure: ctx.secure };
+        let (behaviour, clip) = (self.behaviour, self.config.privacy.map_or(1.0, |p| p.clip_norm) as f32);
+        let rng = &mut self.rng;
+        let sealed = match self.sender.signal_tampered(ctx.round, &change, at, |x| tamper(behaviour, clip, x, rng)) {
+            Ok(sealed) => sealed,
+            Err(FederatedError::Dp(DpError::BudgetExceeded { .. })) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let frame_bytes = self.send(sealed.frame)?;
+        Ok(Some(Sent { frame_bytes, change_norm: sealed.stats.norm, epsilon_spent: sealed.stats.epsilon }))
     }
 
     /// Seals an arbitrary signal under this instance's key, for tests of what the CCF refuses.
     pub fn seal_raw(&mut self, round: u64, now_unix_ms: u64, signal: Signal) -> Result<Vec<u8>, FederatedError> {
-        Ok(self.sealer.seal(round, now_unix_ms + EXPIRY_MS, &Message::Signal(signal))?)
+        self.sender.seal_raw(round, now_unix_ms + EXPIRY_MS, signal)
     }
 
     /// The signal this instance would send, as a message, without sending it or changing
     /// anything (for tests that alter one field).
     pub fn draft_signal(&self, seed: u64) -> Signal {
         let change: Vec<f32> = self.learner.params().iter().zip(&self.round_start).map(|(a, b)| a - b).collect();
-        let (compression, payload) = self.config.codec.encode(&change, seed);
-        Signal {
-            base_model_hash: self.learner.base_model_hash().to_vec(),
-            adapter_shapes: self.learner.shapes(),
-            compression: Some(compression),
-            privacy: Some(self.config.privacy.map(|p| p.parameters().to_wire()).unwrap_or_default()),
-            payload: Some(payload),
+        self.sender.draft(&change, seed)
+    }
+}
+
+/// What a planted bad instance sends instead of its clipped change: it ×`factor`, or Gaussian
+/// noise of about `norms` clip norms (`clip`: the clip norm, 1 without DP).
+fn tamper(behaviour: Behaviour, clip: f32, change: &mut [f32], rng: &mut StdRng) {
+    match behaviour {
+        Behaviour::Honest | Behaviour::Silent => {}
+        Behaviour::Scaled(factor) => change.iter_mut().for_each(|c| *c *= factor),
+        Behaviour::Random(norms) => {
+            let per = norms * clip / (change.len() as f32).sqrt();
+            for c in change.iter_mut() {
+                // A sum of 12 uniforms: close enough to Gaussian for an attacker.
+                let g: f32 = (0..12).map(|_| rng.random::<f32>()).sum::<f32>() - 6.0;
+                *c = g * per;
+            }
         }
     }
 }

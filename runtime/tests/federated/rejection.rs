@@ -5,16 +5,18 @@ use dfma_protocol::identity::Identity;
 use dfma_protocol::transport::ConnectionId;
 use dfma_protocol::transport::in_process::in_process;
 use dfma_runtime::federated::aggregate::Aggregation;
-use dfma_runtime::federated::ccf::{Ccf, CcfConfig, Handled};
+use dfma_runtime::federated::ccf::{Ccf, CcfConfig, sketch_seed};
 use dfma_runtime::federated::codec::Codec;
 use dfma_runtime::federated::error::Rejected;
 use dfma_runtime::federated::instance::{Behaviour, Instance, InstanceConfig, InstanceSetup};
 use dfma_runtime::federated::learner::Learner;
+use dfma_runtime::federated::link::{Handled, LinkedCcf};
+use dfma_runtime::federated::step::ServerStep;
 
 use crate::synthetic::{make, seed, tasks};
 
 const NOW: u64 = 1_700_000_000_000;
-const SKETCH_SEED: u64 = 77;
+const SKETCH_SEED_BASE: u64 = 77;
 
 #[test]
 fn a_signal_for_another_base_model_or_round_is_refused_and_changes_no_state() {
@@ -29,27 +31,32 @@ fn a_signal_for_another_base_model_or_round_is_refused_and_changes_no_state() {
         codec: Codec::None,
         aggregation: Aggregation::Mean,
         secure_aggregation: false,
-        server_learning_rate: 1.0,
+        step: ServerStep::Scaled(1.0),
+        sketch_seed_base: SKETCH_SEED_BASE,
     };
-    let mut ccf = Ccf::new(config, Identity::from_secret_bytes([1; 32]), ccf_link).unwrap();
+    let ccf = Ccf::new(config, Identity::from_secret_bytes([1; 32])).unwrap();
+    let mut ccf = LinkedCcf::new(ccf, ccf_link);
     let setup = InstanceSetup {
         name: "a".into(),
         identity: Identity::from_secret_bytes([2; 32]),
-        ccf_key: ccf.public_key(),
+        ccf_key: ccf.ccf().public_key(),
         link: connector.connect(),
         seed,
         behaviour: Behaviour::Honest,
     };
     let instance_config = InstanceConfig { local_epochs: 1, codec: Codec::None, privacy: None };
     let mut instance = Instance::new(make(), data.train, data.held_out, instance_config, setup).unwrap();
-    ccf.open_round_with(1, SKETCH_SEED);
+    let round_seed = sketch_seed(SKETCH_SEED_BASE, 1);
     instance.join(1, NOW).unwrap();
     assert_eq!(ccf.poll(NOW).unwrap(), vec![Ok(Handled::Joined)]);
     instance.train().unwrap();
-    let good = instance.draft_signal(SKETCH_SEED);
+    let good = instance.draft_signal(round_seed);
     assert!(good.payload.as_ref().is_some_and(|p| p.data.iter().any(|&b| b != 0)), "the change is zero");
 
-    let state = |ccf: &Ccf| (ccf.params().to_vec(), ccf.version(), ccf.signals_in_round(), ccf.frames_accepted());
+    let state = |ccf: &LinkedCcf| {
+        let ccf: &Ccf = ccf.ccf();
+        (ccf.params().to_vec(), ccf.version(), ccf.signals_in_round(), ccf.frames_accepted())
+    };
     let before = state(&ccf);
     let from = ConnectionId(0);
 
@@ -73,7 +80,7 @@ fn a_signal_for_another_base_model_or_round_is_refused_and_changes_no_state() {
     let frame = instance.seal_raw(1, NOW, short).unwrap();
     assert!(matches!(ccf.handle(from, &frame, NOW).unwrap(), Err(Rejected::Payload(_))));
     let mut other_codec = good.clone();
-    other_codec.compression = Some(Codec::Quantize { bits: 4 }.description(reference.param_count(), SKETCH_SEED));
+    other_codec.compression = Some(Codec::Quantize { bits: 4 }.description(reference.param_count(), round_seed));
     let frame = instance.seal_raw(1, NOW, other_codec).unwrap();
     assert!(matches!(ccf.handle(from, &frame, NOW).unwrap(), Err(Rejected::Payload(_))));
     assert_eq!(state(&ccf), before);
@@ -81,7 +88,7 @@ fn a_signal_for_another_base_model_or_round_is_refused_and_changes_no_state() {
     // The correct signal is still taken after the refusals (no counter was burnt).
     let frame = instance.seal_raw(1, NOW, good.clone()).unwrap();
     assert_eq!(ccf.handle(from, &frame, NOW).unwrap(), Ok(Handled::Signal));
-    assert_eq!(ccf.signals_in_round(), 1);
+    assert_eq!(ccf.ccf().signals_in_round(), 1);
     // Replayed, and a second signal in the same round: refused, nothing changes.
     let after = state(&ccf);
     assert!(matches!(ccf.handle(from, &frame, NOW).unwrap(), Err(Rejected::Protocol(_))));
@@ -89,7 +96,7 @@ fn a_signal_for_another_base_model_or_round_is_refused_and_changes_no_state() {
     assert_eq!(ccf.handle(from, &second, NOW).unwrap(), Err(Rejected::Duplicate { round: 1 }));
     assert_eq!(state(&ccf), after);
 
-    let outcome = ccf.close_round(None).unwrap();
-    assert_eq!((outcome.contributors, outcome.version), (1, 1));
-    assert_ne!(ccf.params(), before.0.as_slice());
+    let outcome = ccf.ccf_mut().close_round(None).unwrap();
+    assert_eq!((outcome.aggregated, outcome.version), (1, 1));
+    assert_ne!(ccf.ccf().params(), before.0.as_slice());
 }

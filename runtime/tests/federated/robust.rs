@@ -52,3 +52,22 @@ fn without_a_robust_rule_the_same_bad_instance_does_move_the_others() {
     let seed = seed("mean vs x100");
     assert!(worst_move(seed, Aggregation::Mean, Behaviour::Scaled(100.0)) > 0.02);
 }
+
+#[test]
+fn the_norm_filter_leaves_the_collective_as_if_the_bad_instance_sent_nothing() {
+    let seed = seed("norm filter vs silent");
+    let data = tasks(seed, 200, 500);
+    let mut cfg = config(seed, 30);
+    cfg.aggregation = Aggregation::NormFilter { factor: 3.0 };
+    cfg.faults.bad_instance = Some((BAD, Behaviour::Silent));
+    let silent = run_collective(&make, &data, &cfg).unwrap();
+    for attack in [Behaviour::Scaled(100.0), Behaviour::Random(100.0)] {
+        cfg.faults.bad_instance = Some((BAD, attack));
+        let attacked = run_collective(&make, &data, &cfg).unwrap();
+        // Bit for bit the collective of the others alone: the bad signal was dropped whole in
+        // every round.
+        let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+        assert_eq!(bits(&attacked.params), bits(&silent.params), "{attack:?}");
+        assert!(attacked.rounds.iter().all(|r| r.contributors + 1 == r.online), "{attack:?}");
+    }
+}

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::report::MethodRecord;
 use super::run::{ExperimentError, Running};
-use crate::collective::ccf::CcfState;
-use crate::collective::sender::SenderState;
+use crate::federated::ccf::CcfState;
+use crate::federated::sender::SenderState;
 
 /// Layout version of the file; another is refused.
 const FORMAT: u32 = 1;

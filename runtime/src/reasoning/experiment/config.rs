@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 
-use crate::collective::ccf::{Aggregation, ServerStep};
+use crate::federated::aggregate::Aggregation;
 use crate::federated::codec::Codec;
+use crate::federated::step::ServerStep;
 use crate::model::adapter::Projection;
 use crate::reasoning::self_train::SelfTrainConfig;
 use crate::reasoning::tasks::TaskKind;

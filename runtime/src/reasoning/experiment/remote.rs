@@ -1,6 +1,6 @@
 //! One federated method of the experiment with its instances and its CCF in separate
 //! processes: each instance process runs [`run_instance`] for its own instance, the CCF process
-//! runs [`ccf_service`] under [`crate::collective::service::serve`], and they talk through any
+//! runs [`ccf_service`] under [`crate::federated::service::serve`], and they talk through any
 //! [`Transport`] (gRPC between processes).
 //!
 //! Both sides build the method's [`World`] from the same configuration and seed, so each
@@ -20,7 +20,7 @@ use super::config::{ExperimentConfig, Method};
 use super::report::RoundRecord;
 use super::run::{ExperimentError, Runtime, blank, dropped, evaluate_one, joined, now_ms, work};
 use super::world::World;
-use crate::collective::service::CcfService;
+use crate::federated::service::CcfService;
 use crate::model::config::LlamaConfig;
 
 /// The CCF of `method` (the same key, aggregation and layout as in the in-process run) in a
@@ -36,7 +36,7 @@ pub fn ccf_service<P: Copy>(
 ) -> Result<CcfService<P>, ExperimentError> {
     let world = World::new(cfg, method, c, base_sha256, base_hash)?;
     let ccf = world.ccf.ok_or_else(|| ExperimentError::Config(format!("method {} has no CCF", method.name())))?;
-    Ok(CcfService::new(ccf, cfg.instances, round_timeout.as_millis() as u64, now_ms()))
+    Ok(CcfService::new(ccf, cfg.instances, round_timeout.as_millis() as u64, now_ms())?)
 }
 
 /// The next CCF update on `end`, waiting at most `timeout`.
@@ -92,7 +92,8 @@ pub fn run_instance<T: Transport<Peer = CcfPeer>>(
     let sync = |world: &mut World, end: &mut T, round: usize| -> Result<(), ExperimentError> {
         let inst = &mut world.instances[i];
         let sender = inst.sender.as_mut().expect("federated instances have senders");
-        let beat = sender.heartbeat(round as u64, inst.applied_version, now_ms() + 60_000)?;
+        let now = now_ms();
+        let beat = sender.heartbeat(round as u64, inst.applied_version, now, now + 60_000)?;
         send(end, beat)?;
         let update = next_update(end, timeout)?;
         Ok(world.apply_update(i, &update, now_ms())?)

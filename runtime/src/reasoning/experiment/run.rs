@@ -20,6 +20,7 @@ use super::config::{BadSignal, ExperimentConfig, Method};
 use super::report::RoundRecord;
 use super::world::{World, stream, tag};
 use crate::energy::EnergyMeter;
+use crate::federated::sender::{Sealed, SignalRound};
 use crate::model::error::ModelError;
 use crate::model::forward::Model;
 use crate::model::tokenizer::Tokenizer;
@@ -35,7 +36,10 @@ pub enum ExperimentError {
     Model(#[from] ModelError),
     /// A signal or update was refused where none should be.
     #[error(transparent)]
-    Collective(#[from] crate::collective::error::CollectiveError),
+    Refused(#[from] crate::federated::error::Rejected),
+    /// The federated stack failed (sealing, privacy, the CCF).
+    #[error(transparent)]
+    Federated(#[from] crate::federated::error::FederatedError),
     /// Bad configuration or checkpoint.
     #[error("{0}")]
     Config(String),
@@ -272,7 +276,8 @@ pub(super) fn work(
     }
     let change: Vec<f32> = inst.personal.b_vector().iter().zip(&start).map(|(a, b)| a - b).collect();
     let codec_seed = cfg.seed ^ tag(stream::CODEC, 0, round, method);
-    let (frame, stats, shared) = sender.signal_tampered(round as u64, &change, codec_seed, now_ms() + 60_000, |x| {
+    let at = SignalRound { seed: codec_seed, expires_ms: now_ms() + 60_000, secure: None };
+    let Sealed { frame, stats, shared } = sender.signal_tampered(round as u64, &change, at, |x| {
         if let Some(kind) = bad {
             tamper(cfg, x, kind, round);
         }
@@ -337,7 +342,7 @@ pub(super) fn step(
     }
     run.drain()?;
     if let Some(ccf) = run.world.ccf.as_mut() {
-        rec.signals_aggregated = ccf.close_round();
+        rec.signals_aggregated = ccf.close_round(None)?.aggregated;
         for i in 0..cfg.instances {
             if run.world.instances[i].joined {
                 run.world.catch_up(i, now_ms())?;

@@ -2,18 +2,19 @@
 //! method: drawn from the instance's own seed), personal adapters, and — for the federated
 //! methods — their signal senders, their copy of the collective adapter and the CCF.
 
-use dfma_protocol::dp::DpParameters;
-use dfma_protocol::dp::budget::PrivacyBudget;
 use dfma_protocol::identity::Identity;
 use dfma_protocol::messages::AdapterShape;
 use dfma_reference::seed::rng_for;
 use rand::Rng;
 
 use super::config::{ExperimentConfig, Method};
-use crate::collective::ccf::{Aggregation, Ccf};
-use crate::collective::error::CollectiveError;
-use crate::collective::sender::SignalSender;
+use super::run::ExperimentError;
+use crate::federated::aggregate::Aggregation;
+use crate::federated::ccf::{Ccf, CcfConfig};
 use crate::federated::codec::Codec;
+use crate::federated::error::Rejected;
+use crate::federated::privacy::PrivacyConfig;
+use crate::federated::sender::{SignalSender, SignalSpec};
 use crate::model::adapter::Adapter;
 use crate::model::config::LlamaConfig;
 use crate::model::error::ModelError;
@@ -87,17 +88,13 @@ impl World {
         c: &LlamaConfig,
         base_sha256: &str,
         base_hash: [u8; 32],
-    ) -> Result<World, ModelError> {
+    ) -> Result<World, ExperimentError> {
         let fresh = fresh_adapter(cfg, c, base_sha256)?;
         let federated = matches!(method, Method::Collective | Method::FedAvg);
         let (codec, aggregation) = match method {
             Method::Collective => (cfg.codec, cfg.aggregation),
             _ => (Codec::None, Aggregation::Mean),
         };
-        let ccf = federated.then(|| {
-            let id = Identity::from_secret_bytes(secret(cfg.seed, tag(stream::IDENTITY, usize::MAX >> 16, 0, method)));
-            Ccf::new(id, base_hash, fresh.b_len(), codec, aggregation, cfg.server_step)
-        });
         let shapes: Vec<AdapterShape> = fresh
             .factors
             .iter()
@@ -108,20 +105,41 @@ impl World {
                 rank: fresh.rank as u32,
             })
             .collect();
+        let ccf = if federated {
+            let id = Identity::from_secret_bytes(secret(cfg.seed, tag(stream::IDENTITY, usize::MAX >> 16, 0, method)));
+            let config = CcfConfig {
+                base_model_hash: base_hash,
+                shapes: shapes.clone(),
+                initial: vec![0.0; fresh.b_len()],
+                codec,
+                aggregation,
+                secure_aggregation: false,
+                step: cfg.server_step,
+                // Round r's seed is cfg.seed ^ tag(CODEC, 0, r, method).
+                sketch_seed_base: cfg.seed ^ tag(stream::CODEC, 0, 0, method),
+            };
+            Some(Ccf::new(config, id)?)
+        } else {
+            None
+        };
         let mut instances = Vec::new();
         for i in 0..cfg.instances {
-            let sender = ccf.as_ref().map(|ccf| {
-                let dp = DpParameters {
-                    clip_norm: cfg.clip_norm,
-                    noise_multiplier: cfg.noise_multiplier,
-                    sampling_rate: 1.0,
-                };
-                let budget = (cfg.noise_multiplier > 0.0)
-                    .then(|| PrivacyBudget::new(cfg.epsilon_budget, 1e-5).expect("a validated budget"));
-                let id = Identity::from_secret_bytes(secret(cfg.seed, tag(stream::IDENTITY, i, 0, method)));
-                let noise_seed = secret(cfg.seed, tag(stream::IDENTITY, i, 1, method));
-                SignalSender::new(id, ccf.public_key(), codec, dp, budget, noise_seed, base_hash, shapes.clone())
-            });
+            let sender = match &ccf {
+                Some(ccf) => {
+                    let privacy = PrivacyConfig {
+                        clip_norm: cfg.clip_norm,
+                        noise_multiplier: cfg.noise_multiplier,
+                        epsilon_budget: cfg.epsilon_budget,
+                        delta: 1e-5,
+                    };
+                    let spec =
+                        SignalSpec { base_model_hash: base_hash, shapes: shapes.clone(), len: fresh.b_len(), codec };
+                    let id = Identity::from_secret_bytes(secret(cfg.seed, tag(stream::IDENTITY, i, 0, method)));
+                    let noise_seed = secret(cfg.seed, tag(stream::IDENTITY, i, 1, method));
+                    Some(SignalSender::new(id, ccf.public_key(), spec, Some(privacy), noise_seed)?)
+                }
+                None => None,
+            };
             instances.push(Instance {
                 held_out: held_out(cfg, i),
                 personal: fresh.clone(),
@@ -139,7 +157,7 @@ impl World {
 
     /// Brings instance `i` to the CCF's current version (a join's catch-up, a return after a
     /// drop-out, or the end of a round).
-    pub fn catch_up(&mut self, i: usize, now_ms: u64) -> Result<(), CollectiveError> {
+    pub fn catch_up(&mut self, i: usize, now_ms: u64) -> Result<(), Rejected> {
         let (Some(ccf), inst) = (self.ccf.as_mut(), &mut self.instances[i]) else { return Ok(()) };
         if inst.applied_version == ccf.version() {
             return Ok(());
@@ -151,15 +169,15 @@ impl World {
     /// Opens a CCF update for instance `i` (checked by its receiver) and adds its delta to the
     /// instance's collective copy, unless it holds that version already (then nothing changes, so
     /// an update that carries no news leaves the adapter's bits as they are).
-    pub fn apply_update(&mut self, i: usize, frame: &[u8], now_ms: u64) -> Result<(), CollectiveError> {
+    pub fn apply_update(&mut self, i: usize, frame: &[u8], now_ms: u64) -> Result<(), Rejected> {
         let inst = &mut self.instances[i];
-        let sender = inst.sender.as_mut().ok_or(CollectiveError::Unexpected("update to a non-federated instance"))?;
+        let sender = inst.sender.as_mut().ok_or(Rejected::Unexpected("update to a non-federated instance"))?;
         let (version, delta) = sender.open_update(frame, now_ms)?;
         if version == inst.applied_version {
             return Ok(());
         }
-        let collective = inst.collective.as_mut().ok_or(CollectiveError::Unexpected("update without a copy"))?;
-        collective.add_to_b(&delta).map_err(|_| CollectiveError::Unexpected("update of another size"))?;
+        let collective = inst.collective.as_mut().ok_or(Rejected::Unexpected("update without a copy"))?;
+        collective.add_to_b(&delta).map_err(|_| Rejected::Unexpected("update of another size"))?;
         inst.applied_version = version;
         Ok(())
     }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use dfma_protocol::transport::{ConnectionId, Transport};
 
 use super::ccf::{Ccf, Received};
-use super::error::CollectiveError;
+use super::error::{FederatedError, Rejected};
 
 /// How long an update the service sends stays valid.
 const UPDATE_LIFETIME_MS: u64 = 60_000;
@@ -74,9 +74,14 @@ pub struct CcfService<P> {
 
 impl<P: Copy> CcfService<P> {
     /// A service for `ccf`, opening its round at `now_ms`; rounds wait for `expected_members`
-    /// joins and close at the latest `round_timeout_ms` after they open.
-    pub fn new(ccf: Ccf, expected_members: usize, round_timeout_ms: u64, now_ms: u64) -> Self {
-        CcfService {
+    /// joins and close at the latest `round_timeout_ms` after they open. A CCF with secure
+    /// aggregation is refused: its rounds need the instances' key exchange, which runs in
+    /// process only.
+    pub fn new(ccf: Ccf, expected_members: usize, round_timeout_ms: u64, now_ms: u64) -> Result<Self, FederatedError> {
+        if ccf.config().secure_aggregation {
+            return Err(FederatedError::Config("the CCF service does not run secure aggregation".into()));
+        }
+        Ok(CcfService {
             ccf,
             members: BTreeMap::new(),
             waiting: Vec::new(),
@@ -85,7 +90,7 @@ impl<P: Copy> CcfService<P> {
             opened_ms: now_ms,
             closed: Vec::new(),
             refused: 0,
-        }
+        })
     }
 
     /// The CCF.
@@ -107,7 +112,7 @@ impl<P: Copy> CcfService<P> {
     /// refused frame changes no state and is counted; its error is returned so the caller can
     /// report it.
     #[allow(clippy::type_complexity)]
-    pub fn handle(&mut self, from: P, frame: &[u8], now_ms: u64) -> (Vec<(P, Vec<u8>)>, Option<CollectiveError>) {
+    pub fn handle(&mut self, from: P, frame: &[u8], now_ms: u64) -> (Vec<(P, Vec<u8>)>, Option<Rejected>) {
         let refusal = match self.ccf.receive(frame, now_ms) {
             Ok(Received::Join { key, from_round }) => {
                 self.members.entry(key).or_insert(Member { from_round, reported: 0 });
@@ -131,7 +136,7 @@ impl<P: Copy> CcfService<P> {
                     }
                     // The receiver already took the frame; a heartbeat of a non-member names
                     // nobody the schedule knows, so it only counts.
-                    None => Some(CollectiveError::Unexpected("heartbeat before join")),
+                    None => Some(Rejected::Unexpected("heartbeat before join")),
                 }
             }
             Err(e) => Some(e),
@@ -164,7 +169,9 @@ impl<P: Copy> CcfService<P> {
                 break;
             }
             let round = self.ccf.round();
-            let signals_aggregated = self.ccf.close_round();
+            // Without secure aggregation (refused in `new`) closing cannot fail.
+            let Ok(outcome) = self.ccf.close_round(None) else { break };
+            let signals_aggregated = outcome.aggregated;
             let open_ms = now_ms.saturating_sub(self.opened_ms);
             self.closed.push(ClosedRound { round, signals_aggregated, by_deadline: !complete, open_ms });
             self.opened_ms = now_ms;
@@ -207,7 +214,7 @@ pub fn serve<T: Transport<Peer = ConnectionId>>(
     transport: &mut T,
     rounds: usize,
     now_ms: impl Fn() -> u64,
-    mut on_refused: impl FnMut(&CollectiveError),
+    mut on_refused: impl FnMut(&Rejected),
 ) -> Result<(), ServeError> {
     let poll = Duration::from_millis(50);
     while service.closed().len() < rounds {
@@ -226,7 +233,7 @@ pub fn serve<T: Transport<Peer = ConnectionId>>(
             // A member that went away misses its update; it catches up from its version when
             // it comes back, so this is not an error of the service.
             if transport.send(peer, frame).is_err() {
-                on_refused(&CollectiveError::Unexpected("update to a peer that is gone"));
+                on_refused(&Rejected::Unexpected("update to a peer that is gone"));
             }
         }
     }
