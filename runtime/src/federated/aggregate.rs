@@ -74,26 +74,26 @@ impl Aggregation {
 
     /// Combines `signals` (all of one length) coordinate by coordinate; `None` when there are
     /// none.
-    pub fn combine(&self, signals: &[Vec<f32>]) -> Option<Vec<f32>> {
+    pub fn combine<S: AsRef<[f32]>>(&self, signals: &[S]) -> Option<Vec<f32>> {
         self.combine_counted(signals).map(|(update, _)| update)
     }
 
     /// [`Aggregation::combine`], with how many signals the update stands for: all of them,
     /// except under the norm filter, which counts those it kept.
-    pub fn combine_counted(&self, signals: &[Vec<f32>]) -> Option<(Vec<f32>, usize)> {
+    pub fn combine_counted<S: AsRef<[f32]>>(&self, signals: &[S]) -> Option<(Vec<f32>, usize)> {
         if let Aggregation::NormFilter { factor } = *self {
-            let len = signals.first()?.len();
-            let kept: Vec<Vec<f32>> =
-                Self::within_norm(signals, factor).into_iter().map(|i| signals[i].clone()).collect();
+            let len = signals.first()?.as_ref().len();
+            let kept: Vec<&[f32]> =
+                Self::within_norm(signals, factor).into_iter().map(|i| signals[i].as_ref()).collect();
             return Some(Aggregation::Mean.combine(&kept).map_or((vec![0.0; len], 0), |mean| (mean, kept.len())));
         }
-        let first = signals.first()?;
+        let first = signals.first()?.as_ref();
         let n = signals.len();
         let mut column = vec![0.0f64; n];
         let out = (0..first.len())
             .map(|j| {
                 for (c, s) in column.iter_mut().zip(signals) {
-                    *c = f64::from(s[j]);
+                    *c = f64::from(s.as_ref()[j]);
                 }
                 let value = match *self {
                     Aggregation::Mean => column.iter().sum::<f64>() / n as f64,
@@ -117,9 +117,11 @@ impl Aggregation {
 
     /// Indices of the signals whose L2 norm is at most `factor` × the lower median norm, in
     /// order. A signal with a non-finite norm is never kept.
-    pub fn within_norm(signals: &[Vec<f32>], factor: f64) -> Vec<usize> {
-        let norms: Vec<f64> =
-            signals.iter().map(|s| s.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt()).collect();
+    pub fn within_norm<S: AsRef<[f32]>>(signals: &[S], factor: f64) -> Vec<usize> {
+        let norms: Vec<f64> = signals
+            .iter()
+            .map(|s| s.as_ref().iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt())
+            .collect();
         let mut sorted: Vec<f64> = norms.iter().copied().filter(|v| v.is_finite()).collect();
         sorted.sort_by(f64::total_cmp);
         let Some(&median) = sorted.get(sorted.len().saturating_sub(1) / 2) else { return Vec::new() };
@@ -150,7 +152,7 @@ mod tests {
         let honest = vec![vec![3.0, 0.0], vec![0.0, 1.5], vec![2.0, 2.0], vec![f32::NAN, 0.0]];
         assert_eq!(Aggregation::within_norm(&honest, 3.0), vec![0, 1, 2]);
         assert_eq!(Aggregation::parse("norm-filter"), Ok(Aggregation::NormFilter { factor: 3.0 }));
-        assert_eq!(Aggregation::Mean.combine(&[]), None);
+        assert_eq!(Aggregation::Mean.combine::<Vec<f32>>(&[]), None);
         assert_eq!(Aggregation::trimmed_each_end(0.25, 4), 1);
         assert_eq!(Aggregation::trimmed_each_end(0.25, 2), 0);
         assert_eq!(Aggregation::trimmed_each_end(0.4, 5), 2);

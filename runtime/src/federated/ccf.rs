@@ -316,15 +316,22 @@ impl Ccf {
         if self.config.secure_aggregation {
             let secure =
                 secure.ok_or_else(|| FederatedError::Config("secure aggregation without its round state".into()))?;
-            let masked: BTreeMap<[u8; 32], Vec<u32>> = self
-                .pending
-                .iter()
+            // A secure CCF keeps masked words only (`check_signal`).
+            let masked: BTreeMap<[u8; 32], Vec<u32>> = std::mem::take(&mut self.pending)
+                .into_iter()
                 .filter_map(|(k, v)| match v {
-                    Kept::Masked(w) => Some((*k, w.clone())),
+                    Kept::Masked(w) => Some((k, w)),
                     Kept::Plain(_) => None,
                 })
                 .collect();
-            let sum = secure.sum(&masked)?;
+            let sum = match secure.sum(&masked) {
+                Ok(sum) => sum,
+                Err(e) => {
+                    // The round stays open with its signals.
+                    self.pending = masked.into_iter().map(|(k, w)| (k, Kept::Masked(w))).collect();
+                    return Err(e.into());
+                }
+            };
             let mean: Vec<f32> = sum.iter().map(|s| (s / count as f64) as f32).collect();
             return Ok((codec.unsketch(&mean, seed, n), count));
         }
@@ -337,12 +344,13 @@ impl Ccf {
             })
             .collect();
         if self.config.aggregation.is_linear() && codec.is_linear() {
-            let sketches: Vec<Vec<f32>> = kept.iter().map(|s| s.to_vec()).collect();
-            let mean = Aggregation::Mean.combine(&sketches).unwrap_or_default();
+            let mean = Aggregation::Mean.combine(&kept).unwrap_or_default();
             return Ok((codec.unsketch(&mean, seed, n), count));
         }
-        let decoded: Vec<Vec<f32>> =
-            kept.iter().map(|s| if codec.is_linear() { codec.unsketch(s, seed, n) } else { s.to_vec() }).collect();
+        if !codec.is_linear() {
+            return Ok(self.config.aggregation.combine_counted(&kept).unwrap_or_default());
+        }
+        let decoded: Vec<Vec<f32>> = kept.iter().map(|s| codec.unsketch(s, seed, n)).collect();
         Ok(self.config.aggregation.combine_counted(&decoded).unwrap_or_default())
     }
 
