@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::adapter::Projection;
 use super::error::ModelError;
-use super::forward::{KvCache, Model, attend_cached, rms_norm, rope, silu};
+use super::forward::{KvCache, Model, attend_cached, on_the_pool, rms_norm, rope, silu};
 use super::train::tape::project;
 
 /// RMSNorm of every `w.len()`-wide row of `x`.
@@ -29,6 +29,10 @@ impl Model<'_> {
     /// so their sums may round differently). A token outside the vocabulary or a full cache is
     /// refused before any cache changes.
     pub fn forward_batch(&self, tokens: &[u32], caches: &mut [&mut KvCache]) -> Result<Vec<f32>, ModelError> {
+        on_the_pool(self.engine().backend(), || self.forward_batch_here(tokens, caches))
+    }
+
+    fn forward_batch_here(&self, tokens: &[u32], caches: &mut [&mut KvCache]) -> Result<Vec<f32>, ModelError> {
         let c = &self.config;
         let n = tokens.len();
         if caches.len() != n {

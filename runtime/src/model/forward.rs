@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dfma_kernels::Backend;
+use dfma_kernels::BackendKind;
 use dfma_reference::gguf::GgufFile;
 
 use super::adapter::{Adapter, Projection};
@@ -290,6 +291,10 @@ impl<'b> Model<'b> {
     /// feeding the tokens one by one with [`Model::forward`] (to rounding), faster. A cache
     /// holding a shared prefix (worked examples) can be cloned and continued per question.
     pub fn prefill(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
+        on_the_pool(self.engine.backend(), || self.prefill_here(tokens, cache))
+    }
+
+    fn prefill_here(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
         if tokens.is_empty() {
             return Err(ModelError::Request("the prompt has no tokens".into()));
         }
@@ -324,6 +329,10 @@ impl<'b> Model<'b> {
 
     /// Feeds `token` at the next position and returns the logits for the token after it.
     pub fn forward(&self, token: u32, cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
+        on_the_pool(self.engine.backend(), || self.forward_here(token, cache))
+    }
+
+    fn forward_here(&self, token: u32, cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
         let c = &self.config;
         if token as usize >= c.vocab {
             return Err(ModelError::Request(format!("token id {token} is outside the vocabulary of {}", c.vocab)));
@@ -418,4 +427,17 @@ pub(crate) fn acting_on<'a>(
             ad.factors.get(&(l, p)).map(|f| ActingAdapter { a: &f.a, b: &f.b, rank: ad.rank, scale: ad.scale() })
         })
         .collect()
+}
+
+/// Runs `step` (one forward pass) on a worker of the thread pool when the products run on the
+/// cpu: each of the pass's parallel products then starts from a worker, which takes its share
+/// at once while the others steal theirs, instead of handing the product to the pool and
+/// sleeping until it is done — one hand-over a pass instead of one a product (a decode step of
+/// the embedded model makes 211). Device engines stay on the calling thread, which holds their
+/// context.
+pub(crate) fn on_the_pool<R: Send>(backend: BackendKind, step: impl FnOnce() -> R + Send) -> R {
+    if backend != BackendKind::Cpu || rayon::current_thread_index().is_some() {
+        return step();
+    }
+    rayon::scope(|_| step())
 }
