@@ -85,7 +85,7 @@ fn row_dot_portable<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32;
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use crate::cpu::x86::hsum;
+    use crate::cpu::x86::{hsum, prefetch_ahead};
 
     use super::{BLOCK_BYTES, BLOCK_WEIGHTS};
 
@@ -140,6 +140,9 @@ mod avx2 {
         let blocks = rows[0].len() / BLOCK_BYTES;
         let mut acc = [_mm256_setzero_ps(); 4];
         for b in 0..blocks {
+            for r in &rows {
+                prefetch_ahead(r.as_ptr().wrapping_add(b * BLOCK_BYTES));
+            }
             // SAFETY: block b lies inside every row and x[b·32 .. b·32+32] inside x (checked by
             // the safe entry).
             unsafe {

@@ -84,7 +84,7 @@ fn row_dot_portable<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32;
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use crate::cpu::x86::hsum;
+    use crate::cpu::x86::{hsum, prefetch_ahead};
 
     use super::{BLOCK_BYTES, BLOCK_WEIGHTS};
 
@@ -173,6 +173,7 @@ mod avx2 {
         let mut acc_m = [_mm256_setzero_ps(); B];
         let mask = _mm_set1_epi8(0x0F);
         for (b, blk) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+            prefetch_ahead(blk.as_ptr());
             // SAFETY: a block is 20 bytes: 4 header bytes, then 16 nibble bytes.
             let ((dv, mv), v) = unsafe { (scale_and_min(blk.as_ptr()), _mm_loadu_si128(blk.as_ptr().add(4).cast())) };
             let lo = _mm_and_si128(v, mask);

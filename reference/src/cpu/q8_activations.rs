@@ -236,7 +236,7 @@ fn band_portable<const F: u8>(band: &[u8], xq: &Q8Activations, ys: &mut [f32], r
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use crate::cpu::x86::hsum;
+    use crate::cpu::x86::{hsum, prefetch_ahead};
 
     use super::{BLOCK, Q4_0, Q4_1, Q8_0, Q8Activations, block_bytes};
 
@@ -379,6 +379,7 @@ mod avx2 {
                     let sum_lane1 = _mm_setr_ps(0.0, sx as f32, 0.0, 0.0);
                     for ((a, o), &row) in acc.iter_mut().zip(offset.iter_mut()).zip(&rows) {
                         let p = row.add(b * bb);
+                        prefetch_ahead(p);
                         let dot = match F {
                             Q8_0 => {
                                 // vpmaddubsw wants one unsigned side: |w| (−128 → 128 as u8) against
