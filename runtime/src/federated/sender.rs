@@ -1,9 +1,9 @@
 //! The instance's side of the protocol, the same for every model: its change over a round
 //! becomes one sealed signal — clipped to the L2 bound and noised when differential privacy
-//! asks for it (the accountant refuses a round that would overspend the budget), then, with the
-//! error compression left out last round added back (error feedback, kept on the instance,
-//! never sent), compressed and, where the round uses secure aggregation, masked — and CCF
-//! updates are checked and opened. Raw data and parameters never leave the instance.
+//! asks for it (the accountant refuses a round that would overspend the budget), then, with
+//! what compression left out last round added back (error feedback, kept on the instance, never
+//! sent), compressed and, where the round uses secure aggregation, masked — and CCF updates are
+//! checked and opened. Raw data and parameters never leave the instance.
 
 use dfma_protocol::dp::budget::PrivacyBudget;
 use dfma_protocol::dp::clip::{ClipReport, clip_l2};
