@@ -79,13 +79,16 @@ impl Op for Q4_1Gemv {
 
     fn bench_dims(&self) -> Vec<Dims> {
         // The embedded SmolLM2-135M's projections (q 576×576, k/v 192×576, gate/up 1536×576,
-        // down 576×1536), then the 8B-class shapes of the other GEMVs.
+        // down 576×1536); gate/up for 8 sequences decoded side by side (the experiment's batched
+        // decode); then the 8B-class shapes of the other GEMVs, one at batch 4 as theirs.
         vec![
             dims(576, 576, 1),
             dims(192, 576, 1),
             dims(1536, 576, 1),
             dims(576, 1536, 1),
+            dims(1536, 576, 8),
             dims(4096, 4096, 1),
+            dims(4096, 4096, 4),
             dims(14336, 4096, 1),
         ]
     }
