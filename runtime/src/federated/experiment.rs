@@ -224,7 +224,7 @@ where
     for r in 0..config.rounds {
         let round_id = r as u64 + 1;
         let now = CLOCK_START_UNIX_MS + r as u64 * ROUND_MS;
-        let sketch_seed = sketch_seed(sketch_seed_base, round_id);
+        let round_seed = sketch_seed(sketch_seed_base, round_id);
         let online: Vec<usize> = (0..instances.len()).filter(|&i| join_round(i) <= r).collect();
         let (mut bytes_up, mut bytes_down, mut signal_bytes, mut rejected) = (0u64, 0u64, 0u64, 0usize);
         for &i in &online {
@@ -255,7 +255,8 @@ where
         } else {
             None
         };
-        let ctx = RoundContext { round: round_id, now_unix_ms: now + 1, sketch_seed, secure: secure.as_ref() };
+        let ctx =
+            RoundContext { round: round_id, now_unix_ms: now + 1, sketch_seed: round_seed, secure: secure.as_ref() };
         let mut budget_stopped = 0;
         for &i in &online {
             instances[i].train()?;

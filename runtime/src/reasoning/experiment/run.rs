@@ -18,8 +18,9 @@ use rand::seq::SliceRandom;
 
 use super::config::{BadSignal, ExperimentConfig, Method};
 use super::report::RoundRecord;
-use super::world::{World, stream, tag};
+use super::world::{World, sketch_seed_base, stream, tag};
 use crate::energy::EnergyMeter;
+use crate::federated::ccf::sketch_seed;
 use crate::federated::sender::{Sealed, SignalRound};
 use crate::model::error::ModelError;
 use crate::model::forward::Model;
@@ -275,7 +276,7 @@ pub(super) fn work(
         return Ok(None);
     }
     let change: Vec<f32> = inst.personal.b_vector().iter().zip(&start).map(|(a, b)| a - b).collect();
-    let codec_seed = cfg.seed ^ tag(stream::CODEC, 0, round, method);
+    let codec_seed = sketch_seed(sketch_seed_base(cfg, method), round as u64);
     let at = SignalRound { seed: codec_seed, expires_ms: now_ms() + 60_000, secure: None };
     let Sealed { frame, stats, shared } = sender.signal_tampered(round as u64, &change, at, |x| {
         if let Some(kind) = bad {

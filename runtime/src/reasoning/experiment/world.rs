@@ -38,6 +38,13 @@ pub(super) fn tag(what: u64, instance: usize, round: usize, method: Method) -> u
     what << 48 ^ (instance as u64) << 32 ^ (round as u64) << 8 ^ method as u64
 }
 
+/// Where `method`'s rounds' sketch seeds start: the CCF checks linear sketches against them,
+/// and each instance signals under
+/// [`sketch_seed`](crate::federated::ccf::sketch_seed)`(base, round)`.
+pub(super) fn sketch_seed_base(cfg: &ExperimentConfig, method: Method) -> u64 {
+    cfg.seed ^ tag(stream::CODEC, 0, 0, method)
+}
+
 /// One personal instance under one method.
 pub(super) struct Instance {
     pub held_out: Vec<Task>,
@@ -115,8 +122,7 @@ impl World {
                 aggregation,
                 secure_aggregation: false,
                 step: cfg.server_step,
-                // Round r's seed is cfg.seed ^ tag(CODEC, 0, r, method).
-                sketch_seed_base: cfg.seed ^ tag(stream::CODEC, 0, 0, method),
+                sketch_seed_base: sketch_seed_base(cfg, method),
             };
             Some(Ccf::new(config, id)?)
         } else {
