@@ -85,15 +85,26 @@ pub(super) const FUSED: usize = LANES * LANES;
 
 /// z = D·src (zero past src's end), then levels 1 … 128 of every 256-float chunk in one pass:
 /// 16 vectors are loaded and signed, each runs its in-vector levels, and the 16 then run levels
-/// 16 … 128 together in registers before they are stored.
+/// 16 … 128 together in registers before they are stored. Each chunk also hints its share of
+/// `next`'s cache lines into L2 (`next` may be empty).
 ///
 /// # Safety
 /// AVX-512F must be available; `z.len()` a multiple of 256, ≥ src.len(); `signs` covers src.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn signed_fused_levels(z: &mut [f32], src: &[f32], signs: &[u32]) {
+pub(super) unsafe fn signed_fused_levels(z: &mut [f32], src: &[f32], signs: &[u32], next: &[f32]) {
     let whole = src.len() / FUSED;
+    let lines = next.len().div_ceil(LANES);
+    let per_chunk = lines.div_ceil((z.len() / FUSED).max(1));
+    let mut line = 0;
     for (c, out) in z.chunks_exact_mut(FUSED).enumerate() {
         let first = c * FUSED;
+        for _ in 0..per_chunk {
+            if line < lines {
+                // SAFETY: a prefetch hint of an address inside `next`; it never faults.
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(next.as_ptr().add(line * LANES).cast()) };
+                line += 1;
+            }
+        }
         if c < whole {
             // SAFETY: 256 floats of src from `first`, 256 of out; the chunk's 8 sign words.
             unsafe { fused_chunk(src.as_ptr().add(first), &signs[first / 32..][..FUSED / 32], out.as_mut_ptr()) };

@@ -108,8 +108,12 @@ fn signed_transform_on(isa: Isa, z: &mut [f32], src: &[f32], signs: &[u32], next
     match isa {
         // SAFETY: the instruction sets were detected; the lengths were checked above.
         Isa::Avx512 if z.len() >= avx512::FUSED => unsafe {
-            avx512::signed_fused_levels(z, src, signs);
-            avx512::levels_from_prefetching(z, avx512::FUSED, next);
+            // Half the hints ride on the fused pass, half on the next: spread over both, they
+            // keep fewer line fills waiting at once than all in one pass (measured faster on a
+            // 2-core Xeon).
+            let (early, late) = next.split_at((next.len() / 2) & !(avx512::LANES - 1));
+            avx512::signed_fused_levels(z, src, signs, early);
+            avx512::levels_from_prefetching(z, avx512::FUSED, late);
             return;
         },
         // SAFETY: as above.
