@@ -8,6 +8,7 @@ pub mod dense_project;
 pub mod dense_project_gaussian;
 pub mod fwht;
 pub mod heavy_hitters;
+pub mod huge_scratch;
 pub mod int4_g128_gemv;
 pub mod lora;
 pub mod philox;

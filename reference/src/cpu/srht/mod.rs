@@ -33,6 +33,7 @@
 use rayon::prelude::*;
 
 use super::fwht;
+use super::huge_scratch::HugeScratch;
 use crate::signals::derive::{PURPOSE_SRHT_SIGNS, SIGNS_PER_BLOCK};
 use crate::signals::philox::philox4x32_10_x16;
 
@@ -167,7 +168,7 @@ thread_local! {
     static SRHT_SCRATCH: std::cell::RefCell<SrhtScratch> = std::cell::RefCell::new(SrhtScratch::default());
     /// One block's rows between the row and column passes, kept between calls so its pages are
     /// not faulted in again.
-    static BLOCK_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static BLOCK_SCRATCH: std::cell::RefCell<(HugeScratch, Vec<f32>)> = std::cell::RefCell::new(Default::default());
     /// A worker's column panel (or gathered row), kept for the same reason.
     static PANEL_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -175,11 +176,10 @@ thread_local! {
 /// Runs `f` on this thread's block scratch of `len` floats. The buffer is taken out of the
 /// thread-local for the call, so a nested call (a rayon worker that steals another transform
 /// while it waits) gets a fresh buffer instead of a borrow conflict.
-fn with_block_scratch<R>(len: usize, f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
-    let mut z = BLOCK_SCRATCH.take();
-    z.resize(len, 0.0);
-    let out = f(&mut z);
-    BLOCK_SCRATCH.set(z);
+fn with_block_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let (mut huge, mut fallback) = BLOCK_SCRATCH.take();
+    let out = f(huge.floats(len, &mut fallback));
+    BLOCK_SCRATCH.set((huge, fallback));
     out
 }
 
@@ -220,9 +220,16 @@ pub fn srht(key: [u32; 2], g: &[f32], y: &mut [f32]) {
         sums.resize(k, 0.0);
         within_blocks(key, g, shape, drawn, by, sums);
     }
-    let lanes = sums.len() / k;
-    for (i, &t) in by.t.iter().enumerate() {
-        let sum = (1..lanes).fold(sums[i], |a, l| a + sums[l * k + i]);
+    // The lanes' sums, added in lane order (in parallel over hits), then scattered to y.
+    let (total, later) = sums.split_at_mut(k);
+    total.par_chunks_mut(4096).enumerate().for_each(|(c, out)| {
+        for lane in later.chunks_exact(k) {
+            for (o, &v) in out.iter_mut().zip(&lane[c * 4096..]) {
+                *o += v;
+            }
+        }
+    });
+    for (&sum, &t) in total.iter().zip(&by.t) {
         y[t as usize] = sum * scale;
     }
     SRHT_SCRATCH.set(scratch);
@@ -256,7 +263,7 @@ fn within_blocks(key: [u32; 2], g: &[f32], shape: Shape, drawn: &mut Vec<u32>, b
     with_block_scratch(shape.rows * ROW_STRIDE, |z| {
         for q in 0..n_pad / shape.block {
             let first = q * shape.block;
-            let rows = |z: &mut Vec<f32>| {
+            let rows = |z: &mut [f32]| {
                 z.par_chunks_mut(ROW_STRIDE).enumerate().for_each(|(r, row)| {
                     signed_row(key, g, first + r * ROW, &mut row[..ROW], first + (r + 1) * ROW);
                 })
