@@ -39,7 +39,8 @@ fn run<const B: usize>(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: us
         let mut xs = Vec::with_capacity(B * cols + B * cols / BLOCK_WEIGHTS);
         xs.extend_from_slice(x);
         xs.extend(x.chunks_exact(BLOCK_WEIGHTS).map(|blk| blk.iter().sum::<f32>()));
-        let kernels = RowKernels { row_bytes, row_dot: avx2::row_dot_summed::<B>, four_rows: None };
+        let row_dot = if avx2::wide_available() { avx2::row_dot_summed_wide::<B> } else { avx2::row_dot_summed::<B> };
+        let kernels = RowKernels { row_bytes, row_dot, four_rows: None };
         row_gemv::run::<B>(kernels, w, &xs, y, rows, cols, ep);
         return;
     }
@@ -93,6 +94,12 @@ mod avx2 {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
     }
 
+    /// Whether the CPU also has AVX-512 with VL: the same 256-bit instructions then have 32
+    /// registers instead of 16.
+    pub(super) fn wide_available() -> bool {
+        available() && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl")
+    }
+
     /// Safe entry of [`row_dot_summed_avx2`]: `x` holds the B columns, then each column's
     /// per-block sums (B · cols/32 values). Only selected after [`available`].
     pub(super) fn row_dot_summed<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
@@ -102,49 +109,77 @@ mod avx2 {
         unsafe { row_dot_summed_avx2::<B>(row, x, cols) }
     }
 
+    /// [`row_dot_summed`] compiled with AVX-512 VL as well: the same instructions and bits, but
+    /// the B accumulators, the four scaled code vectors and the loads fit in registers (with
+    /// 16, B = 8 spilled to the stack, and how much depended on the compiler's mood). Only
+    /// selected after [`wide_available`].
+    pub(super) fn row_dot_summed_wide<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+        let blocks = row.len() / BLOCK_BYTES;
+        assert!(blocks * BLOCK_WEIGHTS == cols && x.len() == B * cols + B * blocks, "x without its block sums");
+        assert!(wide_available(), "AVX-512 VL is required");
+        // SAFETY: the features were checked above (once per row: a cached flag), lengths too.
+        unsafe { row_dot_summed_avx512::<B>(row, x, cols) }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn row_dot_summed_avx2<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+        // SAFETY: forwarded.
+        unsafe { summed_body::<B>(row, x, cols) }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl")]
+    unsafe fn row_dot_summed_avx512<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+        // SAFETY: forwarded.
+        unsafe { summed_body::<B>(row, x, cols) }
+    }
+
     /// One row against B columns whose block sums are known: per block the codes are widened
     /// and scaled by d once (d·q), then each column takes four FMAs; m·Σx is one scalar
     /// multiply-add per block and column.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn row_dot_summed_avx2<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
-        let blocks = cols / BLOCK_WEIGHTS;
-        let sums = &x[B * cols..];
-        let mut acc = [_mm256_setzero_ps(); B];
-        let mut acc_m = [0.0f32; B];
-        let mask = _mm_set1_epi8(0x0F);
-        for (b, blk) in row.chunks_exact(BLOCK_BYTES).enumerate() {
-            // SAFETY: a block is 20 bytes: 4 header bytes, then 16 nibble bytes.
-            let (dm, v) = unsafe {
+    ///
+    /// # Safety
+    /// The CPU has AVX2, FMA and F16C (the callers are compiled with them); x holds B columns
+    /// of `cols` values, then their block sums.
+    #[inline(always)]
+    unsafe fn summed_body<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32; B] {
+        // SAFETY: the whole body: the callers are compiled with the features and guarantee x,
+        // as documented above.
+        unsafe {
+            let blocks = cols / BLOCK_WEIGHTS;
+            let sums = &x[B * cols..];
+            let mut acc = [_mm256_setzero_ps(); B];
+            let mut acc_m = [0.0f32; B];
+            let mask = _mm_set1_epi8(0x0F);
+            for (b, blk) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+                // A block is 20 bytes: 4 header bytes, then 16 nibble bytes.
                 let bits = blk.as_ptr().cast::<i32>().read_unaligned();
-                (_mm_cvtph_ps(_mm_cvtsi32_si128(bits)), _mm_loadu_si128(blk.as_ptr().add(4).cast()))
-            };
-            let dv = _mm256_broadcastss_ps(dm);
-            let m = _mm_cvtss_f32(_mm_movehdup_ps(dm));
-            let lo = _mm_and_si128(v, mask);
-            let hi = _mm_and_si128(_mm_srli_epi16::<4>(v), mask);
-            let dq = [
-                _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo))),
-                _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(lo)))),
-                _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi))),
-                _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(hi)))),
-            ];
-            for j in 0..B {
-                // SAFETY: x holds B columns of `cols` values (checked by the safe entry).
-                unsafe {
+                let (dm, v) = (_mm_cvtph_ps(_mm_cvtsi32_si128(bits)), _mm_loadu_si128(blk.as_ptr().add(4).cast()));
+                let dv = _mm256_broadcastss_ps(dm);
+                let m = _mm_cvtss_f32(_mm_movehdup_ps(dm));
+                let lo = _mm_and_si128(v, mask);
+                let hi = _mm_and_si128(_mm_srli_epi16::<4>(v), mask);
+                let dq = [
+                    _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo))),
+                    _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(lo)))),
+                    _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi))),
+                    _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(hi)))),
+                ];
+                for j in 0..B {
+                    // x holds B columns of `cols` values (checked by the safe entry).
                     let xb = x.as_ptr().add(j * cols + b * BLOCK_WEIGHTS);
                     let a = _mm256_fmadd_ps(dq[0], _mm256_loadu_ps(xb), acc[j]);
                     let a = _mm256_fmadd_ps(dq[1], _mm256_loadu_ps(xb.add(8)), a);
                     let a = _mm256_fmadd_ps(dq[2], _mm256_loadu_ps(xb.add(16)), a);
                     acc[j] = _mm256_fmadd_ps(dq[3], _mm256_loadu_ps(xb.add(24)), a);
+                    acc_m[j] = m.mul_add(sums[j * blocks + b], acc_m[j]);
                 }
-                acc_m[j] = m.mul_add(sums[j * blocks + b], acc_m[j]);
             }
+            let mut out = [0.0f32; B];
+            for j in 0..B {
+                out[j] = hsum(acc[j]) + acc_m[j];
+            }
+            out
         }
-        let mut out = [0.0f32; B];
-        for j in 0..B {
-            out[j] = hsum(acc[j]) + acc_m[j];
-        }
-        out
     }
 
     /// Safe entry: only selected after `avx2`, `fma` and `f16c` were detected at run time.

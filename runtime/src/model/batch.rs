@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::adapter::Projection;
 use super::error::ModelError;
-use super::forward::{KvCache, Model, attend_cached, on_the_pool, rms_norm, rope, silu};
+use super::forward::{KvCache, Model, RopeAngles, attend_cached, on_the_pool, rms_norm, silu};
 use super::train::tape::project;
 
 /// RMSNorm of every `w.len()`-wide row of `x`.
@@ -53,6 +53,8 @@ impl Model<'_> {
             x.extend(self.weights.token_embd.row_f32(self.file(), t as usize));
         }
         let (dim, kv) = (c.dim, c.kv_dim());
+        let angles: Vec<RopeAngles> =
+            positions.iter().map(|&pos| RopeAngles::at(c.head_dim, pos, c.rope_theta)).collect();
         for (l, layer) in self.weights.layers.iter().enumerate() {
             let h1 = norm_rows(&x, &layer.attn_norm, c.rms_eps);
             let mut q = project(self, None, (l, Projection::Q), &layer.q, &h1, n)?;
@@ -60,8 +62,8 @@ impl Model<'_> {
             let v = project(self, None, (l, Projection::V), &layer.v, &h1, n)?;
             for (i, cache) in caches.iter_mut().enumerate() {
                 let pos = positions[i];
-                rope(&mut q[i * dim..(i + 1) * dim], c.head_dim, pos, c.rope_theta);
-                rope(&mut k[i * kv..(i + 1) * kv], c.head_dim, pos, c.rope_theta);
+                angles[i].rotate(&mut q[i * dim..(i + 1) * dim]);
+                angles[i].rotate(&mut k[i * kv..(i + 1) * kv]);
                 cache.store(l, pos, &k[i * kv..(i + 1) * kv], &v[i * kv..(i + 1) * kv]);
             }
             let att: Vec<f32> = caches

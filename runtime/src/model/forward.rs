@@ -18,6 +18,7 @@ use std::sync::Arc;
 use dfma_kernels::Backend;
 use dfma_kernels::BackendKind;
 use dfma_reference::gguf::GgufFile;
+use rayon::prelude::*;
 
 use super::adapter::{Adapter, Projection};
 use super::config::LlamaConfig;
@@ -101,7 +102,10 @@ pub(crate) fn attend_cached(c: &LlamaConfig, q: &[f32], cache: &KvCache, layer: 
     let group = c.heads / c.kv_heads;
     let scale = 1.0 / (c.head_dim as f32).sqrt();
     let mut out = vec![0.0f32; c.dim];
-    for head in 0..c.heads {
+    // The heads are independent and each is computed as it would be alone, so running them on
+    // the pool gives the same bits; a decode step's attention is otherwise one core's work
+    // while the others wait for the next product.
+    out.par_chunks_mut(c.head_dim).enumerate().for_each(|(head, oh)| {
         let kvh = head / group;
         let qh = &q[head * c.head_dim..(head + 1) * c.head_dim];
         let key = |t: usize| &cache.k[cache.slot(layer, t)][kvh * c.head_dim..(kvh + 1) * c.head_dim];
@@ -113,14 +117,13 @@ pub(crate) fn attend_cached(c: &LlamaConfig, q: &[f32], cache: &KvCache, layer: 
             *s = (*s - max).exp();
             sum += *s;
         }
-        let oh = &mut out[head * c.head_dim..(head + 1) * c.head_dim];
         for (t, p) in scores.iter().enumerate() {
             let vt = &cache.v[cache.slot(layer, t)][kvh * c.head_dim..(kvh + 1) * c.head_dim];
             for (o, vv) in oh.iter_mut().zip(vt) {
                 *o += p / sum * vv;
             }
         }
-    }
+    });
     out
 }
 
@@ -133,27 +136,51 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
 
 /// Rotates each head's pairs (2i, 2i+1) of `x` by pos·θ^(−2i/head_dim).
 pub fn rope(x: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
-    rotate(x, head_dim, pos, theta, 1.0);
+    RopeAngles::at(head_dim, pos, theta).rotate(x);
+}
+
+/// The sines and cosines of [`rope`]'s angles at one position. A decode step computes them once
+/// and rotates every layer's queries and keys with them (the same values [`rope`] computes
+/// pair by pair each time: a power and a sine-cosine per pair, 11,520 of each per token of the
+/// embedded model otherwise).
+pub struct RopeAngles {
+    sin_cos: Vec<(f32, f32)>,
+}
+
+impl RopeAngles {
+    /// The angles pos·θ^(−2i/head_dim) of the head_dim/2 pairs.
+    pub fn at(head_dim: usize, pos: usize, theta: f32) -> Self {
+        let sin_cos = (0..head_dim / 2)
+            .map(|i| {
+                let freq = theta.powf(-2.0 * i as f32 / head_dim as f32);
+                (pos as f32 * freq).sin_cos()
+            })
+            .collect();
+        Self { sin_cos }
+    }
+
+    /// Rotates each head (2 × the pairs long) of `x`.
+    pub fn rotate(&self, x: &mut [f32]) {
+        self.turn(x, 1.0);
+    }
+
+    /// Rotates by `direction` (±1) times the angles.
+    fn turn(&self, x: &mut [f32], direction: f32) {
+        for head in x.chunks_exact_mut(2 * self.sin_cos.len()) {
+            for (pair, &(sin, cos)) in head.chunks_exact_mut(2).zip(&self.sin_cos) {
+                let sin = direction * sin;
+                let (a, b) = (pair[0], pair[1]);
+                pair[0] = a * cos - b * sin;
+                pair[1] = a * sin + b * cos;
+            }
+        }
+    }
 }
 
 /// The transpose of [`rope`] (its inverse: the rotation by the opposite angle), which carries
 /// a gradient back through it.
 pub fn rope_backward(x: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
-    rotate(x, head_dim, pos, theta, -1.0);
-}
-
-/// Rotates by `direction`·pos·θ^(−2i/head_dim).
-fn rotate(x: &mut [f32], head_dim: usize, pos: usize, theta: f32, direction: f32) {
-    for head in x.chunks_exact_mut(head_dim) {
-        for i in 0..head_dim / 2 {
-            let freq = theta.powf(-2.0 * i as f32 / head_dim as f32);
-            let (sin, cos) = (pos as f32 * freq).sin_cos();
-            let sin = direction * sin;
-            let (a, b) = (head[2 * i], head[2 * i + 1]);
-            head[2 * i] = a * cos - b * sin;
-            head[2 * i + 1] = a * sin + b * cos;
-        }
-    }
+    RopeAngles::at(head_dim, pos, theta).turn(x, -1.0);
 }
 
 /// x·σ(x), SwiGLU's gate nonlinearity.
@@ -341,9 +368,10 @@ impl<'b> Model<'b> {
             return Err(ModelError::Request(format!("context full: {} tokens", cache.capacity)));
         }
         let pos = cache.len;
+        let angles = RopeAngles::at(c.head_dim, pos, c.rope_theta);
         let mut x = self.weights.token_embd.row_f32(&self.file, token as usize);
         for (l, layer) in self.weights.layers.iter().enumerate() {
-            self.attention(l, layer, &mut x, pos, cache)?;
+            self.attention(l, layer, &mut x, (pos, &angles), cache)?;
             self.mlp(l, layer, &mut x)?;
         }
         cache.len += 1;
@@ -366,7 +394,7 @@ impl<'b> Model<'b> {
         l: usize,
         layer: &Layer,
         x: &mut [f32],
-        pos: usize,
+        (pos, angles): (usize, &RopeAngles),
         cache: &mut KvCache,
     ) -> Result<(), ModelError> {
         let c = &self.config;
@@ -384,8 +412,8 @@ impl<'b> Model<'b> {
         rq?;
         rk?;
         rv?;
-        rope(&mut q, c.head_dim, pos, c.rope_theta);
-        rope(&mut k, c.head_dim, pos, c.rope_theta);
+        angles.rotate(&mut q);
+        angles.rotate(&mut k);
         cache.store(l, pos, &k, &v);
         let out = attend_cached(c, &q, cache, l, pos);
         let mut proj = vec![0.0f32; c.dim];

@@ -81,35 +81,9 @@ impl Q8Activations {
     }
 }
 
-/// Quantizes `x` (a multiple of 32 values) in blocks of 32: `d = max|x|/127`, `q = round(x/d)`
-/// clamped to ±127; an all-zero block gets `d = 0` and codes 0; a block holding a NaN or an
-/// infinity gets `d = NaN` and codes 0, which makes every GEMV output NaN.
-pub fn quantize(x: &[f32]) -> Q8Activations {
-    assert_eq!(x.len() % BLOCK, 0, "q8 activations: length {} is not a multiple of 32", x.len());
-    let blocks = x.len() / BLOCK;
-    let mut q = vec![0i8; x.len()];
-    let mut d = Vec::with_capacity(blocks);
-    let mut sums = Vec::with_capacity(blocks);
-    for (xb, qb) in x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK)) {
-        if !xb.iter().all(|v| v.is_finite()) {
-            d.push(f32::NAN);
-            sums.push(0);
-            continue;
-        }
-        let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let scale = amax / 127.0;
-        let mut sum = 0i32;
-        if scale > 0.0 {
-            for (c, &v) in qb.iter_mut().zip(xb) {
-                *c = (v / scale).round().clamp(-127.0, 127.0) as i8;
-                sum += i32::from(*c);
-            }
-        }
-        d.push(scale);
-        sums.push(sum);
-    }
-    Q8Activations { q, d, sums }
-}
+mod quantize;
+
+pub use quantize::quantize;
 
 /// y[r] = Σ_c W[r][c]·x̂[c] for Q4_0 `w` (`rows` rows of `cols/32` blocks) and quantized x̂.
 pub fn q4_0_gemv(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, cols: usize) {
