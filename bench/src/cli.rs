@@ -427,8 +427,9 @@ pub struct BenchArgs {
     pub int8_activations: bool,
     /// Also measure the peers on this machine, same run and threads: llama.cpp's `llama-bench`
     /// on the `--suite model` file, and its `test-backend-ops perf -o MUL_MAT` beside the cpu
-    /// `q4_0_gemv`/`q8_0_gemv` cases (built by bench/scripts/build-llama-cpp; "not run: <reason>"
-    /// without it).
+    /// batch-1 `q4_0_gemv`/`q8_0_gemv` and m = 1 `q4_0_q8_1_gemm`/`q8_0_q8_1_gemm` cases (built
+    /// by bench/scripts/build-llama-cpp; "not run: <reason>" without it); candle's quantized
+    /// matmul too when built with the `candle-peer` feature.
     #[arg(long)]
     pub peers: bool,
 }

@@ -3,6 +3,13 @@
 //! (`test-backend-ops perf -o MUL_MAT`, see `peers/llama_cpp.rs`) and candle's quantized matmul
 //! (`peers/candle.rs`, with the `candle-peer` feature).
 //!
+//! dfma's side is either product: the f32-activation GEMVs (`q4_0_gemv`, `q8_0_gemv`, batch 1)
+//! or the 8-bit-activation ones (`q4_0_q8_1_gemm`, `q8_0_q8_1_gemm`, m = 1), whose op takes the
+//! activations already in Q8_1. Both peers take f32 activations and quantize them inside their
+//! time, so an 8-bit row adds the median time of quantizing the same number of activations to
+//! Q8_1 on the cpu, measured in the same run (`dfma_quantize_us`), to dfma's time before the
+//! ratio is taken.
+//!
 //! Both peers repeat one op back to back without refreshing its inputs, so they measure warm
 //! caches; each row therefore pairs a peer with dfma's `hot` median when the run has one (and
 //! says which mode it used), and gives both sides' weight-bytes rate, the fraction of the
@@ -37,8 +44,12 @@ pub struct GemvPeerRow {
     pub dfma_kernel: String,
     /// The dfma cache mode compared (`hot` when the run has it).
     pub dfma_cache_mode: String,
-    /// dfma's median, µs.
+    /// dfma's median, µs, including `dfma_quantize_us` when that is present.
     pub dfma_us: f64,
+    /// For an 8-bit-activation op: the median time to quantize its activations to Q8_1 on the
+    /// cpu in this run, µs (included in `dfma_us`); absent for the f32-activation GEMVs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dfma_quantize_us: Option<f64>,
     /// The peer's time per run (llama.cpp: its mean; candle: the median), µs.
     pub peer_us: f64,
     /// peer_us / dfma_us.
@@ -56,21 +67,44 @@ pub struct GemvPeerRow {
 /// The weight type of a GEMV op, as llama.cpp names it.
 fn type_of(op: &str) -> Option<&'static str> {
     match op {
-        "q4_0_gemv" => Some("q4_0"),
-        "q8_0_gemv" => Some("q8_0"),
+        "q4_0_gemv" | "q4_0_q8_1_gemm" => Some("q4_0"),
+        "q8_0_gemv" | "q8_0_q8_1_gemm" => Some("q8_0"),
         _ => None,
     }
 }
 
-/// The (rows, cols, batch) of a GEMV case's dims string.
+/// Whether the op takes its activations already quantized to Q8_1.
+fn takes_q8_1(op: &str) -> bool {
+    op.ends_with("_q8_1_gemm")
+}
+
+/// The (rows, cols, activation columns) of a GEMV case's dims string (`batch`, or `m` tokens).
 fn shape(dims: &str) -> Option<(u64, u64, u64)> {
     let get = |name: &str| {
         dims.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse::<u64>().ok())
     };
-    Some((get("rows")?, get("cols")?, get("batch")?))
+    Some((get("rows")?, get("cols")?, get("batch").or_else(|| get("m"))?))
 }
 
-/// The run's cpu batch-1 Q4_0/Q8_0 GEMV cases, and their distinct (op, dims).
+/// Median seconds to quantize `cols` seeded activations to Q8_1 on the cpu (what an
+/// 8-bit-activation op needs before it runs, and what the peers do inside their time).
+fn quantize_median_s(cols: usize) -> f64 {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(cols as u64);
+    let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let mut samples: Vec<f64> = (0..51)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            std::hint::black_box(dfma_reference::quant::q8_1::quantize(std::hint::black_box(&x), cols));
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// The run's cpu batch-1 Q4_0/Q8_0 GEMV cases (f32 or 8-bit activations), and their distinct
+/// (op, dims).
 fn ours(cases: &[CaseReport]) -> (Vec<&CaseReport>, Vec<(&str, &str)>) {
     let ours: Vec<&CaseReport> = cases
         .iter()
@@ -98,7 +132,9 @@ fn row(
             .min_by(|a, b| a.summary.as_ref().unwrap().median_s.total_cmp(&b.summary.as_ref().unwrap().median_s))
     };
     let best = at("hot").or_else(|| at("cold"))?;
-    let dfma_s = best.summary.as_ref().expect("filtered by ours()").median_s;
+    let (_, cols, _) = shape(dims)?;
+    let quantize_s = takes_q8_1(op).then(|| quantize_median_s(cols as usize));
+    let dfma_s = best.summary.as_ref().expect("filtered by ours()").median_s + quantize_s.unwrap_or(0.0);
     let bytes = best.weight_bytes as f64;
     // The same matrix in GGML's block format on both sides.
     let peer_bytes = peer_bytes.unwrap_or(bytes);
@@ -108,6 +144,7 @@ fn row(
         dfma_kernel: best.kernel.clone(),
         dfma_cache_mode: best.cache_mode.clone(),
         dfma_us: dfma_s * 1e6,
+        dfma_quantize_us: quantize_s.map(|s| s * 1e6),
         peer_us: peer_s * 1e6,
         speedup: peer_s / dfma_s,
         dfma_weight_gb_per_s: bytes / dfma_s / 1e9,
@@ -191,11 +228,12 @@ pub fn lines(p: &GemvPeers) -> Vec<String> {
     for r in &p.rows {
         let frac = |f: Option<f64>| f.map(|f| format!(" ({f:.2} of read)")).unwrap_or_default();
         out.push(format!(
-            "peer  {:<10} {:<30} dfma {} {:>9.1} us {:6.2} GB/s{}  {label} {:>9.1} us {:6.2} GB/s{}  dfma speedup {:.2}x",
+            "peer  {:<14} {:<30} dfma {} {:>9.1} us{} {:6.2} GB/s{}  {label} {:>9.1} us {:6.2} GB/s{}  dfma speedup {:.2}x",
             r.op,
             r.dims,
             r.dfma_cache_mode,
             r.dfma_us,
+            r.dfma_quantize_us.map(|q| format!(" (quantize {q:.1} us incl.)")).unwrap_or_default(),
             r.dfma_weight_gb_per_s,
             frac(r.dfma_fraction_of_read),
             r.peer_us,
@@ -214,6 +252,7 @@ mod tests {
     #[test]
     fn a_gemv_dims_string_gives_its_shape() {
         assert_eq!(shape("rows=4096 cols=14336 batch=1"), Some((4096, 14336, 1)));
+        assert_eq!(shape("rows=14336 cols=4096 m=1"), Some((14336, 4096, 1)));
         assert_eq!(shape("n=5"), None);
     }
 }

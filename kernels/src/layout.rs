@@ -235,7 +235,20 @@ pub fn as_is(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
 /// weights have no offset to fold) and codes (int8, row-major [m, cols]).
 pub fn q8_0_q8_1_buffers(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
     let [w_scales, w_codes] = q8_0_split(inputs[0].as_bytes());
-    let xq = inputs[1].as_bytes();
+    let [x_scales, x_codes] = q8_1_split(inputs[1].as_bytes());
+    vec![w_scales, w_codes, x_scales, x_codes]
+}
+
+/// `q4_0_q8_1_gemm`'s device buffers: W's scales and nibbles as [`q4_0_split`] lays them out
+/// (GGML's byte order inside a block), then x's Q8_1 blocks split as for `q8_0_q8_1_gemm`.
+pub fn q4_0_q8_1_buffers(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    let [w_scales, w_nibbles] = q4_0_split(inputs[0].as_bytes());
+    let [x_scales, x_codes] = q8_1_split(inputs[1].as_bytes());
+    vec![w_scales, w_nibbles, x_scales, x_codes]
+}
+
+/// Q8_1 blocks split into scales `d` (f16, padded to 4 bytes; `s` is dropped) and codes (int8).
+fn q8_1_split(xq: &[u8]) -> [Vec<u8>; 2] {
     let n = xq.len() / dfma_reference::quant::q8_1::BLOCK_BYTES;
     let mut x_scales = Vec::with_capacity((2 * n).next_multiple_of(4));
     let mut x_codes = Vec::with_capacity(n * 32);
@@ -244,7 +257,7 @@ pub fn q8_0_q8_1_buffers(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
         x_codes.extend_from_slice(&b[4..]);
     }
     x_scales.resize((2 * n).next_multiple_of(4), 0);
-    vec![w_scales, w_codes, x_scales, x_codes]
+    [x_scales, x_codes]
 }
 
 #[cfg(test)]

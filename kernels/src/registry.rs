@@ -23,7 +23,7 @@ use dfma_reference::ops::q4_0_gemv::Q4_0Gemv;
 use dfma_reference::ops::q4_1_gemv::Q4_1Gemv;
 use dfma_reference::ops::q8_0_gemm::Q8_0Gemm;
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
-use dfma_reference::ops::q8_0_q8_1_gemm::Q8_0Q8_1Gemm;
+use dfma_reference::ops::q8_1_gemm::{Q4_0_Q8_1_GEMM, Q8_0_Q8_1_GEMM};
 use dfma_reference::ops::srht::{Srht, SrhtT};
 use dfma_reference::ops::stochastic_quantize::{StochasticDequantize, StochasticQuantize};
 use dfma_reference::ops::stream_copy::StreamCopy;
@@ -300,10 +300,10 @@ pub static KERNELS: &[KernelSpec] = &[
             rows_per_block_grid::<4>,
         ),
     },
-    KernelSpec { op: &Q8_0Q8_1Gemm, variant: "reference", imp: KernelImpl::Reference },
-    KernelSpec { op: &Q8_0Q8_1Gemm, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_q8_1_gemm_cpu) },
+    KernelSpec { op: &Q8_0_Q8_1_GEMM, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q8_0_Q8_1_GEMM, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_q8_1_gemm_cpu) },
     KernelSpec {
-        op: &Q8_0Q8_1Gemm,
+        op: &Q8_0_Q8_1_GEMM,
         variant: "dp4a_warp_per_row",
         imp: ptx(
             sources::Q8_0_Q8_1_GEMM_PTX,
@@ -314,9 +314,27 @@ pub static KERNELS: &[KernelSpec] = &[
         ),
     },
     KernelSpec {
-        op: &Q8_0Q8_1Gemm,
+        op: &Q8_0_Q8_1_GEMM,
         variant: "tile8x8",
         imp: wgsl(sources::Q8_0_Q8_1_GEMM_WGSL, "q8_0_q8_1_gemm", layout::q8_0_q8_1_buffers, gemm_tile8_grid),
+    },
+    KernelSpec { op: &Q4_0_Q8_1_GEMM, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q4_0_Q8_1_GEMM, variant: "rayon_band16", imp: KernelImpl::Cpu(q4_0_q8_1_gemm_cpu) },
+    KernelSpec {
+        op: &Q4_0_Q8_1_GEMM,
+        variant: "dp4a_warp_per_row",
+        imp: ptx(
+            sources::Q4_0_Q8_1_GEMM_PTX,
+            "q4_0_q8_1_gemm_dp4a",
+            layout::q4_0_q8_1_buffers,
+            gemm_dp4a_grid,
+            &["IDP.4A", "LDG.E.128"],
+        ),
+    },
+    KernelSpec {
+        op: &Q4_0_Q8_1_GEMM,
+        variant: "tile8x8",
+        imp: wgsl(sources::Q4_0_Q8_1_GEMM_WGSL, "q4_0_q8_1_gemm", layout::q4_0_q8_1_buffers, gemm_tile8_grid),
     },
     // Calibration ops: the bench measures each backend's roofline with these.
     KernelSpec { op: &StreamRead, variant: "reference", imp: KernelImpl::Reference },
@@ -1113,10 +1131,18 @@ fn q8_0_gemm_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
 }
 
 fn q8_0_q8_1_gemm_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    q8_1_gemm_cpu(BaseFormat::Q8_0, dims, inputs, outputs);
+}
+
+fn q4_0_q8_1_gemm_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    q8_1_gemm_cpu(BaseFormat::Q4_0, dims, inputs, outputs);
+}
+
+fn q8_1_gemm_cpu(format: BaseFormat, dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
     let w = inputs[0].as_u8().expect("w is u8");
     let xq = inputs[1].as_u8().expect("xq is u8");
-    cpu::q8_0_q8_1_gemm::q8_0_q8_1_gemm(w, xq, f32_out(outputs), rows, cols, m);
+    cpu::q8_1_gemm::q8_1_gemm(format, w, xq, f32_out(outputs), rows, cols, m);
 }
 
 /// dp4a GEMM: a warp per row, 4 rows x 8 tokens a block.

@@ -56,6 +56,10 @@ pub const Q8_0_GEMM_WGSL: SourceFile = embed!("wgsl", "q8_0_gemm.wgsl");
 pub const Q8_0_Q8_1_GEMM_PTX: SourceFile = embed!("ptx", "q8_0_q8_1_gemm.ptx");
 /// `kernels/wgsl/q8_0_q8_1_gemm.wgsl`.
 pub const Q8_0_Q8_1_GEMM_WGSL: SourceFile = embed!("wgsl", "q8_0_q8_1_gemm.wgsl");
+/// `kernels/ptx/q4_0_q8_1_gemm.ptx`.
+pub const Q4_0_Q8_1_GEMM_PTX: SourceFile = embed!("ptx", "q4_0_q8_1_gemm.ptx");
+/// `kernels/wgsl/q4_0_q8_1_gemm.wgsl`.
+pub const Q4_0_Q8_1_GEMM_WGSL: SourceFile = embed!("wgsl", "q4_0_q8_1_gemm.wgsl");
 /// `kernels/wgsl/q8_0_gemv.wgsl`.
 pub const Q8_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q8_0_gemv.wgsl");
 
@@ -189,6 +193,7 @@ pub const PTX_FILES: &[SourceFile] = &[
     Q8_0_GEMV_ROWS4_PTX,
     Q8_0_GEMM_PTX,
     Q8_0_Q8_1_GEMM_PTX,
+    Q4_0_Q8_1_GEMM_PTX,
     Q4_0_GEMV_PTX,
     Q4_0_GEMV_ROWS4_PTX,
     Q4_1_GEMV_PTX,
@@ -224,6 +229,7 @@ pub const WGSL_FILES: &[SourceFile] = &[
     Q8_0_GEMV_WGSL,
     Q8_0_GEMM_WGSL,
     Q8_0_Q8_1_GEMM_WGSL,
+    Q4_0_Q8_1_GEMM_WGSL,
     Q4_0_GEMV_WGSL,
     Q4_1_GEMV_WGSL,
     INT4_G128_GEMV_WGSL,

@@ -16,7 +16,7 @@ pub mod q4_0_gemv;
 pub mod q4_1_gemv;
 pub mod q8_0_gemm;
 pub mod q8_0_gemv;
-pub mod q8_0_q8_1_gemm;
+pub mod q8_1_gemm;
 pub mod q8_activations;
 pub mod row_gemv;
 pub mod srht;

@@ -15,7 +15,7 @@ pub mod q4_0_gemv;
 pub mod q4_1_gemv;
 pub mod q8_0_gemm;
 pub mod q8_0_gemv;
-pub mod q8_0_q8_1_gemm;
+pub mod q8_1_gemm;
 pub mod quant_gemv;
 pub mod srht;
 pub mod stochastic_quantize;
@@ -31,7 +31,8 @@ pub fn all() -> &'static [&'static dyn Op] {
         &q4_1_gemv::Q4_1Gemv,
         &int4_g128_gemv::Int4G128Gemv,
         &q8_0_gemm::Q8_0Gemm,
-        &q8_0_q8_1_gemm::Q8_0Q8_1Gemm,
+        &q8_1_gemm::Q8_0_Q8_1_GEMM,
+        &q8_1_gemm::Q4_0_Q8_1_GEMM,
         &stream_read::StreamRead,
         &stream_copy::StreamCopy,
         &fma_peak::FmaPeak,

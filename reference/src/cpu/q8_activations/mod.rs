@@ -75,6 +75,24 @@ impl Q8Activations {
         self.q.is_empty()
     }
 
+    /// Reads one token's GGML Q8_1 blocks (f16 d, f16 s, 32 int8): the scale widened to f32
+    /// (exactly), the codes as they are, and their sum recomputed exactly (Q8_1's `s` is `d·Σq`
+    /// rounded to f16, too coarse for Q4_0's −8·Σq term).
+    pub fn from_q8_1(blocks: &[u8]) -> Self {
+        use crate::quant::q8_1;
+        assert_eq!(blocks.len() % q8_1::BLOCK_BYTES, 0, "Q8_1 activations: whole 36-byte blocks");
+        let n = blocks.len() / q8_1::BLOCK_BYTES;
+        let mut out =
+            Q8Activations { q: Vec::with_capacity(n * BLOCK), d: Vec::with_capacity(n), sums: Vec::with_capacity(n) };
+        for b in blocks.chunks_exact(q8_1::BLOCK_BYTES) {
+            out.d.push(f16_at(b));
+            let codes = &b[4..];
+            out.q.extend(codes.iter().map(|&c| c as i8));
+            out.sums.push(codes.iter().map(|&c| i32::from(c as i8)).sum());
+        }
+        out
+    }
+
     /// The quantized values `q·d` as f32.
     pub fn dequantize(&self) -> Vec<f32> {
         self.q.chunks_exact(BLOCK).zip(&self.d).flat_map(|(qb, &d)| qb.iter().map(move |&q| f32::from(q) * d)).collect()
@@ -98,6 +116,16 @@ pub fn q4_1_gemv(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, cols:
 /// y[r] = Σ_c W[r][c]·x̂[c] for Q8_0 `w` (`rows` rows of `cols/32` blocks) and quantized x̂.
 pub fn q8_0_gemv(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, cols: usize) {
     gemv::<Q8_0>(w, xq, y, rows, cols, Path::best(Q8_0));
+}
+
+/// Y[t] = W·x̂[t] for each token of `xs` (Y row-major `[xs.len(), rows]`), Q4_0 `w`.
+pub fn q4_0_gemm(w: &[u8], xs: &[Q8Activations], y: &mut [f32], rows: usize, cols: usize) {
+    gemm::<Q4_0>(w, xs, y, rows, cols, Path::best(Q4_0));
+}
+
+/// Y[t] = W·x̂[t] for each token of `xs` (Y row-major `[xs.len(), rows]`), Q8_0 `w`.
+pub fn q8_0_gemm(w: &[u8], xs: &[Q8Activations], y: &mut [f32], rows: usize, cols: usize) {
+    gemm::<Q8_0>(w, xs, y, rows, cols, Path::best(Q8_0));
 }
 
 /// Weight formats, as const-generic tags (branches on them fold away at compile time).
@@ -146,32 +174,93 @@ impl Path {
 }
 
 fn gemv<const F: u8>(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, cols: usize, path: Path) {
-    assert_eq!(cols % BLOCK, 0, "q8-activation gemv: cols {cols} is not a multiple of 32");
-    let blocks = cols / BLOCK;
-    assert_eq!(xq.q.len(), cols, "q8-activation gemv: x length");
-    assert_eq!(xq.d.len(), blocks, "q8-activation gemv: x scales");
-    assert_eq!(xq.sums.len(), blocks, "q8-activation gemv: x sums");
-    let row_bytes = blocks * block_bytes(F);
-    assert_eq!(w.len(), rows * row_bytes, "q8-activation gemv: w length");
-    assert_eq!(y.len(), rows, "q8-activation gemv: y length");
-    #[cfg(target_arch = "x86_64")]
-    let pairs = (path == Path::Avx512).then(|| avx512::XPairs::new(xq, blocks));
+    let row_bytes = check::<F>(w, std::slice::from_ref(xq), y, rows, cols);
+    let x = Prepared::new(path, xq, cols / BLOCK);
     y.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(t, ys)| {
         let first = t * ROWS_PER_TASK;
-        let band = &w[first * row_bytes..(first + ys.len()) * row_bytes];
-        match path {
-            Path::Portable => portable::band::<F>(band, xq, ys, row_bytes),
-            #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => avx2::band::<F, false>(band, xq, ys, row_bytes),
-            #[cfg(target_arch = "x86_64")]
-            Path::Avx2Vnni => avx2::band::<F, true>(band, xq, ys, row_bytes),
-            #[cfg(target_arch = "x86_64")]
-            Path::Avx512 => {
-                assert_eq!(F, Q4_0, "the AVX-512 kernel is for Q4_0 weights");
-                avx512::band_q4_0(band, pairs.as_ref().expect("laid out above"), ys, row_bytes)
-            }
-        }
+        run_band::<F>(path, &w[first * row_bytes..(first + ys.len()) * row_bytes], &x, ys, row_bytes);
     });
+}
+
+/// Several tokens: bands of rows in parallel, each band's weights (16 rows, a few KiB) read from
+/// memory once and from cache for every further token.
+fn gemm<const F: u8>(w: &[u8], xs: &[Q8Activations], y: &mut [f32], rows: usize, cols: usize, path: Path) {
+    if let [xq] = xs {
+        return gemv::<F>(w, xq, y, rows, cols, path);
+    }
+    let row_bytes = check::<F>(w, xs, y, rows, cols);
+    let prepared: Vec<Prepared> = xs.iter().map(|xq| Prepared::new(path, xq, cols / BLOCK)).collect();
+    let bands: Vec<Vec<f32>> = (0..rows.div_ceil(ROWS_PER_TASK))
+        .into_par_iter()
+        .map(|band| {
+            let r0 = band * ROWS_PER_TASK;
+            let n = ROWS_PER_TASK.min(rows - r0);
+            let mut ys = vec![0.0f32; xs.len() * n];
+            for (x, yt) in prepared.iter().zip(ys.chunks_exact_mut(n)) {
+                run_band::<F>(path, &w[r0 * row_bytes..(r0 + n) * row_bytes], x, yt, row_bytes);
+            }
+            ys
+        })
+        .collect();
+    for (band, ys) in bands.iter().enumerate() {
+        let r0 = band * ROWS_PER_TASK;
+        let n = ROWS_PER_TASK.min(rows - r0);
+        for (t, yt) in ys.chunks_exact(n).enumerate() {
+            y[t * rows + r0..t * rows + r0 + n].copy_from_slice(yt);
+        }
+    }
+}
+
+/// Checks the operands' sizes; returns the bytes of a weight row.
+fn check<const F: u8>(w: &[u8], xs: &[Q8Activations], y: &[f32], rows: usize, cols: usize) -> usize {
+    assert_eq!(cols % BLOCK, 0, "q8-activation gemv: cols {cols} is not a multiple of 32");
+    let blocks = cols / BLOCK;
+    for xq in xs {
+        assert_eq!(xq.q.len(), cols, "q8-activation gemv: x length");
+        assert_eq!(xq.d.len(), blocks, "q8-activation gemv: x scales");
+        assert_eq!(xq.sums.len(), blocks, "q8-activation gemv: x sums");
+    }
+    let row_bytes = blocks * block_bytes(F);
+    assert_eq!(w.len(), rows * row_bytes, "q8-activation gemv: w length");
+    assert_eq!(y.len(), xs.len() * rows, "q8-activation gemv: y length");
+    row_bytes
+}
+
+/// One token's activations as the chosen path reads them.
+struct Prepared<'a> {
+    xq: &'a Q8Activations,
+    #[cfg(target_arch = "x86_64")]
+    pairs: Option<avx512::XPairs>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(path: Path, xq: &'a Q8Activations, blocks: usize) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        let pairs = (path == Path::Avx512).then(|| avx512::XPairs::new(xq, blocks));
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (path, blocks);
+        Prepared {
+            xq,
+            #[cfg(target_arch = "x86_64")]
+            pairs,
+        }
+    }
+}
+
+/// A band of whole rows against one token on `path`.
+fn run_band<const F: u8>(path: Path, band: &[u8], x: &Prepared, ys: &mut [f32], row_bytes: usize) {
+    match path {
+        Path::Portable => portable::band::<F>(band, x.xq, ys, row_bytes),
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => avx2::band::<F, false>(band, x.xq, ys, row_bytes),
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2Vnni => avx2::band::<F, true>(band, x.xq, ys, row_bytes),
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 => {
+            assert_eq!(F, Q4_0, "the AVX-512 kernel is for Q4_0 weights");
+            avx512::band_q4_0(band, x.pairs.as_ref().expect("laid out for this path"), ys, row_bytes)
+        }
+    }
 }
 
 /// The f16 at `p[0..2]` as f32.

@@ -276,3 +276,41 @@ fn speed_against_f32_activations() {
         }
     }
 }
+
+#[test]
+fn gemm_gives_each_token_the_bits_of_its_gemv() {
+    for f in [Q4_0, Q8_0] {
+        // 37 rows: two bands of 16 and a ragged one; 5 blocks: a lone last block.
+        let (rows, cols, m) = (37, 160, 3);
+        let mut rng = rng_for(26, u64::from(f));
+        let (w, _) = weights(f, &mut rng, rows, cols);
+        let xs: Vec<Q8Activations> = (0..m).map(|_| quantize(&gaussian(&mut rng, cols))).collect();
+        let mut y = vec![f32::NAN; m * rows];
+        if f == Q4_0 {
+            q4_0_gemm(&w, &xs, &mut y, rows, cols)
+        } else {
+            q8_0_gemm(&w, &xs, &mut y, rows, cols)
+        }
+        for (t, xq) in xs.iter().enumerate() {
+            let one = run(f, &w, xq, rows, cols, Path::best(f));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y[t * rows..(t + 1) * rows]), bits(&one), "{} token {t}", name(f));
+        }
+    }
+}
+
+#[test]
+fn q8_1_blocks_give_their_scales_codes_and_exact_sums() {
+    let x = gaussian(&mut rng_for(27, 0), 96);
+    let bytes = crate::quant::q8_1::quantize(&x, 96);
+    let xq = Q8Activations::from_q8_1(&bytes);
+    assert_eq!(xq.len(), 96);
+    for (b, blk) in bytes.chunks_exact(36).enumerate() {
+        assert_eq!(xq.d[b], f16_at(blk));
+        let codes: Vec<i8> = blk[4..].iter().map(|&c| c as i8).collect();
+        assert_eq!(&xq.q[b * 32..(b + 1) * 32], codes.as_slice());
+        assert_eq!(xq.sums[b], codes.iter().map(|&c| i32::from(c)).sum::<i32>());
+    }
+    // The values it stands for are Q8_1's own.
+    assert_eq!(xq.dequantize(), crate::quant::q8_1::dequantize(&bytes));
+}
