@@ -21,7 +21,7 @@ use dfma_reference::ops::lora::shrink::LoraShrink;
 use dfma_reference::ops::philox4x32_10::{Philox4x32_10, key_and_base};
 use dfma_reference::ops::q4_0_gemv::Q4_0Gemv;
 use dfma_reference::ops::q4_1_gemv::Q4_1Gemv;
-use dfma_reference::ops::q8_0_gemm::Q8_0Gemm;
+use dfma_reference::ops::q8_0_gemm::{Q4_0_GEMM, Q8_0_GEMM};
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
 use dfma_reference::ops::q8_1_gemm::{Q4_0_Q8_1_GEMM, Q8_0_Q8_1_GEMM};
 use dfma_reference::ops::srht::{Srht, SrhtT};
@@ -265,17 +265,29 @@ pub static KERNELS: &[KernelSpec] = &[
         imp: wgsl(sources::Q4_1_GEMV_WGSL, "q4_1_gemv", layout::q4_1_gemv_buffers, rows_per_block_grid::<4>)
             .with_inputs_as_is(X_IS_BUFFER_3),
     },
-    KernelSpec { op: &Q8_0Gemm, variant: "reference", imp: KernelImpl::Reference },
-    KernelSpec { op: &Q8_0Gemm, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_gemm_cpu) },
+    KernelSpec { op: &Q8_0_GEMM, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q8_0_GEMM, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_gemm_cpu) },
     KernelSpec {
-        op: &Q8_0Gemm,
+        op: &Q8_0_GEMM,
         variant: "mma_m16n8k16",
         imp: ptx(sources::Q8_0_GEMM_PTX, "q8_0_gemm_mma", layout::q8_0_gemv_buffers, gemm_mma_grid, &["HMMA"]),
     },
     KernelSpec {
-        op: &Q8_0Gemm,
+        op: &Q8_0_GEMM,
         variant: "tile16x16",
         imp: wgsl(sources::Q8_0_GEMM_WGSL, "q8_0_gemm", layout::q8_0_gemv_buffers, gemm_tile16_grid),
+    },
+    KernelSpec { op: &Q4_0_GEMM, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q4_0_GEMM, variant: "rayon_band16", imp: KernelImpl::Cpu(q4_0_gemm_cpu) },
+    KernelSpec {
+        op: &Q4_0_GEMM,
+        variant: "mma_m16n8k16",
+        imp: ptx(sources::Q4_0_GEMM_PTX, "q4_0_gemm_mma", layout::q4_0_gemv_buffers, gemm_mma_grid, &["HMMA"]),
+    },
+    KernelSpec {
+        op: &Q4_0_GEMM,
+        variant: "tile16x16",
+        imp: wgsl(sources::Q4_0_GEMM_WGSL, "q4_0_gemm", layout::q4_0_gemv_buffers, gemm_tile16_grid),
     },
     KernelSpec { op: &Int4G128Gemv, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Int4G128Gemv, variant: "rayon_simd", imp: KernelImpl::Cpu(int4_g128_gemv_cpu) },
@@ -1127,7 +1139,14 @@ fn q8_0_gemm_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
     let w = inputs[0].as_u8().expect("w is u8");
     let x = inputs[1].as_f32().expect("x is f32");
-    cpu::q8_0_gemm::q8_0_gemm(w, x, f32_out(outputs), rows, cols, m);
+    cpu::q8_0_gemm::quant_gemm(BaseFormat::Q8_0, w, x, f32_out(outputs), rows, cols, m);
+}
+
+fn q4_0_gemm_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
+    let w = inputs[0].as_u8().expect("w is u8");
+    let x = inputs[1].as_f32().expect("x is f32");
+    cpu::q8_0_gemm::quant_gemm(BaseFormat::Q4_0, w, x, f32_out(outputs), rows, cols, m);
 }
 
 fn q8_0_q8_1_gemm_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {

@@ -50,8 +50,12 @@ pub const Q8_0_GEMV_PTX: SourceFile = embed!("ptx", "q8_0_gemv.ptx");
 pub const Q8_0_GEMV_ROWS4_PTX: SourceFile = embed!("ptx", "q8_0_gemv_rows4.ptx");
 /// `kernels/ptx/q8_0_gemm.ptx`.
 pub const Q8_0_GEMM_PTX: SourceFile = embed!("ptx", "q8_0_gemm.ptx");
+/// `kernels/ptx/q4_0_gemm.ptx`.
+pub const Q4_0_GEMM_PTX: SourceFile = embed!("ptx", "q4_0_gemm.ptx");
 /// `kernels/wgsl/q8_0_gemm.wgsl`.
 pub const Q8_0_GEMM_WGSL: SourceFile = embed!("wgsl", "q8_0_gemm.wgsl");
+/// `kernels/wgsl/q4_0_gemm.wgsl`.
+pub const Q4_0_GEMM_WGSL: SourceFile = embed!("wgsl", "q4_0_gemm.wgsl");
 /// `kernels/ptx/q8_0_q8_1_gemm.ptx`.
 pub const Q8_0_Q8_1_GEMM_PTX: SourceFile = embed!("ptx", "q8_0_q8_1_gemm.ptx");
 /// `kernels/wgsl/q8_0_q8_1_gemm.wgsl`.
@@ -192,6 +196,7 @@ pub const PTX_FILES: &[SourceFile] = &[
     Q8_0_GEMV_PTX,
     Q8_0_GEMV_ROWS4_PTX,
     Q8_0_GEMM_PTX,
+    Q4_0_GEMM_PTX,
     Q8_0_Q8_1_GEMM_PTX,
     Q4_0_Q8_1_GEMM_PTX,
     Q4_0_GEMV_PTX,
@@ -228,6 +233,7 @@ pub const PTX_FILES: &[SourceFile] = &[
 pub const WGSL_FILES: &[SourceFile] = &[
     Q8_0_GEMV_WGSL,
     Q8_0_GEMM_WGSL,
+    Q4_0_GEMM_WGSL,
     Q8_0_Q8_1_GEMM_WGSL,
     Q4_0_Q8_1_GEMM_WGSL,
     Q4_0_GEMV_WGSL,

@@ -1,4 +1,5 @@
-//! Fast CPU `q8_0_gemm`: rayon over bands of 16 weight rows; each band is dequantized once to
+//! Fast CPU `q8_0_gemm` and `q4_0_gemm`: rayon over bands of 16 weight rows; each band is
+//! dequantized once to
 //! f32 (16·cols floats, in cache) and multiplied with every token row, so weight decoding is
 //! amortized over m tokens and the inner loop is a plain f32 dot product the compiler vectorizes
 //! (AVX2+FMA where the CPU has it, chosen at run time).
@@ -6,17 +7,18 @@
 use half::f16;
 use rayon::prelude::*;
 
-use crate::quant::q8_0::{BLOCK_BYTES, BLOCK_WEIGHTS};
+use crate::quant::format::BaseFormat;
+use crate::quant::{q4_0, q8_0};
 
 /// Weight rows a rayon task owns.
 const ROWS_PER_TASK: usize = 16;
 
-/// y[t·rows + r] = Σ_c W[r][c]·x[t·cols + c] for `m` token rows.
-pub fn q8_0_gemm(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, m: usize) {
-    let row_bytes = cols / BLOCK_WEIGHTS * BLOCK_BYTES;
-    assert_eq!(w.len(), rows * row_bytes, "q8_0_gemm: w length");
-    assert_eq!(x.len(), m * cols, "q8_0_gemm: x length");
-    assert_eq!(y.len(), m * rows, "q8_0_gemm: y length");
+/// y[t·rows + r] = Σ_c W[r][c]·x[t·cols + c] for `m` token rows, W in `format` (Q8_0 or Q4_0).
+pub fn quant_gemm(format: BaseFormat, w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, m: usize) {
+    let row_bytes = format.row_bytes(cols).expect("cols is whole blocks");
+    assert_eq!(w.len(), rows * row_bytes, "{format:?} gemm: w length");
+    assert_eq!(x.len(), m * cols, "{format:?} gemm: x length");
+    assert_eq!(y.len(), m * rows, "{format:?} gemm: y length");
     let dot = select_dot();
     // Each task computes y for its rows and every token; results are scattered afterwards, since
     // y is token-major and a band's outputs are strided in it.
@@ -27,7 +29,7 @@ pub fn q8_0_gemm(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, m
             let n = ROWS_PER_TASK.min(rows - r0);
             let mut deq = vec![0.0f32; n * cols];
             for (i, out) in deq.chunks_exact_mut(cols).enumerate() {
-                dequantize_row(&w[(r0 + i) * row_bytes..(r0 + i + 1) * row_bytes], out);
+                dequantize_row(format, &w[(r0 + i) * row_bytes..(r0 + i + 1) * row_bytes], out);
             }
             let mut ys = vec![0.0f32; m * n];
             for t in 0..m {
@@ -48,12 +50,28 @@ pub fn q8_0_gemm(w: &[u8], x: &[f32], y: &mut [f32], rows: usize, cols: usize, m
     }
 }
 
-fn dequantize_row(blocks: &[u8], out: &mut [f32]) {
-    for (b, o) in blocks.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(BLOCK_WEIGHTS)) {
-        let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
-        for (q, v) in b[2..].iter().zip(o) {
-            *v = d * f32::from(*q as i8);
+/// One row's weights as f32, exactly as the format's dequantization gives them.
+fn dequantize_row(format: BaseFormat, blocks: &[u8], out: &mut [f32]) {
+    match format {
+        BaseFormat::Q8_0 => {
+            for (b, o) in blocks.chunks_exact(q8_0::BLOCK_BYTES).zip(out.chunks_exact_mut(q8_0::BLOCK_WEIGHTS)) {
+                let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
+                for (q, v) in b[2..].iter().zip(o) {
+                    *v = d * f32::from(*q as i8);
+                }
+            }
         }
+        BaseFormat::Q4_0 => {
+            for (b, o) in blocks.chunks_exact(q4_0::BLOCK_BYTES).zip(out.chunks_exact_mut(q4_0::BLOCK_WEIGHTS)) {
+                let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
+                let (lo, hi) = o.split_at_mut(q4_0::BLOCK_WEIGHTS / 2);
+                for ((n, l), h) in b[2..].iter().zip(lo).zip(hi) {
+                    *l = d * f32::from(i16::from(n & 0x0F) - 8);
+                    *h = d * f32::from(i16::from(n >> 4) - 8);
+                }
+            }
+        }
+        other => panic!("no prefill GEMM for {other:?} weights"),
     }
 }
 

@@ -1,7 +1,9 @@
-//! `q8_0_gemm`: Y = X·Wᵀ with W in GGML's Q8_0 format, for prefill: m ≥ 1 token rows at once.
+//! `q8_0_gemm` and `q4_0_gemm`: Y = X·Wᵀ with W in GGML's Q8_0 or Q4_0 format, for prefill:
+//! m ≥ 1 token rows at once, f32 activations.
 //!
 //! Layout (GGML's `ggml_mul_mat(W, X)`):
-//! - `w`: u8 `[rows, cols/32·34]`, each row `cols/32` Q8_0 blocks (the GGUF bytes as they are);
+//! - `w`: u8 `[rows, cols/32·34]` Q8_0 or `[rows, cols/32·18]` Q4_0, each row `cols/32` blocks
+//!   (the GGUF bytes as they are);
 //! - `x`: f32 `[m, cols]`, one token's activations per row;
 //! - `y`: f32 `[m, rows]`, `y[t][r] = Σ_c W[r][c]·x[t][c]`.
 //!
@@ -22,37 +24,62 @@ use rayon::prelude::*;
 
 use crate::compare::Tolerance;
 use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
-use crate::quant::q8_0;
+use crate::quant::format::BaseFormat;
 use crate::tensor::{DType, Tensor};
 
 /// Most token rows one launch takes (a prefill chunk).
 pub const MAX_M: usize = 4096;
 
-/// The `q8_0_gemm` op.
-pub struct Q8_0Gemm;
+/// The prefill product of f32 activations with weights in `.0` (Q8_0 or Q4_0).
+pub struct QuantGemm(pub BaseFormat);
 
-/// Problem sizes of a `q8_0_gemm`.
+/// `q8_0_gemm`.
+pub const Q8_0_GEMM: QuantGemm = QuantGemm(BaseFormat::Q8_0);
+/// `q4_0_gemm`.
+pub const Q4_0_GEMM: QuantGemm = QuantGemm(BaseFormat::Q4_0);
+
+/// Problem sizes of a `q8_0_gemm` or `q4_0_gemm`.
 pub fn dims(rows: usize, cols: usize, m: usize) -> Dims {
     Dims(vec![("rows", rows), ("cols", cols), ("m", m)])
 }
 
-const INPUTS: &[TensorSpec] = &[
+const INPUTS_Q8_0: &[TensorSpec] = &[
     TensorSpec { name: "w", dtype: DType::U8, shape_doc: "[rows, cols/32*34] Q8_0 blocks" },
     TensorSpec { name: "x", dtype: DType::F32, shape_doc: "[m, cols]" },
 ];
+const INPUTS_Q4_0: &[TensorSpec] = &[
+    TensorSpec { name: "w", dtype: DType::U8, shape_doc: "[rows, cols/32*18] Q4_0 blocks" },
+    TensorSpec { name: "x", dtype: DType::F32, shape_doc: "[m, cols]" },
+];
+
+impl QuantGemm {
+    fn format(&self) -> BaseFormat {
+        assert!(matches!(self.0, BaseFormat::Q8_0 | BaseFormat::Q4_0), "the prefill GEMMs take Q8_0 or Q4_0 weights");
+        self.0
+    }
+}
 const OUTPUTS: &[TensorSpec] = &[TensorSpec { name: "y", dtype: DType::F32, shape_doc: "[m, rows]" }];
 
-impl Op for Q8_0Gemm {
+impl Op for QuantGemm {
     fn name(&self) -> &'static str {
-        "q8_0_gemm"
+        match self.format() {
+            BaseFormat::Q4_0 => "q4_0_gemm",
+            _ => "q8_0_gemm",
+        }
     }
 
     fn summary(&self) -> &'static str {
-        "Y = X·Wᵀ, W in GGML Q8_0, X f32 [m tokens, cols] (prefill)"
+        match self.format() {
+            BaseFormat::Q4_0 => "Y = X·Wᵀ, W in GGML Q4_0, X f32 [m tokens, cols] (prefill)",
+            _ => "Y = X·Wᵀ, W in GGML Q8_0, X f32 [m tokens, cols] (prefill)",
+        }
     }
 
     fn inputs(&self) -> &'static [TensorSpec] {
-        INPUTS
+        match self.format() {
+            BaseFormat::Q4_0 => INPUTS_Q4_0,
+            _ => INPUTS_Q8_0,
+        }
     }
 
     fn outputs(&self) -> &'static [TensorSpec] {
@@ -65,16 +92,17 @@ impl Op for Q8_0Gemm {
         };
         expect_dtype("w", w, DType::U8)?;
         expect_dtype("x", x, DType::F32)?;
+        let format = self.format();
+        let (name, block) = (format.ggml_name(), format.block_bytes());
         let &[rows, row_bytes] = w.shape.as_slice() else {
-            return Err(OpError::new("w", format!("shape {:?} is not 2-D [rows, cols/32*34]", w.shape)));
+            return Err(OpError::new("w", format!("shape {:?} is not 2-D [rows, cols/32*{block}]", w.shape)));
         };
-        if rows == 0 || row_bytes == 0 || row_bytes % q8_0::BLOCK_BYTES != 0 {
-            return Err(OpError::new(
+        let cols = format.k_of(row_bytes).filter(|_| rows > 0).ok_or_else(|| {
+            OpError::new(
                 "w",
-                format!("shape {:?}: need rows ≥ 1 and a row of whole 34-byte Q8_0 blocks", w.shape),
-            ));
-        }
-        let cols = row_bytes / q8_0::BLOCK_BYTES * q8_0::BLOCK_WEIGHTS;
+                format!("shape {:?}: need rows ≥ 1 and a row of whole {block}-byte {name} blocks", w.shape),
+            )
+        })?;
         let &[m, x_cols] = x.shape.as_slice() else {
             return Err(OpError::new("x", format!("shape {:?} is not 2-D [m, cols]", x.shape)));
         };
@@ -96,7 +124,7 @@ impl Op for Q8_0Gemm {
 
     fn reference(&self, dims: &Dims, inputs: &[Tensor]) -> Vec<Tensor> {
         let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
-        let w = q8_0::dequantize(inputs[0].as_u8().expect("w is u8"));
+        let w = self.format().decode(inputs[0].as_u8().expect("w is u8"));
         let x = inputs[1].as_f32().expect("x is f32");
         // Plain f64 dot products; tokens in parallel only because prefill shapes are large.
         let mut y = vec![0.0f32; m * rows];
@@ -120,7 +148,9 @@ impl Op for Q8_0Gemm {
             w.extend((0..cols).map(|_| row_scale * rng.random_range(-1.0f32..1.0)));
         }
         let x: Vec<f32> = (0..m * cols).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        vec![Tensor::u8(vec![rows, cols / 32 * 34], q8_0::quantize(&w, cols)), Tensor::f32(vec![m, cols], x)]
+        let format = self.format();
+        let row_bytes = format.row_bytes(cols).expect("cols fits the format");
+        vec![Tensor::u8(vec![rows, row_bytes], format.encode(&w, cols)), Tensor::f32(vec![m, cols], x)]
     }
 
     fn test_dims(&self) -> Vec<Dims> {
@@ -147,8 +177,9 @@ impl Op for Q8_0Gemm {
     }
 
     fn cost(&self, dims: &Dims) -> Cost {
-        let (rows, cols, m) = (dims.get("rows") as u64, dims.get("cols") as u64, dims.get("m") as u64);
-        let weight_bytes = rows * (cols / 32) * 34;
+        let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
+        let weight_bytes = (rows * self.format().row_bytes(cols).expect("cols fits the format")) as u64;
+        let (rows, cols, m) = (rows as u64, cols as u64, m as u64);
         Cost { bytes: weight_bytes + 4 * m * cols + 4 * m * rows, weight_bytes, flops: 2 * rows * cols * m }
     }
 }
@@ -161,20 +192,28 @@ mod tests {
     #[test]
     fn the_reference_agrees_with_the_gemv_reference_row_by_row() {
         let d = dims(9, 96, 3);
-        let inputs = Q8_0Gemm.random_inputs(&d, &mut rng_for(7, 0));
-        let y = Q8_0Gemm.reference(&d, &inputs);
-        let gemv = crate::ops::q8_0_gemv::Q8_0Gemv;
         let gd = crate::ops::q8_0_gemv::dims(9, 96, 3);
-        let want = gemv.reference(&gd, &inputs);
+        let inputs = Q8_0_GEMM.random_inputs(&d, &mut rng_for(7, 0));
+        let y = Q8_0_GEMM.reference(&d, &inputs);
+        let want = crate::ops::q8_0_gemv::Q8_0Gemv.reference(&gd, &inputs);
+        assert_eq!(y[0].as_f32(), want[0].as_f32());
+        let inputs = Q4_0_GEMM.random_inputs(&d, &mut rng_for(7, 1));
+        assert_eq!(inputs[0].shape, vec![9, 3 * 18]);
+        let y = Q4_0_GEMM.reference(&d, &inputs);
+        let want = crate::ops::q4_0_gemv::Q4_0Gemv.reference(&gd, &inputs);
         assert_eq!(y[0].as_f32(), want[0].as_f32());
     }
 
     #[test]
     fn shape_errors_name_the_tensor() {
         let w = Tensor::u8(vec![2, 34], vec![1; 68]);
-        let e = Q8_0Gemm.dims_of(&[w.clone(), Tensor::f32(vec![3, 64], vec![1.0; 192])]).unwrap_err();
+        let e = Q8_0_GEMM.dims_of(&[w.clone(), Tensor::f32(vec![3, 64], vec![1.0; 192])]).unwrap_err();
         assert_eq!(e.tensor, "x");
-        let e = Q8_0Gemm.dims_of(&[w, Tensor::f32(vec![32], vec![1.0; 32])]).unwrap_err();
+        let e = Q8_0_GEMM.dims_of(&[w.clone(), Tensor::f32(vec![32], vec![1.0; 32])]).unwrap_err();
         assert!(e.problem.contains("not 2-D"), "{}", e.problem);
+        // A Q8_0 row is not whole Q4_0 blocks (34 is not a multiple of 18).
+        let e = Q4_0_GEMM.dims_of(&[w, Tensor::f32(vec![1, 32], vec![1.0; 32])]).unwrap_err();
+        assert_eq!(e.tensor, "w");
+        assert!(e.problem.contains("18-byte Q4_0"), "{}", e.problem);
     }
 }

@@ -151,18 +151,18 @@ enum Path {
     /// `vpmaddubsw` + `vpmaddwd`; the same integers, so the same bits).
     #[cfg(target_arch = "x86_64")]
     Avx2Vnni,
-    /// Q4_0 only: a pair of blocks a step in 512-bit registers (AVX-512 VBMI and VNNI); the
+    /// Q4_0 and Q8_0: a pair of blocks a step in 512-bit registers (AVX-512 VBMI and VNNI); the
     /// same integers and float operations in the same lanes, so the same bits.
     #[cfg(target_arch = "x86_64")]
     Avx512,
 }
 
 impl Path {
-    /// For Q4_0 the AVX-512 kernel where the CPU has it; else AVX2 (with FMA and F16C) where
+    /// For Q4_0 and Q8_0 the AVX-512 kernel where the CPU has it; else AVX2 (with FMA and F16C) where
     /// the CPU has it, with VNNI where it has that too; else portable.
     fn best(format: u8) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if format == Q4_0 && avx512::available() {
+        if (format == Q4_0 || format == Q8_0) && avx512::available() {
             return Path::Avx512;
         }
         #[cfg(target_arch = "x86_64")]
@@ -175,7 +175,7 @@ impl Path {
 
 fn gemv<const F: u8>(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, cols: usize, path: Path) {
     let row_bytes = check::<F>(w, std::slice::from_ref(xq), y, rows, cols);
-    let x = Prepared::new(path, xq, cols / BLOCK);
+    let x = Prepared::new::<F>(path, xq, cols / BLOCK);
     y.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(t, ys)| {
         let first = t * ROWS_PER_TASK;
         run_band::<F>(path, &w[first * row_bytes..(first + ys.len()) * row_bytes], &x, ys, row_bytes);
@@ -189,7 +189,7 @@ fn gemm<const F: u8>(w: &[u8], xs: &[Q8Activations], y: &mut [f32], rows: usize,
         return gemv::<F>(w, xq, y, rows, cols, path);
     }
     let row_bytes = check::<F>(w, xs, y, rows, cols);
-    let prepared: Vec<Prepared> = xs.iter().map(|xq| Prepared::new(path, xq, cols / BLOCK)).collect();
+    let prepared: Vec<Prepared> = xs.iter().map(|xq| Prepared::new::<F>(path, xq, cols / BLOCK)).collect();
     let bands: Vec<Vec<f32>> = (0..rows.div_ceil(ROWS_PER_TASK))
         .into_par_iter()
         .map(|band| {
@@ -234,9 +234,9 @@ struct Prepared<'a> {
 }
 
 impl<'a> Prepared<'a> {
-    fn new(path: Path, xq: &'a Q8Activations, blocks: usize) -> Self {
+    fn new<const F: u8>(path: Path, xq: &'a Q8Activations, blocks: usize) -> Self {
         #[cfg(target_arch = "x86_64")]
-        let pairs = (path == Path::Avx512).then(|| avx512::XPairs::new(xq, blocks));
+        let pairs = (path == Path::Avx512).then(|| avx512::XPairs::new::<F>(xq, blocks));
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (path, blocks);
         Prepared {
@@ -256,10 +256,7 @@ fn run_band<const F: u8>(path: Path, band: &[u8], x: &Prepared, ys: &mut [f32], 
         #[cfg(target_arch = "x86_64")]
         Path::Avx2Vnni => avx2::band::<F, true>(band, x.xq, ys, row_bytes),
         #[cfg(target_arch = "x86_64")]
-        Path::Avx512 => {
-            assert_eq!(F, Q4_0, "the AVX-512 kernel is for Q4_0 weights");
-            avx512::band_q4_0(band, x.pairs.as_ref().expect("laid out for this path"), ys, row_bytes)
-        }
+        Path::Avx512 => avx512::band::<F>(band, x.pairs.as_ref().expect("laid out for this path"), ys, row_bytes),
     }
 }
 

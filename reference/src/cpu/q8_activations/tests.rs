@@ -15,7 +15,7 @@ fn simd_paths(f: u8) -> Vec<Path> {
         if avx2::vnni_available() {
             paths.push(Path::Avx2Vnni);
         }
-        if f == Q4_0 && avx512::available() {
+        if (f == Q4_0 || f == Q8_0) && avx512::available() {
             paths.push(Path::Avx512);
         }
     }
