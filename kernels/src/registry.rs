@@ -330,6 +330,11 @@ pub static KERNELS: &[KernelSpec] = &[
         variant: "tile8x8",
         imp: wgsl(sources::Q8_0_Q8_1_GEMM_WGSL, "q8_0_q8_1_gemm", layout::q8_0_q8_1_buffers, gemm_tile8_grid),
     },
+    KernelSpec {
+        op: &Q8_0_Q8_1_GEMM,
+        variant: "tile8x8_dot4",
+        imp: wgsl(sources::Q8_0_Q8_1_GEMM_DOT4_WGSL, "q8_0_q8_1_gemm_dot4", layout::q8_0_q8_1_buffers, gemm_tile8_grid),
+    },
     KernelSpec { op: &Q4_0_Q8_1_GEMM, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Q4_0_Q8_1_GEMM, variant: "rayon_band16", imp: KernelImpl::Cpu(q4_0_q8_1_gemm_cpu) },
     KernelSpec {
@@ -347,6 +352,11 @@ pub static KERNELS: &[KernelSpec] = &[
         op: &Q4_0_Q8_1_GEMM,
         variant: "tile8x8",
         imp: wgsl(sources::Q4_0_Q8_1_GEMM_WGSL, "q4_0_q8_1_gemm", layout::q4_0_q8_1_buffers, gemm_tile8_grid),
+    },
+    KernelSpec {
+        op: &Q4_0_Q8_1_GEMM,
+        variant: "tile8x8_dot4",
+        imp: wgsl(sources::Q4_0_Q8_1_GEMM_DOT4_WGSL, "q4_0_q8_1_gemm_dot4", layout::q4_0_q8_1_buffers, gemm_tile8_grid),
     },
     // Calibration ops: the bench measures each backend's roofline with these.
     KernelSpec { op: &StreamRead, variant: "reference", imp: KernelImpl::Reference },

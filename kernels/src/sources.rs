@@ -64,6 +64,10 @@ pub const Q8_0_Q8_1_GEMM_WGSL: SourceFile = embed!("wgsl", "q8_0_q8_1_gemm.wgsl"
 pub const Q4_0_Q8_1_GEMM_PTX: SourceFile = embed!("ptx", "q4_0_q8_1_gemm.ptx");
 /// `kernels/wgsl/q4_0_q8_1_gemm.wgsl`.
 pub const Q4_0_Q8_1_GEMM_WGSL: SourceFile = embed!("wgsl", "q4_0_q8_1_gemm.wgsl");
+/// `kernels/wgsl/q8_0_q8_1_gemm_dot4.wgsl` (WGSL's packed 4x8 integer dot product).
+pub const Q8_0_Q8_1_GEMM_DOT4_WGSL: SourceFile = embed!("wgsl", "q8_0_q8_1_gemm_dot4.wgsl");
+/// `kernels/wgsl/q4_0_q8_1_gemm_dot4.wgsl` (WGSL's packed 4x8 integer dot product).
+pub const Q4_0_Q8_1_GEMM_DOT4_WGSL: SourceFile = embed!("wgsl", "q4_0_q8_1_gemm_dot4.wgsl");
 /// `kernels/wgsl/q8_0_gemv.wgsl`.
 pub const Q8_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q8_0_gemv.wgsl");
 
@@ -236,6 +240,8 @@ pub const WGSL_FILES: &[SourceFile] = &[
     Q4_0_GEMM_WGSL,
     Q8_0_Q8_1_GEMM_WGSL,
     Q4_0_Q8_1_GEMM_WGSL,
+    Q8_0_Q8_1_GEMM_DOT4_WGSL,
+    Q4_0_Q8_1_GEMM_DOT4_WGSL,
     Q4_0_GEMV_WGSL,
     Q4_1_GEMV_WGSL,
     INT4_G128_GEMV_WGSL,
