@@ -275,7 +275,7 @@ pub static KERNELS: &[KernelSpec] = &[
     KernelSpec {
         op: &Q8_0_GEMM,
         variant: "tile16x16",
-        imp: wgsl(sources::Q8_0_GEMM_WGSL, "q8_0_gemm", layout::q8_0_gemv_buffers, gemm_tile16_grid),
+        imp: wgsl(sources::Q8_0_GEMM_WGSL, "quant_gemm", layout::q8_0_gemv_buffers, gemm_tile16_grid),
     },
     KernelSpec { op: &Q4_0_GEMM, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Q4_0_GEMM, variant: "rayon_band16", imp: KernelImpl::Cpu(q4_0_gemm_cpu) },
@@ -287,7 +287,7 @@ pub static KERNELS: &[KernelSpec] = &[
     KernelSpec {
         op: &Q4_0_GEMM,
         variant: "tile16x16",
-        imp: wgsl(sources::Q4_0_GEMM_WGSL, "q4_0_gemm", layout::q4_0_gemv_buffers, gemm_tile16_grid),
+        imp: wgsl(sources::Q4_0_GEMM_WGSL, "quant_gemm", layout::q4_0_gemv_buffers, gemm_tile16_grid),
     },
     KernelSpec { op: &Int4G128Gemv, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Int4G128Gemv, variant: "rayon_simd", imp: KernelImpl::Cpu(int4_g128_gemv_cpu) },
@@ -328,12 +328,12 @@ pub static KERNELS: &[KernelSpec] = &[
     KernelSpec {
         op: &Q8_0_Q8_1_GEMM,
         variant: "tile8x8",
-        imp: wgsl(sources::Q8_0_Q8_1_GEMM_WGSL, "q8_0_q8_1_gemm", layout::q8_0_q8_1_buffers, gemm_tile8_grid),
+        imp: wgsl(sources::Q8_0_Q8_1_GEMM_WGSL, "q8_1_gemm", layout::q8_0_q8_1_buffers, gemm_tile8_grid),
     },
     KernelSpec {
         op: &Q8_0_Q8_1_GEMM,
         variant: "tile8x8_dot4",
-        imp: wgsl(sources::Q8_0_Q8_1_GEMM_DOT4_WGSL, "q8_0_q8_1_gemm_dot4", layout::q8_0_q8_1_buffers, gemm_tile8_grid),
+        imp: wgsl(sources::Q8_0_Q8_1_GEMM_DOT4_WGSL, "q8_1_gemm", layout::q8_0_q8_1_buffers, gemm_tile8_grid),
     },
     KernelSpec { op: &Q4_0_Q8_1_GEMM, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Q4_0_Q8_1_GEMM, variant: "rayon_band16", imp: KernelImpl::Cpu(q4_0_q8_1_gemm_cpu) },
@@ -351,12 +351,12 @@ pub static KERNELS: &[KernelSpec] = &[
     KernelSpec {
         op: &Q4_0_Q8_1_GEMM,
         variant: "tile8x8",
-        imp: wgsl(sources::Q4_0_Q8_1_GEMM_WGSL, "q4_0_q8_1_gemm", layout::q4_0_q8_1_buffers, gemm_tile8_grid),
+        imp: wgsl(sources::Q4_0_Q8_1_GEMM_WGSL, "q8_1_gemm", layout::q4_0_q8_1_buffers, gemm_tile8_grid),
     },
     KernelSpec {
         op: &Q4_0_Q8_1_GEMM,
         variant: "tile8x8_dot4",
-        imp: wgsl(sources::Q4_0_Q8_1_GEMM_DOT4_WGSL, "q4_0_q8_1_gemm_dot4", layout::q4_0_q8_1_buffers, gemm_tile8_grid),
+        imp: wgsl(sources::Q4_0_Q8_1_GEMM_DOT4_WGSL, "q8_1_gemm", layout::q4_0_q8_1_buffers, gemm_tile8_grid),
     },
     // Calibration ops: the bench measures each backend's roofline with these.
     KernelSpec { op: &StreamRead, variant: "reference", imp: KernelImpl::Reference },

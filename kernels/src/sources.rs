@@ -44,6 +44,22 @@ macro_rules! embed_with_philox {
     };
 }
 
+/// A WGSL kernel on a shared frame of `kernels/wgsl/lib/` (`$frame`): the kernel's file, which
+/// defines what differs between the ops (a weight format's decoding), followed by the frame,
+/// which declares the bindings and the entry point.
+macro_rules! embed_on_frame {
+    ($file:literal, $frame:literal) => {
+        SourceFile {
+            file: $file,
+            text: concat!(
+                include_str!(concat!("../wgsl/", $file)),
+                "\n",
+                include_str!(concat!("../wgsl/lib/", $frame))
+            ),
+        }
+    };
+}
+
 /// `kernels/ptx/q8_0_gemv.ptx`.
 pub const Q8_0_GEMV_PTX: SourceFile = embed!("ptx", "q8_0_gemv.ptx");
 /// `kernels/ptx/q8_0_gemv_rows4.ptx`.
@@ -52,22 +68,24 @@ pub const Q8_0_GEMV_ROWS4_PTX: SourceFile = embed!("ptx", "q8_0_gemv_rows4.ptx")
 pub const Q8_0_GEMM_PTX: SourceFile = embed!("ptx", "q8_0_gemm.ptx");
 /// `kernels/ptx/q4_0_gemm.ptx`.
 pub const Q4_0_GEMM_PTX: SourceFile = embed!("ptx", "q4_0_gemm.ptx");
-/// `kernels/wgsl/q8_0_gemm.wgsl`.
-pub const Q8_0_GEMM_WGSL: SourceFile = embed!("wgsl", "q8_0_gemm.wgsl");
-/// `kernels/wgsl/q4_0_gemm.wgsl`.
-pub const Q4_0_GEMM_WGSL: SourceFile = embed!("wgsl", "q4_0_gemm.wgsl");
+/// `kernels/wgsl/q8_0_gemm.wgsl` on the frame `lib/quant_gemm_tile16.wgsl`.
+pub const Q8_0_GEMM_WGSL: SourceFile = embed_on_frame!("q8_0_gemm.wgsl", "quant_gemm_tile16.wgsl");
+/// `kernels/wgsl/q4_0_gemm.wgsl` on the frame `lib/quant_gemm_tile16.wgsl`.
+pub const Q4_0_GEMM_WGSL: SourceFile = embed_on_frame!("q4_0_gemm.wgsl", "quant_gemm_tile16.wgsl");
 /// `kernels/ptx/q8_0_q8_1_gemm.ptx`.
 pub const Q8_0_Q8_1_GEMM_PTX: SourceFile = embed!("ptx", "q8_0_q8_1_gemm.ptx");
-/// `kernels/wgsl/q8_0_q8_1_gemm.wgsl`.
-pub const Q8_0_Q8_1_GEMM_WGSL: SourceFile = embed!("wgsl", "q8_0_q8_1_gemm.wgsl");
+/// `kernels/wgsl/q8_0_q8_1_gemm.wgsl` on the frame `lib/q8_1_gemm_tile8.wgsl`.
+pub const Q8_0_Q8_1_GEMM_WGSL: SourceFile = embed_on_frame!("q8_0_q8_1_gemm.wgsl", "q8_1_gemm_tile8.wgsl");
 /// `kernels/ptx/q4_0_q8_1_gemm.ptx`.
 pub const Q4_0_Q8_1_GEMM_PTX: SourceFile = embed!("ptx", "q4_0_q8_1_gemm.ptx");
-/// `kernels/wgsl/q4_0_q8_1_gemm.wgsl`.
-pub const Q4_0_Q8_1_GEMM_WGSL: SourceFile = embed!("wgsl", "q4_0_q8_1_gemm.wgsl");
-/// `kernels/wgsl/q8_0_q8_1_gemm_dot4.wgsl` (WGSL's packed 4x8 integer dot product).
-pub const Q8_0_Q8_1_GEMM_DOT4_WGSL: SourceFile = embed!("wgsl", "q8_0_q8_1_gemm_dot4.wgsl");
-/// `kernels/wgsl/q4_0_q8_1_gemm_dot4.wgsl` (WGSL's packed 4x8 integer dot product).
-pub const Q4_0_Q8_1_GEMM_DOT4_WGSL: SourceFile = embed!("wgsl", "q4_0_q8_1_gemm_dot4.wgsl");
+/// `kernels/wgsl/q4_0_q8_1_gemm.wgsl` on the frame `lib/q8_1_gemm_tile8.wgsl`.
+pub const Q4_0_Q8_1_GEMM_WGSL: SourceFile = embed_on_frame!("q4_0_q8_1_gemm.wgsl", "q8_1_gemm_tile8.wgsl");
+/// `kernels/wgsl/q8_0_q8_1_gemm_dot4.wgsl` (WGSL's packed 4x8 integer dot product) on the
+/// frame `lib/q8_1_gemm_tile8.wgsl`.
+pub const Q8_0_Q8_1_GEMM_DOT4_WGSL: SourceFile = embed_on_frame!("q8_0_q8_1_gemm_dot4.wgsl", "q8_1_gemm_tile8.wgsl");
+/// `kernels/wgsl/q4_0_q8_1_gemm_dot4.wgsl` (WGSL's packed 4x8 integer dot product) on the
+/// frame `lib/q8_1_gemm_tile8.wgsl`.
+pub const Q4_0_Q8_1_GEMM_DOT4_WGSL: SourceFile = embed_on_frame!("q4_0_q8_1_gemm_dot4.wgsl", "q8_1_gemm_tile8.wgsl");
 /// `kernels/wgsl/q8_0_gemv.wgsl`.
 pub const Q8_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q8_0_gemv.wgsl");
 

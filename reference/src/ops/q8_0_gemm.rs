@@ -24,6 +24,7 @@ use rayon::prelude::*;
 
 use crate::compare::Tolerance;
 use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
+use crate::ops::quant_gemv::weight_shape;
 use crate::quant::format::BaseFormat;
 use crate::tensor::{DType, Tensor};
 
@@ -90,19 +91,9 @@ impl Op for QuantGemm {
         let [w, x] = inputs else {
             return Err(OpError::new("inputs", format!("expected 2 tensors (w, x), got {}", inputs.len())));
         };
-        expect_dtype("w", w, DType::U8)?;
+        let (rows, cols) = weight_shape(self.format(), w)?;
         expect_dtype("x", x, DType::F32)?;
-        let format = self.format();
-        let (name, block) = (format.ggml_name(), format.block_bytes());
-        let &[rows, row_bytes] = w.shape.as_slice() else {
-            return Err(OpError::new("w", format!("shape {:?} is not 2-D [rows, cols/32*{block}]", w.shape)));
-        };
-        let cols = format.k_of(row_bytes).filter(|_| rows > 0).ok_or_else(|| {
-            OpError::new(
-                "w",
-                format!("shape {:?}: need rows ≥ 1 and a row of whole {block}-byte {name} blocks", w.shape),
-            )
-        })?;
+        let row_bytes = w.shape[1];
         let &[m, x_cols] = x.shape.as_slice() else {
             return Err(OpError::new("x", format!("shape {:?} is not 2-D [m, cols]", x.shape)));
         };

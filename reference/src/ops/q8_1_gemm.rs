@@ -30,6 +30,7 @@ use rayon::prelude::*;
 use crate::compare::Tolerance;
 use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
 use crate::ops::q8_0_gemm::MAX_M;
+use crate::ops::quant_gemv::weight_shape;
 use crate::quant::format::BaseFormat;
 use crate::quant::q8_1;
 use crate::tensor::{DType, Tensor};
@@ -91,22 +92,11 @@ impl Op for Q8_1Gemm {
     }
 
     fn dims_of(&self, inputs: &[Tensor]) -> Result<Dims, OpError> {
-        let format = self.format();
         let [w, xq] = inputs else {
             return Err(OpError::new("inputs", format!("expected 2 tensors (w, xq), got {}", inputs.len())));
         };
-        expect_dtype("w", w, DType::U8)?;
+        let (rows, cols) = weight_shape(self.format(), w)?;
         expect_dtype("xq", xq, DType::U8)?;
-        let (name, block) = (format.ggml_name(), format.block_bytes());
-        let &[rows, row_bytes] = w.shape.as_slice() else {
-            return Err(OpError::new("w", format!("shape {:?} is not 2-D [rows, cols/32*{block}]", w.shape)));
-        };
-        let cols = format.k_of(row_bytes).filter(|_| rows > 0).ok_or_else(|| {
-            OpError::new(
-                "w",
-                format!("shape {:?}: need rows ≥ 1 and a row of whole {block}-byte {name} blocks", w.shape),
-            )
-        })?;
         let blocks = cols / q8_1::BLOCK_VALUES;
         let &[m, x_bytes] = xq.shape.as_slice() else {
             return Err(OpError::new("xq", format!("shape {:?} is not 2-D [m, cols/32*36]", xq.shape)));

@@ -26,15 +26,9 @@ pub(crate) fn dims_of(format: BaseFormat, inputs: &[Tensor]) -> Result<Dims, OpE
     let [w, x] = inputs else {
         return Err(OpError::new("inputs", format!("expected 2 tensors (w, x), got {}", inputs.len())));
     };
-    expect_dtype("w", w, DType::U8)?;
+    let (rows, cols) = weight_shape(format, w)?;
     expect_dtype("x", x, DType::F32)?;
-    let (name, block) = (format.ggml_name(), format.block_bytes());
-    let &[rows, row_bytes] = w.shape.as_slice() else {
-        return Err(OpError::new("w", format!("shape {:?} is not 2-D [rows, cols/32*{block}]", w.shape)));
-    };
-    let cols = format.k_of(row_bytes).filter(|_| rows > 0).ok_or_else(|| {
-        OpError::new("w", format!("shape {:?}: need rows ≥ 1 and a row of whole {block}-byte {name} blocks", w.shape))
-    })?;
+    let row_bytes = w.shape[1];
     let (batch, x_cols) = match x.shape.as_slice() {
         &[c] => (1, c),
         &[b, c] => (b, c),
@@ -50,6 +44,20 @@ pub(crate) fn dims_of(format: BaseFormat, inputs: &[Tensor]) -> Result<Dims, OpE
         return Err(OpError::new("x", format!("batch {batch} is outside 1..={MAX_BATCH}")));
     }
     Ok(dims(rows, cols, batch))
+}
+
+/// Checks a weight matrix `w` stored in `format` (u8 `[rows, row_bytes]`, whole blocks a row) and
+/// gives its (rows, cols): what every op over a quantized matrix checks first.
+pub(crate) fn weight_shape(format: BaseFormat, w: &Tensor) -> Result<(usize, usize), OpError> {
+    expect_dtype("w", w, DType::U8)?;
+    let (name, block) = (format.ggml_name(), format.block_bytes());
+    let &[rows, row_bytes] = w.shape.as_slice() else {
+        return Err(OpError::new("w", format!("shape {:?} is not 2-D [rows, cols/32*{block}]", w.shape)));
+    };
+    let cols = format.k_of(row_bytes).filter(|_| rows > 0).ok_or_else(|| {
+        OpError::new("w", format!("shape {:?}: need rows ≥ 1 and a row of whole {block}-byte {name} blocks", w.shape))
+    })?;
+    Ok((rows, cols))
 }
 
 /// The plain reference: W decoded to f32, each product accumulated in f64.
