@@ -24,6 +24,7 @@ use dfma_reference::ops::q4_1_gemv::Q4_1Gemv;
 use dfma_reference::ops::q8_0_gemm::{Q4_0_GEMM, Q8_0_GEMM};
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
 use dfma_reference::ops::q8_1_gemm::{Q4_0_Q8_1_GEMM, Q8_0_Q8_1_GEMM};
+use dfma_reference::ops::quantize_q8_1::QuantizeQ8_1;
 use dfma_reference::ops::srht::{Srht, SrhtT};
 use dfma_reference::ops::stochastic_quantize::{StochasticDequantize, StochasticQuantize};
 use dfma_reference::ops::stream_copy::StreamCopy;
@@ -357,6 +358,18 @@ pub static KERNELS: &[KernelSpec] = &[
         op: &Q4_0_Q8_1_GEMM,
         variant: "tile8x8_dot4",
         imp: wgsl(sources::Q4_0_Q8_1_GEMM_DOT4_WGSL, "q8_1_gemm", layout::q4_0_q8_1_buffers, gemm_tile8_grid),
+    },
+    KernelSpec { op: &QuantizeQ8_1, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &QuantizeQ8_1, variant: "rayon_avx2", imp: KernelImpl::Cpu(quantize_q8_1_cpu) },
+    KernelSpec {
+        op: &QuantizeQ8_1,
+        variant: "thread_per_block",
+        imp: ptx(sources::QUANTIZE_Q8_1_PTX, "quantize_q8_1", layout::as_is, q8_1_blocks_grid::<128>, &["LDG.E.128"]),
+    },
+    KernelSpec {
+        op: &QuantizeQ8_1,
+        variant: "invocation_per_block",
+        imp: wgsl(sources::QUANTIZE_Q8_1_WGSL, "quantize_q8_1", layout::as_is, q8_1_blocks_grid::<64>),
     },
     // Calibration ops: the bench measures each backend's roofline with these.
     KernelSpec { op: &StreamRead, variant: "reference", imp: KernelImpl::Reference },
@@ -1172,6 +1185,18 @@ fn q8_1_gemm_cpu(format: BaseFormat, dims: &Dims, inputs: &[Tensor], outputs: &m
     let w = inputs[0].as_u8().expect("w is u8");
     let xq = inputs[1].as_u8().expect("xq is u8");
     cpu::q8_1_gemm::q8_1_gemm(format, w, xq, f32_out(outputs), rows, cols, m);
+}
+
+/// One thread (invocation) per Q8_1 block of 32 activations, `T` a block (workgroup).
+fn q8_1_blocks_grid<const T: u32>(dims: &Dims) -> Grid {
+    let blocks = u32::try_from(dims.get("cols") / 32 * dims.get("m")).expect("blocks exceed u32");
+    Grid { blocks: [blocks.div_ceil(T), 1, 1], threads: [T, 1, 1] }
+}
+
+fn quantize_q8_1_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let x = inputs[0].as_f32().expect("x is f32");
+    let dfma_reference::TensorData::U8(xq) = &mut outputs[0].data else { panic!("xq is u8") };
+    cpu::quantize_q8_1::quantize_q8_1(x, xq, dims.get("cols"));
 }
 
 /// dp4a GEMM: a warp per row, 4 rows x 8 tokens a block.

@@ -76,6 +76,10 @@ pub const Q4_0_GEMM_WGSL: SourceFile = embed_on_frame!("q4_0_gemm.wgsl", "quant_
 pub const Q8_0_Q8_1_GEMM_PTX: SourceFile = embed!("ptx", "q8_0_q8_1_gemm.ptx");
 /// `kernels/wgsl/q8_0_q8_1_gemm.wgsl` on the frame `lib/q8_1_gemm_tile8.wgsl`.
 pub const Q8_0_Q8_1_GEMM_WGSL: SourceFile = embed_on_frame!("q8_0_q8_1_gemm.wgsl", "q8_1_gemm_tile8.wgsl");
+/// `kernels/ptx/quantize_q8_1.ptx`.
+pub const QUANTIZE_Q8_1_PTX: SourceFile = embed!("ptx", "quantize_q8_1.ptx");
+/// `kernels/wgsl/quantize_q8_1.wgsl`.
+pub const QUANTIZE_Q8_1_WGSL: SourceFile = embed!("wgsl", "quantize_q8_1.wgsl");
 /// `kernels/ptx/q4_0_q8_1_gemm.ptx`.
 pub const Q4_0_Q8_1_GEMM_PTX: SourceFile = embed!("ptx", "q4_0_q8_1_gemm.ptx");
 /// `kernels/wgsl/q4_0_q8_1_gemm.wgsl` on the frame `lib/q8_1_gemm_tile8.wgsl`.
@@ -221,6 +225,7 @@ pub const PTX_FILES: &[SourceFile] = &[
     Q4_0_GEMM_PTX,
     Q8_0_Q8_1_GEMM_PTX,
     Q4_0_Q8_1_GEMM_PTX,
+    QUANTIZE_Q8_1_PTX,
     Q4_0_GEMV_PTX,
     Q4_0_GEMV_ROWS4_PTX,
     Q4_1_GEMV_PTX,
@@ -260,6 +265,7 @@ pub const WGSL_FILES: &[SourceFile] = &[
     Q4_0_Q8_1_GEMM_WGSL,
     Q8_0_Q8_1_GEMM_DOT4_WGSL,
     Q4_0_Q8_1_GEMM_DOT4_WGSL,
+    QUANTIZE_Q8_1_WGSL,
     Q4_0_GEMV_WGSL,
     Q4_1_GEMV_WGSL,
     INT4_G128_GEMV_WGSL,

@@ -17,6 +17,7 @@ pub mod q8_0_gemm;
 pub mod q8_0_gemv;
 pub mod q8_1_gemm;
 pub mod quant_gemv;
+pub mod quantize_q8_1;
 pub mod srht;
 pub mod stochastic_quantize;
 pub mod stream_copy;
@@ -34,6 +35,7 @@ pub fn all() -> &'static [&'static dyn Op] {
         &q8_0_gemm::Q4_0_GEMM,
         &q8_1_gemm::Q8_0_Q8_1_GEMM,
         &q8_1_gemm::Q4_0_Q8_1_GEMM,
+        &quantize_q8_1::QuantizeQ8_1,
         &stream_read::StreamRead,
         &stream_copy::StreamCopy,
         &fma_peak::FmaPeak,

@@ -34,8 +34,9 @@ pub fn quantize_row(x: &[f32], out: &mut [u8]) {
 }
 
 /// One block, GGML's way: `d = max|x| / 127`, `q = round(x · (1/d))` (halves away from zero; a
-/// NaN product, from a NaN or infinite value, gives 0), then f16 `d` and f16 `d·Σq`.
-fn block(xb: &[f32], ob: &mut [u8]) {
+/// NaN product, from a NaN or infinite value, gives 0), then f16 `d` and f16 `d·Σq`. The plain
+/// definition every faster path is tested against.
+pub fn block(xb: &[f32], ob: &mut [u8]) {
     let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let d = amax / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
