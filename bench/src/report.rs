@@ -83,6 +83,10 @@ pub struct RooflineReport {
     pub copy_bytes_per_s: f64,
     /// Peak FMA rate, FLOP/s (an FMA counts 2).
     pub fma_flops_per_s: f64,
+    /// Peak rate of the matrix units (tensor cores), FLOP/s, where the backend has an `mma_peak`
+    /// kernel: the compute roof of kernels that run on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mma_flops_per_s: Option<f64>,
     /// How the peaks were measured.
     pub method: String,
 }

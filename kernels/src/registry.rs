@@ -18,6 +18,7 @@ use dfma_reference::ops::lora::expand::LoraExpand;
 use dfma_reference::ops::lora::fused::{BaseFormat, LoraFused};
 use dfma_reference::ops::lora::sgmv::Sgmv;
 use dfma_reference::ops::lora::shrink::LoraShrink;
+use dfma_reference::ops::mma_peak::MmaPeak;
 use dfma_reference::ops::philox4x32_10::{Philox4x32_10, key_and_base};
 use dfma_reference::ops::q4_0_gemv::Q4_0Gemv;
 use dfma_reference::ops::q4_1_gemv::Q4_1Gemv;
@@ -165,6 +166,17 @@ impl KernelSpec {
             KernelImpl::Cpu(_) => &[BackendKind::Cpu],
             KernelImpl::Ptx(_) => &[BackendKind::Cuda, BackendKind::Ptxvm],
             KernelImpl::Wgsl(_) => &[BackendKind::Wgpu],
+        }
+    }
+
+    /// Whether the kernel runs on matrix units (tensor cores): a PTX kernel whose SASS must hold
+    /// `HMMA`. Its compute roof is then the `mma_peak` rate, not the FMA peak.
+    pub fn uses_matrix_units(&self) -> bool {
+        match &self.imp {
+            KernelImpl::Ptx(k) => std::iter::once(k.sass_must_contain)
+                .chain(k.later_passes().map(|p| p.sass_must_contain))
+                .any(|pats| pats.iter().any(|p| p.starts_with("HMMA"))),
+            _ => false,
         }
     }
 
@@ -395,6 +407,14 @@ pub static KERNELS: &[KernelSpec] = &[
         op: &StreamCopy,
         variant: "grid_stride",
         imp: wgsl(sources::STREAM_COPY_WGSL, "stream_copy", layout::as_is, capped_grid::<1>),
+    },
+    // Matrix units only where there are some: a backend without an `mma_peak` kernel places its
+    // cases against the FMA peak alone.
+    KernelSpec { op: &MmaPeak, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec {
+        op: &MmaPeak,
+        variant: "mma_m16n8k16_x4",
+        imp: ptx(sources::MMA_PEAK_PTX, "mma_peak", layout::as_is, warps_grid::<4>, &["HMMA"]),
     },
     KernelSpec { op: &FmaPeak, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &FmaPeak, variant: "rayon_simd", imp: KernelImpl::Cpu(fma_peak_cpu) },
@@ -1185,6 +1205,12 @@ fn q8_1_gemm_cpu(format: BaseFormat, dims: &Dims, inputs: &[Tensor], outputs: &m
     let w = inputs[0].as_u8().expect("w is u8");
     let xq = inputs[1].as_u8().expect("xq is u8");
     cpu::q8_1_gemm::q8_1_gemm(format, w, xq, f32_out(outputs), rows, cols, m);
+}
+
+/// A warp per `warps` unit, `W` warps a block.
+fn warps_grid<const W: u32>(dims: &Dims) -> Grid {
+    let warps = u32::try_from(dims.get("warps")).expect("warps exceed u32");
+    Grid { blocks: [warps.div_ceil(W), 1, 1], threads: [32 * W, 1, 1] }
 }
 
 /// One thread (invocation) per Q8_1 block of 32 activations, `T` a block (workgroup).

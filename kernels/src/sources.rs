@@ -76,6 +76,8 @@ pub const Q4_0_GEMM_WGSL: SourceFile = embed_on_frame!("q4_0_gemm.wgsl", "quant_
 pub const Q8_0_Q8_1_GEMM_PTX: SourceFile = embed!("ptx", "q8_0_q8_1_gemm.ptx");
 /// `kernels/wgsl/q8_0_q8_1_gemm.wgsl` on the frame `lib/q8_1_gemm_tile8.wgsl`.
 pub const Q8_0_Q8_1_GEMM_WGSL: SourceFile = embed_on_frame!("q8_0_q8_1_gemm.wgsl", "q8_1_gemm_tile8.wgsl");
+/// `kernels/ptx/mma_peak.ptx` (calibration: the matrix units' peak).
+pub const MMA_PEAK_PTX: SourceFile = embed!("ptx", "mma_peak.ptx");
 /// `kernels/ptx/quantize_q8_1.ptx`.
 pub const QUANTIZE_Q8_1_PTX: SourceFile = embed!("ptx", "quantize_q8_1.ptx");
 /// `kernels/wgsl/quantize_q8_1.wgsl`.
@@ -226,6 +228,7 @@ pub const PTX_FILES: &[SourceFile] = &[
     Q8_0_Q8_1_GEMM_PTX,
     Q4_0_Q8_1_GEMM_PTX,
     QUANTIZE_Q8_1_PTX,
+    MMA_PEAK_PTX,
     Q4_0_GEMV_PTX,
     Q4_0_GEMV_ROWS4_PTX,
     Q4_1_GEMV_PTX,

@@ -290,7 +290,7 @@ pub(super) fn run_case(
     report.model_bytes_per_s = Some(cost.bytes as f64 / s.median_s);
     report.flops_per_s = Some(cost.flops as f64 / s.median_s);
     if let Some(roof) = roof {
-        let placed = place(&cost, s.median_s, roof);
+        let placed = place(&cost, s.median_s, roof, case.kernel.uses_matrix_units());
         report.binding = Some(placed.binding.into());
         report.fraction_of_peak = Some(placed.fraction_of_peak);
         report.fraction_of_read_bandwidth = Some(placed.fraction_of_read_bandwidth);
@@ -316,8 +316,8 @@ fn calibrate(
     cases: &mut Vec<CaseReport>,
     pb: &ProgressBar,
 ) -> Result<Option<RooflineReport>> {
-    let mut best = [0.0f64; 3];
-    let names = ["stream_read", "stream_copy", "fma_peak"];
+    let mut best = [0.0f64; 4];
+    let names = ["stream_read", "stream_copy", "fma_peak", "mma_peak"];
     for (i, name) in names.iter().enumerate() {
         for kernel in for_backend(backend.kind()).filter(|k| k.op.name() == *name) {
             for dims in kernel.op.bench_dims() {
@@ -325,22 +325,28 @@ fn calibrate(
                 let case = Case { backend, kernel, dims, mode: CacheMode::Hot, weights: None };
                 let r = run_case(&case, seed, problems, criteria, None, None)
                     .with_context(|| format!("calibration {} on {}", kernel.id(), backend.kind()))?;
-                let rate = if *name == "fma_peak" { r.flops_per_s } else { r.model_bytes_per_s };
+                let rate = if name.ends_with("_peak") { r.flops_per_s } else { r.model_bytes_per_s };
                 best[i] = best[i].max(rate.unwrap_or(0.0));
                 say(pb, output::case_row(&r));
                 cases.push(r);
             }
         }
     }
-    if best.iter().any(|b| *b <= 0.0) {
+    // Matrix units are optional (`mma_peak` has kernels only where there are some).
+    if best[..3].iter().any(|b| *b <= 0.0) {
         return Ok(None);
     }
+    let mma = (best[3] > 0.0).then_some(best[3]);
     Ok(Some(RooflineReport {
         backend: backend.kind().name().into(),
         read_bytes_per_s: best[0],
         copy_bytes_per_s: best[1],
         fma_flops_per_s: best[2],
-        method: "median of stream_read (read), stream_copy (read + write) and fma_peak kernels in this run".into(),
+        mma_flops_per_s: mma,
+        method: format!(
+            "median of stream_read (read), stream_copy (read + write) and fma_peak{} kernels in this run",
+            if mma.is_some() { " (and mma_peak: the matrix units, for kernels that run on them)" } else { "" }
+        ),
     }))
 }
 
@@ -550,11 +556,12 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
             say(
                 &pb,
                 format!(
-                    "roofline {:<9} streaming read {:.2} GB/s, copy (read + write) {:.2} GB/s, FMA {:.1} GFLOP/s",
+                    "roofline {:<9} streaming read {:.2} GB/s, copy (read + write) {:.2} GB/s, FMA {:.1} GFLOP/s{}",
                     roof.backend,
                     roof.read_bytes_per_s / 1e9,
                     roof.copy_bytes_per_s / 1e9,
-                    roof.fma_flops_per_s / 1e9
+                    roof.fma_flops_per_s / 1e9,
+                    roof.mma_flops_per_s.map(|m| format!(", MMA {:.1} GFLOP/s", m / 1e9)).unwrap_or_default()
                 ),
             );
             report.rooflines.push(roof);

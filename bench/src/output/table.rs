@@ -124,14 +124,15 @@ pub fn write_markdown(r: &Report) -> String {
             b.energy_meter.clone().unwrap_or_else(|| "none".into())
         );
     }
-    out += "\n## Measured peaks\n\n| backend | read GB/s | copy GB/s | FMA GFLOP/s | method |\n|---|---|---|---|---|\n";
+    out += "\n## Measured peaks\n\n| backend | read GB/s | copy GB/s | FMA GFLOP/s | MMA GFLOP/s | method |\n|---|---|---|---|---|---|\n";
     for p in &r.rooflines {
         out += &format!(
-            "| {} | {:.2} | {:.2} | {:.1} | {} |\n",
+            "| {} | {:.2} | {:.2} | {:.1} | {} | {} |\n",
             p.backend,
             p.read_bytes_per_s / 1e9,
             p.copy_bytes_per_s / 1e9,
             p.fma_flops_per_s / 1e9,
+            p.mma_flops_per_s.map(|m| format!("{:.1}", m / 1e9)).unwrap_or_else(|| "-".into()),
             p.method
         );
     }

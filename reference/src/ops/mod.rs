@@ -10,6 +10,7 @@ pub mod dense_project_gaussian;
 pub mod fma_peak;
 pub mod int4_g128_gemv;
 pub mod lora;
+pub mod mma_peak;
 pub mod philox4x32_10;
 pub mod q4_0_gemv;
 pub mod q4_1_gemv;
@@ -39,6 +40,7 @@ pub fn all() -> &'static [&'static dyn Op] {
         &stream_read::StreamRead,
         &stream_copy::StreamCopy,
         &fma_peak::FmaPeak,
+        &mma_peak::MmaPeak,
         &philox4x32_10::Philox4x32_10,
         &dense_project::DenseProject,
         &dense_project::DenseProjectT,
