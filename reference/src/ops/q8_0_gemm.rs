@@ -20,11 +20,10 @@
 
 use rand::Rng;
 use rand::rngs::StdRng;
-use rayon::prelude::*;
 
 use crate::compare::Tolerance;
 use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
-use crate::ops::quant_gemv::weight_shape;
+use crate::ops::quant_gemv::{f64_products, random_weights, weight_shape};
 use crate::quant::format::BaseFormat;
 use crate::tensor::{DType, Tensor};
 
@@ -117,31 +116,14 @@ impl Op for QuantGemm {
         let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
         let w = self.format().decode(inputs[0].as_u8().expect("w is u8"));
         let x = inputs[1].as_f32().expect("x is f32");
-        // Plain f64 dot products; tokens in parallel only because prefill shapes are large.
-        let mut y = vec![0.0f32; m * rows];
-        y.par_chunks_mut(rows).enumerate().for_each(|(t, yt)| {
-            let xt = &x[t * cols..(t + 1) * cols];
-            for (r, out) in yt.iter_mut().enumerate() {
-                let wr = &w[r * cols..(r + 1) * cols];
-                let acc: f64 = wr.iter().zip(xt).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
-                *out = acc as f32;
-            }
-        });
-        vec![Tensor::f32(vec![m, rows], y)]
+        vec![Tensor::f32(vec![m, rows], f64_products(&w, x, rows, cols, m))]
     }
 
     fn random_inputs(&self, dims: &Dims, rng: &mut StdRng) -> Vec<Tensor> {
         let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
-        // Per-row magnitudes vary over two decades so block scales differ.
-        let mut w = Vec::with_capacity(rows * cols);
-        for _ in 0..rows {
-            let row_scale = 10f32.powf(rng.random_range(-1.0..1.0));
-            w.extend((0..cols).map(|_| row_scale * rng.random_range(-1.0f32..1.0)));
-        }
+        let w = random_weights(self.format(), rows, cols, rng);
         let x: Vec<f32> = (0..m * cols).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        let format = self.format();
-        let row_bytes = format.row_bytes(cols).expect("cols fits the format");
-        vec![Tensor::u8(vec![rows, row_bytes], format.encode(&w, cols)), Tensor::f32(vec![m, cols], x)]
+        vec![w, Tensor::f32(vec![m, cols], x)]
     }
 
     fn test_dims(&self) -> Vec<Dims> {

@@ -25,12 +25,11 @@
 
 use rand::Rng;
 use rand::rngs::StdRng;
-use rayon::prelude::*;
 
 use crate::compare::Tolerance;
 use crate::op::{Cost, Dims, Op, OpError, TensorSpec, expect_dtype};
 use crate::ops::q8_0_gemm::MAX_M;
-use crate::ops::quant_gemv::weight_shape;
+use crate::ops::quant_gemv::{f64_products, random_weights, weight_shape};
 use crate::quant::format::BaseFormat;
 use crate::quant::q8_1;
 use crate::tensor::{DType, Tensor};
@@ -121,33 +120,14 @@ impl Op for Q8_1Gemm {
         let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
         let w = self.format().decode(inputs[0].as_u8().expect("w is u8"));
         let x = q8_1::dequantize(inputs[1].as_u8().expect("xq is u8"));
-        // Plain f64 dot products; tokens in parallel only because prefill shapes are large.
-        let mut y = vec![0.0f32; m * rows];
-        y.par_chunks_mut(rows).enumerate().for_each(|(t, yt)| {
-            let xt = &x[t * cols..(t + 1) * cols];
-            for (r, out) in yt.iter_mut().enumerate() {
-                let wr = &w[r * cols..(r + 1) * cols];
-                let acc: f64 = wr.iter().zip(xt).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
-                *out = acc as f32;
-            }
-        });
-        vec![Tensor::f32(vec![m, rows], y)]
+        vec![Tensor::f32(vec![m, rows], f64_products(&w, &x, rows, cols, m))]
     }
 
     fn random_inputs(&self, dims: &Dims, rng: &mut StdRng) -> Vec<Tensor> {
-        let format = self.format();
         let (rows, cols, m) = (dims.get("rows"), dims.get("cols"), dims.get("m"));
-        let mut w = Vec::with_capacity(rows * cols);
-        for _ in 0..rows {
-            let row_scale = 10f32.powf(rng.random_range(-1.0..1.0));
-            w.extend((0..cols).map(|_| row_scale * rng.random_range(-1.0f32..1.0)));
-        }
+        let w = random_weights(self.format(), rows, cols, rng);
         let x: Vec<f32> = (0..m * cols).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        let row_bytes = format.row_bytes(cols).expect("cols fits the format");
-        vec![
-            Tensor::u8(vec![rows, row_bytes], format.encode(&w, cols)),
-            Tensor::u8(vec![m, cols / 32 * q8_1::BLOCK_BYTES], q8_1::quantize(&x, cols)),
-        ]
+        vec![w, Tensor::u8(vec![m, cols / 32 * q8_1::BLOCK_BYTES], q8_1::quantize(&x, cols))]
     }
 
     fn test_dims(&self) -> Vec<Dims> {

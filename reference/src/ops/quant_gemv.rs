@@ -8,6 +8,7 @@
 
 use rand::Rng;
 use rand::rngs::StdRng;
+use rayon::prelude::*;
 
 use crate::op::{Cost, Dims, OpError, expect_dtype};
 use crate::quant::format::BaseFormat;
@@ -65,29 +66,41 @@ pub(crate) fn reference(format: BaseFormat, dims: &Dims, inputs: &[Tensor]) -> V
     let (rows, cols, batch) = (dims.get("rows"), dims.get("cols"), dims.get("batch"));
     let w = format.decode(inputs[0].as_u8().expect("w is u8"));
     let x = inputs[1].as_f32().expect("x is f32");
-    let mut y = vec![0.0f32; batch * rows];
-    for j in 0..batch {
-        let xj = &x[j * cols..(j + 1) * cols];
-        for r in 0..rows {
+    vec![Tensor::f32(vec![batch, rows], f64_products(&w, x, rows, cols, batch))]
+}
+
+/// `y[t·rows + r] = Σ_c w[r·cols + c]·x[t·cols + c]`, each accumulated in f64 and rounded once:
+/// the reference of every weight-matrix product (tokens in parallel only because prefill shapes
+/// are large).
+pub(crate) fn f64_products(w: &[f32], x: &[f32], rows: usize, cols: usize, tokens: usize) -> Vec<f32> {
+    let mut y = vec![0.0f32; tokens * rows];
+    y.par_chunks_mut(rows).enumerate().for_each(|(t, yt)| {
+        let xt = &x[t * cols..(t + 1) * cols];
+        for (r, out) in yt.iter_mut().enumerate() {
             let wr = &w[r * cols..(r + 1) * cols];
-            y[j * rows + r] = wr.iter().zip(xj).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>() as f32;
+            *out = wr.iter().zip(xt).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>() as f32;
         }
-    }
-    vec![Tensor::f32(vec![batch, rows], y)]
+    });
+    y
 }
 
 /// Random weights whose per-row magnitudes vary over two decades (so scales differ from block to
-/// block), encoded in `format`, and activations in (−1, 1).
-pub(crate) fn random_inputs(format: BaseFormat, dims: &Dims, rng: &mut StdRng) -> Vec<Tensor> {
-    let (rows, cols, batch) = (dims.get("rows"), dims.get("cols"), dims.get("batch"));
+/// block), encoded in `format`: u8 `[rows, row_bytes]`.
+pub(crate) fn random_weights(format: BaseFormat, rows: usize, cols: usize, rng: &mut StdRng) -> Tensor {
     let mut w = Vec::with_capacity(rows * cols);
     for _ in 0..rows {
         let row_scale = 10f32.powf(rng.random_range(-1.0..1.0));
         w.extend((0..cols).map(|_| row_scale * rng.random_range(-1.0f32..1.0)));
     }
+    Tensor::u8(vec![rows, format.row_bytes(cols).expect("cols fits the format")], format.encode(&w, cols))
+}
+
+/// [`random_weights`] in `format`, and activations in (−1, 1).
+pub(crate) fn random_inputs(format: BaseFormat, dims: &Dims, rng: &mut StdRng) -> Vec<Tensor> {
+    let (rows, cols, batch) = (dims.get("rows"), dims.get("cols"), dims.get("batch"));
+    let w = random_weights(format, rows, cols, rng);
     let x: Vec<f32> = (0..batch * cols).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-    let row_bytes = format.row_bytes(cols).expect("cols fits the format");
-    vec![Tensor::u8(vec![rows, row_bytes], format.encode(&w, cols)), Tensor::f32(vec![batch, cols], x)]
+    vec![w, Tensor::f32(vec![batch, cols], x)]
 }
 
 /// bytes = weights + x + y; flops = 2·rows·cols·batch.
