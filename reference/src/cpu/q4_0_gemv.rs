@@ -85,7 +85,7 @@ fn row_dot_portable<const B: usize>(row: &[u8], x: &[f32], cols: usize) -> [f32;
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use crate::cpu::x86::{hsum, prefetch_ahead};
+    use crate::cpu::x86::{hsum, prefetch_at};
 
     use super::{BLOCK_BYTES, BLOCK_WEIGHTS};
 
@@ -139,9 +139,12 @@ mod avx2 {
     unsafe fn four_rows_dot_avx2(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
         let blocks = rows[0].len() / BLOCK_BYTES;
         let mut acc = [_mm256_setzero_ps(); 4];
+        // The four rows are consecutive: each weight is prefetched where the next group of four
+        // rows will read it (2 KiB ahead would land in the next row, already being read).
+        let group_bytes = 4 * rows[0].len();
         for b in 0..blocks {
             for r in &rows {
-                prefetch_ahead(r.as_ptr().wrapping_add(b * BLOCK_BYTES));
+                prefetch_at(r.as_ptr().wrapping_add(group_bytes + b * BLOCK_BYTES));
             }
             // SAFETY: block b lies inside every row and x[b·32 .. b·32+32] inside x (checked by
             // the safe entry).

@@ -17,6 +17,14 @@ pub(crate) fn hsum(a: __m256) -> f32 {
 /// and on short rows (a small model's 576-wide matrices) the hardware prefetcher falls behind.
 pub(crate) const PREFETCH_BYTES: usize = 2048;
 
+/// Asks for the cache line at `p`: a hint that never faults, so `p` may lie past the end of the
+/// weights.
+#[inline(always)]
+pub(crate) fn prefetch_at(p: *const u8) {
+    // SAFETY: a prefetch reads nothing architecturally and cannot fault, whatever the address.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+}
+
 /// Asks for the cache line `PREFETCH_BYTES` past `p`, the weights the next rows will read. A
 /// prefetch is a hint that never faults, so the address may run past the end of the weights
 /// (hence the wrapping arithmetic).
