@@ -1,7 +1,7 @@
 //! The row-band driver the quantized CPU GEMVs share: rayon tasks own bands of rows, a format's
 //! row kernel computes one row against all `B` activation columns, and an optional epilogue
-//! adds to each row's outputs while they are still in registers' reach — how `lora_fused`
-//! applies its adapters without a second pass over y.
+//! adds to a band's outputs while they are still in L1 — how `lora_fused` applies its adapters
+//! without a second pass over y.
 
 use rayon::prelude::*;
 
@@ -14,8 +14,12 @@ pub type RowDot<const B: usize> = fn(&[u8], &[f32], usize) -> [f32; B];
 /// Four encoded rows against one column: the batch-1 fast path (one load of x feeds four rows).
 pub type FourRowsDot = fn([&[u8]; 4], &[f32]) -> [f32; 4];
 
-/// Work added to row `r`'s `B` outputs (column j at index j) right after its base product.
-pub type Epilogue<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
+/// Work added to a band's outputs right after its base products: called as
+/// `epilogue(first_row, columns, out)` with `out` holding `out.len() / columns` consecutive rows
+/// from `first_row`, each row's `columns` outputs together (column j of band row i at
+/// `i·columns + j`). A whole band a call, so the epilogue can vectorize across rows and costs one
+/// indirect call per band, not per row.
+pub type Epilogue<'a> = &'a (dyn Fn(usize, usize, &mut [f32]) + Sync);
 
 /// A format's row kernels for `B` columns.
 #[derive(Clone, Copy)]
@@ -61,9 +65,7 @@ pub fn run<const B: usize>(
                 *yr = row_dot(row(first + k), x, cols)[0];
             }
             if let Some(ep) = epilogue {
-                for (k, yr) in ys.iter_mut().enumerate() {
-                    ep(first + k, std::slice::from_mut(yr));
-                }
+                ep(first, 1, ys);
             }
         });
         return;
@@ -72,11 +74,10 @@ pub fn run<const B: usize>(
     let mut by_row = vec![0.0f32; rows * B];
     by_row.par_chunks_mut(ROWS_PER_TASK * B).enumerate().for_each(|(t, out)| {
         for (i, o) in out.chunks_exact_mut(B).enumerate() {
-            let r = t * ROWS_PER_TASK + i;
-            o.copy_from_slice(&row_dot(row(r), x, cols));
-            if let Some(ep) = epilogue {
-                ep(r, o);
-            }
+            o.copy_from_slice(&row_dot(row(t * ROWS_PER_TASK + i), x, cols));
+        }
+        if let Some(ep) = epilogue {
+            ep(t * ROWS_PER_TASK, B, out);
         }
     });
     for r in 0..rows {

@@ -1,9 +1,11 @@
 //! Fast CPU `lora_fused_*`: the base GEMV's row bands with the two adapters as an epilogue.
 //!
 //! The shrinks t_p = A_p·x and t_c = A_c·x come first (r_p + r_c dot products of length k, the
-//! A factors read once); then the base streams W band by band, and each row's outputs get
-//! s_p·B_p[r]·t_p + s_c·B_c[r]·t_c before they are stored, so y is written once.
+//! A factors read once); then the base streams W band by band, and each band's outputs get
+//! s_p·B_p[r]·t_p + s_c·B_c[r]·t_c for its rows r while they are still in L1
+//! ([`super::expand_band`]), so y is written once.
 
+use super::expand_band::expand_band;
 use super::{dot, lora_shrink};
 use crate::cpu::row_gemv::{self, Epilogue, RowKernels, for_batch};
 use crate::cpu::{q4_0_gemv, q4_1_gemv, q8_0_gemv};
@@ -41,14 +43,10 @@ pub fn lora_fused(
             t
         })
         .collect();
-    let epilogue = |r: usize, out: &mut [f32]| {
+    let epilogue = |first: usize, columns: usize, out: &mut [f32]| {
         for (ad, t) in adapters.iter().zip(&shrunk) {
-            if ad.rank == 0 {
-                continue;
-            }
-            let br = &ad.b[r * ad.rank..(r + 1) * ad.rank];
-            for (j, o) in out.iter_mut().enumerate() {
-                *o += ad.s * dot(br, &t[j * ad.rank..(j + 1) * ad.rank]);
+            if ad.rank > 0 {
+                expand_band(ad.b, t, ad.s, ad.rank, first, columns, out);
             }
         }
     };

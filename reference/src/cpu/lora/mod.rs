@@ -3,6 +3,7 @@
 
 pub mod backward;
 pub mod batched;
+pub mod expand_band;
 pub mod fused;
 
 use rayon::prelude::*;
