@@ -22,7 +22,7 @@ use std::time::Instant;
 use dfma_kernels::registry::KernelSpec;
 use dfma_kernels::tune::TuneCache;
 use dfma_kernels::{Backend, BackendKind, Prepared};
-use dfma_reference::cpu::lora::fused::{Adapter as FusedAdapter, lora_fused};
+use dfma_reference::cpu::lora::fused::{Adapter as FusedAdapter, lora_fused, lora_fused_int8};
 use dfma_reference::cpu::q8_activations;
 use dfma_reference::gguf::GgufFile;
 use dfma_reference::ops::lora::fused::BaseFormat;
@@ -97,6 +97,13 @@ fn fused_format(format: WeightFormat) -> Option<BaseFormat> {
     }
 }
 
+/// One or two acting adapters as the fused kernels' (personal, collective) pair; an absent
+/// second one has rank 0.
+fn fused_pair<'a>(adapters: &[ActingAdapter<'a>]) -> [FusedAdapter<'a>; 2] {
+    let none = FusedAdapter { a: &[], b: &[], rank: 0, s: 0.0 };
+    [0, 1].map(|i| adapters.get(i).map_or(none, |ad| FusedAdapter { a: ad.a, b: ad.b, rank: ad.rank, s: ad.scale }))
+}
+
 /// Tokens one `lora_fused` call takes.
 const FUSED_TOKENS: usize = 8;
 
@@ -138,13 +145,11 @@ impl MatmulEngine for CpuEngine {
         if adapters.is_empty() || adapters.len() > 2 {
             return Ok(false);
         }
-        let none = FusedAdapter { a: &[], b: &[], rank: 0, s: 0.0 };
-        let pick =
-            |i: usize| adapters.get(i).map_or(none, |ad| FusedAdapter { a: ad.a, b: ad.b, rank: ad.rank, s: ad.scale });
+        let pair = fused_pair(adapters);
         let w = m.bytes(file);
         let x_chunks = x[..tokens * m.cols].chunks(FUSED_TOKENS * m.cols);
         for (xc, yc) in x_chunks.zip(y[..tokens * m.rows].chunks_mut(FUSED_TOKENS * m.rows)) {
-            lora_fused(format, w, xc, yc, m.rows, m.cols, [pick(0), pick(1)]);
+            lora_fused(format, w, xc, yc, m.rows, m.cols, pair);
         }
         Ok(true)
     }
@@ -155,8 +160,8 @@ impl MatmulEngine for CpuEngine {
 /// `dfma_reference::cpu::q8_activations`) and the Q4_0, Q4_1 and Q8_0 weights multiply it with
 /// integer dot products, about 1.2–2.3× faster than f32 activations on AVX2 at the price of each
 /// activation's rounding to 1/254 of its block's largest magnitude. Batched products (prefill,
-/// training) and f32/f16 weights stay on [`CpuEngine`]'s exact f32 path, and so do the adapters:
-/// they are applied after an 8-bit base product.
+/// training) and f32/f16 weights stay on [`CpuEngine`]'s exact f32 path. One or two adapters
+/// on a single token ride the 8-bit base product as its epilogue, shrinking the exact x.
 pub struct CpuInt8Engine;
 
 impl MatmulEngine for CpuInt8Engine {
@@ -187,8 +192,9 @@ impl MatmulEngine for CpuInt8Engine {
         CpuEngine.matmul(file, m, x, y, tokens)
     }
 
-    /// Batched products take [`CpuEngine`]'s fused kernels; a single token declines, so its
-    /// base product runs with 8-bit activations and the adapters follow.
+    /// A single token with one or two adapters: the 8-bit base product with the adapters as
+    /// its band epilogue ([`lora_fused_int8`]; the adapters shrink the exact x). Batched
+    /// products take [`CpuEngine`]'s f32 fused kernels.
     fn fused(
         &self,
         file: &GgufFile,
@@ -198,10 +204,17 @@ impl MatmulEngine for CpuInt8Engine {
         tokens: usize,
         adapters: &[ActingAdapter<'_>],
     ) -> Result<bool, ModelError> {
-        if tokens == 1 {
+        if tokens != 1 || matches!(m.format, WeightFormat::F16) {
+            return CpuEngine.fused(file, m, x, y, tokens, adapters);
+        }
+        let Some(format) = fused_format(m.format) else { return Ok(false) };
+        if adapters.is_empty() || adapters.len() > 2 {
             return Ok(false);
         }
-        CpuEngine.fused(file, m, x, y, tokens, adapters)
+        assert_eq!((x.len(), y.len()), (m.cols, m.rows), "fused {}: lengths", m.name);
+        let [p, c] = fused_pair(adapters);
+        lora_fused_int8(format, m.bytes(file), x, &q8_activations::quantize(x), y, m.rows, m.cols, [p, c]);
+        Ok(true)
     }
 }
 

@@ -17,7 +17,10 @@ pub fn expand_band(b: &[f32], t: &[f32], s: f32, rank: usize, first: usize, colu
     let band = &b[first * rank..(first + rows) * rank];
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if rank.is_multiple_of(8) && std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if rank.is_multiple_of(8)
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
         // SAFETY: the CPU has AVX2 and FMA (checked above).
         done = unsafe { avx2::eights(band, t, s, rank, columns, out) };
     }

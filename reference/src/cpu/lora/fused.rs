@@ -1,15 +1,18 @@
 //! Fast CPU `lora_fused_*`: the base GEMV's row bands with the two adapters as an epilogue.
 //!
-//! The shrinks t_p = A_p·x and t_c = A_c·x come first (r_p + r_c dot products of length k, the
-//! A factors read once); then the base streams W band by band, and each band's outputs get
+//! The shrinks t_p = A_p·x and t_c = A_c·x come first (r_p + r_c dot products of length k per
+//! token, split evenly over the pool, the A factors read once); then the base streams W band by
+//! band, and each band's outputs get
 //! s_p·B_p[r]·t_p + s_c·B_c[r]·t_c for its rows r while they are still in L1
 //! ([`super::expand_band`]), so y is written once.
 
+use super::dot;
 use super::expand_band::expand_band;
-use super::{dot, lora_shrink};
+use crate::cpu::q8_activations::{self, Q8Activations};
 use crate::cpu::row_gemv::{self, Epilogue, RowKernels, for_batch};
 use crate::cpu::{q4_0_gemv, q4_1_gemv, q8_0_gemv};
 use crate::ops::lora::fused::BaseFormat;
+use rayon::prelude::*;
 
 /// One adapter's factors: `a` `[rank, k]`, `b` `[n, rank]`, scale `s`.
 #[derive(Clone, Copy)]
@@ -35,27 +38,72 @@ pub fn lora_fused(
     adapters: [Adapter<'_>; 2],
 ) {
     let tokens = x.len() / k;
-    let shrunk: Vec<Vec<f32>> = adapters
-        .iter()
-        .map(|ad| {
-            let mut t = vec![0.0f32; tokens * ad.rank];
-            lora_shrink(ad.a, x, &mut t, ad.rank, k);
-            t
-        })
-        .collect();
-    let epilogue = |first: usize, columns: usize, out: &mut [f32]| {
-        for (ad, t) in adapters.iter().zip(&shrunk) {
-            if ad.rank > 0 {
-                expand_band(ad.b, t, ad.s, ad.rank, first, columns, out);
-            }
-        }
-    };
+    let shrunk = shrink_all(&adapters, x, k);
+    let epilogue = |first: usize, columns: usize, out: &mut [f32]| expand_all(&adapters, &shrunk, first, columns, out);
     let ep: Epilogue<'_> = &epilogue;
     match format {
         BaseFormat::Q4_0 => q4_0_gemv::q4_0_gemv_then(w, x, y, n, k, tokens, Some(ep)),
         BaseFormat::Q4_1 => q4_1_gemv::q4_1_gemv_then(w, x, y, n, k, tokens, Some(ep)),
         BaseFormat::Q8_0 => q8_0_gemv::q8_0_gemv_then(w, x, y, n, k, tokens, Some(ep)),
         BaseFormat::F16 => for_batch!(tokens, f16_run(w, x, y, n, k, ep)),
+    }
+}
+
+/// One token's y = W·x̂ + s_p·B_p(A_p·x) + s_c·B_c(A_c·x) with the base product on 8-bit
+/// activations: `xq` is x quantized by [`q8_activations::quantize`], which the base multiplies
+/// with integer dot products ([`q8_activations`]), while the adapters shrink the exact f32 `x`.
+/// Still one pass over W, with y written once. An f16 base has no 8-bit kernel and runs
+/// [`lora_fused`] on x.
+#[allow(clippy::too_many_arguments)]
+pub fn lora_fused_int8(
+    format: BaseFormat,
+    w: &[u8],
+    x: &[f32],
+    xq: &Q8Activations,
+    y: &mut [f32],
+    n: usize,
+    k: usize,
+    adapters: [Adapter<'_>; 2],
+) {
+    assert_eq!((x.len(), xq.len()), (k, k), "lora_fused_int8: one token of k activations");
+    let shrunk = shrink_all(&adapters, x, k);
+    let epilogue = |first: usize, columns: usize, out: &mut [f32]| expand_all(&adapters, &shrunk, first, columns, out);
+    match format {
+        BaseFormat::Q4_0 => q8_activations::q4_0_gemv_then(w, xq, y, n, k, &epilogue),
+        BaseFormat::Q4_1 => q8_activations::q4_1_gemv_then(w, xq, y, n, k, &epilogue),
+        BaseFormat::Q8_0 => q8_activations::q8_0_gemv_then(w, xq, y, n, k, &epilogue),
+        BaseFormat::F16 => lora_fused(format, w, x, y, n, k, adapters),
+    }
+}
+
+/// t = A·x for each adapter (`[tokens, rank]`; empty for an absent one). Both adapters'
+/// outputs are split evenly over the pool in one parallel pass: at decode the shrink streams
+/// every A factor once, and on a small model those bytes are a good part of the base's.
+fn shrink_all(adapters: &[Adapter<'_>; 2], x: &[f32], k: usize) -> [Vec<f32>; 2] {
+    let tokens = x.len() / k;
+    let first_len = tokens * adapters[0].rank;
+    let mut flat = vec![0.0f32; first_len + tokens * adapters[1].rank];
+    let one = |idx: usize| {
+        let (ad, i) = if idx < first_len { (&adapters[0], idx) } else { (&adapters[1], idx - first_len) };
+        let (j, r) = (i / ad.rank, i % ad.rank);
+        dot(&ad.a[r * k..(r + 1) * k], &x[j * k..(j + 1) * k])
+    };
+    let per_task = flat.len().div_ceil(rayon::current_num_threads()).max(1);
+    flat.par_chunks_mut(per_task).enumerate().for_each(|(c, ts)| {
+        for (e, v) in ts.iter_mut().enumerate() {
+            *v = one(c * per_task + e);
+        }
+    });
+    let second = flat.split_off(first_len);
+    [flat, second]
+}
+
+/// The band epilogue: each present adapter's s·B·t added to the band's outputs.
+fn expand_all(adapters: &[Adapter<'_>; 2], shrunk: &[Vec<f32>; 2], first: usize, columns: usize, out: &mut [f32]) {
+    for (ad, t) in adapters.iter().zip(shrunk) {
+        if ad.rank > 0 {
+            expand_band(ad.b, t, ad.s, ad.rank, first, columns, out);
+        }
     }
 }
 

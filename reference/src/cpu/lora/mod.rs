@@ -5,6 +5,8 @@ pub mod backward;
 pub mod batched;
 pub mod expand_band;
 pub mod fused;
+#[cfg(test)]
+mod tests;
 
 use rayon::prelude::*;
 

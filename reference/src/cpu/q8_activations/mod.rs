@@ -45,6 +45,7 @@
 use half::f16;
 use rayon::prelude::*;
 
+use crate::cpu::row_gemv::Epilogue;
 use crate::quant::{q4_0, q4_1, q8_0};
 
 /// Values per activation block (and per weight block of every format here).
@@ -118,6 +119,22 @@ pub fn q8_0_gemv(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, cols:
     gemv::<Q8_0>(w, xq, y, rows, cols, Path::best(Q8_0));
 }
 
+/// [`q4_0_gemv`], then `epilogue` on each band of outputs while it is in L1 (see
+/// [`crate::cpu::row_gemv::Epilogue`]; one column): how `lora_fused` adds its adapters.
+pub fn q4_0_gemv_then(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, cols: usize, epilogue: Epilogue<'_>) {
+    gemv_then::<Q4_0>(w, xq, y, rows, cols, Path::best(Q4_0), Some(epilogue));
+}
+
+/// [`q4_1_gemv`], then `epilogue` on each band of outputs (as [`q4_0_gemv_then`]).
+pub fn q4_1_gemv_then(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, cols: usize, epilogue: Epilogue<'_>) {
+    gemv_then::<Q4_1>(w, xq, y, rows, cols, Path::best(Q4_1), Some(epilogue));
+}
+
+/// [`q8_0_gemv`], then `epilogue` on each band of outputs (as [`q4_0_gemv_then`]).
+pub fn q8_0_gemv_then(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, cols: usize, epilogue: Epilogue<'_>) {
+    gemv_then::<Q8_0>(w, xq, y, rows, cols, Path::best(Q8_0), Some(epilogue));
+}
+
 /// Y[t] = W·x̂[t] for each token of `xs` (Y row-major `[xs.len(), rows]`), Q4_0 `w`.
 pub fn q4_0_gemm(w: &[u8], xs: &[Q8Activations], y: &mut [f32], rows: usize, cols: usize) {
     gemm::<Q4_0>(w, xs, y, rows, cols, Path::best(Q4_0));
@@ -174,11 +191,26 @@ impl Path {
 }
 
 fn gemv<const F: u8>(w: &[u8], xq: &Q8Activations, y: &mut [f32], rows: usize, cols: usize, path: Path) {
+    gemv_then::<F>(w, xq, y, rows, cols, path, None);
+}
+
+fn gemv_then<const F: u8>(
+    w: &[u8],
+    xq: &Q8Activations,
+    y: &mut [f32],
+    rows: usize,
+    cols: usize,
+    path: Path,
+    epilogue: Option<Epilogue<'_>>,
+) {
     let row_bytes = check::<F>(w, std::slice::from_ref(xq), y, rows, cols);
     let x = Prepared::new::<F>(path, xq, cols / BLOCK);
     y.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(t, ys)| {
         let first = t * ROWS_PER_TASK;
         run_band::<F>(path, &w[first * row_bytes..(first + ys.len()) * row_bytes], &x, ys, row_bytes);
+        if let Some(ep) = epilogue {
+            ep(first, 1, ys);
+        }
     });
 }
 
