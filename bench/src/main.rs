@@ -31,10 +31,30 @@ use crate::error::BadInput;
 static ALLOCATOR: dfma_protocol::fuzz::CountingAllocator = dfma_protocol::fuzz::CountingAllocator;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => exit_on_usage_error(e),
+    };
     if let Err(e) = cmd::run(cli) {
         eprintln!("error: {e:#}");
         let code = if e.downcast_ref::<BadInput>().is_some() { 2 } else { 1 };
         std::process::exit(code);
     }
+}
+
+/// Help and version print as clap writes them; a usage error (unknown flag, bad value, missing
+/// argument) is one line naming the flag and the problem, exit code 2, like every other bad
+/// input (clap's own message adds a usage block and tips over several lines).
+fn exit_on_usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: bad arguments");
+    eprintln!("{first} (see --help)");
+    std::process::exit(2);
 }

@@ -153,9 +153,7 @@ fn expect_bad_input(args: &[&str], needle: &str, must_not_exist: Option<&Path>) 
     assert_eq!(out.status.code(), Some(2), "{args:?}: want exit 2, got {:?}: {stderr}", out.status.code());
     assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
     assert!(stderr.contains(needle), "{args:?}: stderr does not name {needle:?}: {stderr}");
-    if !stderr.starts_with("error: Usage") && !stderr.contains("Usage:") {
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: error is not one line: {stderr}");
-    }
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: error is not one line: {stderr}");
     if let Some(p) = must_not_exist {
         assert!(!p.exists(), "{args:?} wrote {}", p.display());
     }
