@@ -425,6 +425,14 @@ pub struct BenchArgs {
     /// exact f32 run.
     #[arg(long)]
     pub int8_activations: bool,
+    /// `--suite model`: also run each backend (and activation mode) with this many seeded
+    /// random adapters attached, beside its bare run: 1 a personal one, 2 the personal and the
+    /// collective one, each on every projection of every block, as an instance decodes.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub adapters: u8,
+    /// `--suite model`: the rank of each `--adapters` adapter.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=128))]
+    pub adapter_rank: u16,
     /// Also measure the peers on this machine, same run and threads: llama.cpp's `llama-bench`
     /// on the `--suite model` file, and its `test-backend-ops perf -o MUL_MAT` beside the cpu
     /// batch-1 `q4_0_gemv`/`q8_0_gemv` and m = 1 `q4_0_q8_1_gemm`/`q8_0_q8_1_gemm` cases (built

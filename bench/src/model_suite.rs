@@ -15,6 +15,12 @@
 //!   cache for the meter's minimum window; joules per decoded token from the backend's meter,
 //!   "measured" or "estimated" as the meter says.
 //!
+//! - **Adapters** (`--adapters 1|2`): each backend runs again with that many seeded random
+//!   adapters (rank `--adapter-rank`) attached on every projection of every block — a personal
+//!   instance decodes with its own adapter and the collective one — and the terminal shows the
+//!   adapted run's time over the bare one's from the same run. The adapters' f32 factors count
+//!   in that run's bytes per token.
+//!
 //! Medians over `repeats` runs; every sample is in the report. The peer figures (llama.cpp on
 //! the same file and threads) sit next to these in the same report when asked for.
 
@@ -24,6 +30,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use dfma_kernels::Backend;
 use dfma_runtime::energy::{EnergyMeter, EnergyWindow, recommended_min_window};
+use dfma_runtime::model::adapter::{Adapter, Projection};
 use dfma_runtime::model::sampler::argmax;
 use dfma_runtime::model::{KvCache, Model};
 use rand::rngs::StdRng;
@@ -42,6 +49,17 @@ pub struct ModelSuiteConfig {
     pub decode_tokens: usize,
     /// Timed prefill + decode runs per backend.
     pub repeats: usize,
+    /// Rank of the adapters of the adapted runs ([`Variant::adapters`]).
+    pub adapter_rank: usize,
+}
+
+/// One run's configuration of a backend.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Variant {
+    /// The cpu engine's 8-bit activations at decode.
+    pub int8: bool,
+    /// Seeded random adapters attached on every projection of every block (0..=2).
+    pub adapters: usize,
 }
 
 /// `--suite model`: the model, what was run, and one run per backend.
@@ -77,6 +95,17 @@ pub struct ModelRun {
     /// option). Absent in reports written before the option existed: f32.
     #[serde(default = "f32_name")]
     pub activations: String,
+    /// Adapters attached on every projection of every block (0: the bare model). Absent in
+    /// reports written before adapted runs existed: 0.
+    #[serde(default)]
+    pub adapters: usize,
+    /// Their rank (0 when none).
+    #[serde(default)]
+    pub adapter_rank: usize,
+    /// Bytes of their f32 factors (A and B) one decode step reads, on top of the model's
+    /// product weights; counted in this run's bytes per second and roofline fraction.
+    #[serde(default)]
+    pub adapter_bytes_per_token: u64,
     /// How the products run ([`dfma_runtime::model::MatmulEngine::describe`]).
     pub engine: String,
     /// CPU threads of the rayon pool (the cpu backend's parallelism).
@@ -180,19 +209,26 @@ pub fn run_on(
     seed: u64,
     roof: Option<&RooflineReport>,
     meter: Option<&dyn EnergyMeter>,
-    int8: bool,
+    variant: Variant,
 ) -> Result<ModelRun> {
     let t0 = Instant::now();
     let mut model = Model::load_on(path, backend).with_context(|| format!("loading {}", path.display()))?;
-    if int8 {
+    if variant.int8 {
         model.use_int8_activations()?;
+    }
+    for i in 0..variant.adapters {
+        let adapter = random_adapter(&model, cfg.adapter_rank, seed ^ (0xADA0 + i as u64))?;
+        model.attach(adapter)?;
     }
     let load_s = t0.elapsed().as_secs_f64();
     let tokens = prompt(seed, cfg.prompt_tokens, model.config.vocab);
     let capacity = cfg.prompt_tokens + cfg.decode_tokens + 1;
     let mut run = ModelRun {
         backend: backend.kind().name().into(),
-        activations: if int8 { "int8" } else { "f32" }.into(),
+        activations: if variant.int8 { "int8" } else { "f32" }.into(),
+        adapters: variant.adapters,
+        adapter_rank: if variant.adapters > 0 { cfg.adapter_rank } else { 0 },
+        adapter_bytes_per_token: adapter_bytes(&model),
         engine: model.engine().describe(),
         threads: rayon::current_num_threads(),
         load_s,
@@ -212,7 +248,8 @@ pub fn run_on(
     let per_s = |samples: &[f64], n: usize| n as f64 / summarize(samples).median_s;
     run.prefill_tokens_per_s = per_s(&run.prefill_samples_s, cfg.prompt_tokens);
     run.decode_tokens_per_s = per_s(&run.decode_samples_s, cfg.decode_tokens);
-    run.decode_weight_bytes_per_s = decode_weight_bytes(&model) as f64 * run.decode_tokens_per_s;
+    run.decode_weight_bytes_per_s =
+        (decode_weight_bytes(&model) + run.adapter_bytes_per_token) as f64 * run.decode_tokens_per_s;
     run.decode_fraction_of_read = roof.map(|r| run.decode_weight_bytes_per_s / r.read_bytes_per_s);
     if let (Some(meter), Some((cache, logits))) = (meter, prefilled) {
         let window = EnergyWindow::start(meter)?;
@@ -233,6 +270,24 @@ pub fn run_on(
         }
     }
     Ok(run)
+}
+
+/// Bytes of the attached adapters' factors.
+fn adapter_bytes(model: &Model<'_>) -> u64 {
+    let floats: usize = model.adapters().iter().flat_map(|a| a.factors.values()).map(|f| f.a.len() + f.b.len()).sum();
+    4 * floats as u64
+}
+
+/// An adapter of `rank` on every projection of every block, A and B both seeded uniform
+/// (B nonzero, unlike a fresh adapter's, so the timed products are never multiplications by
+/// zero), scaled small enough to leave the model's outputs finite.
+fn random_adapter(model: &Model<'_>, rank: usize, seed: u64) -> Result<Adapter> {
+    let layers: Vec<usize> = (0..model.config.layers).collect();
+    let mut adapter = Adapter::init(&model.config, "", &layers, &Projection::ALL, rank, rank as f32, seed)?;
+    let mut rng = StdRng::seed_from_u64(seed.rotate_left(17));
+    let b: Vec<f32> = (0..adapter.b_len()).map(|_| rng.random_range(-0.01f32..0.01)).collect();
+    adapter.set_b(&b)?;
+    Ok(adapter)
 }
 
 /// The report's lines for the terminal.
@@ -258,8 +313,12 @@ pub fn lines(r: &ModelSuiteReport) -> Vec<String> {
             (None, Some(m)) => format!(", energy {m}"),
             _ => String::new(),
         };
+        let adapted = match run.adapters {
+            0 => String::new(),
+            n => format!(" +{n}x r{}", run.adapter_rank),
+        };
         out.push(format!(
-            "model {:<9} {:<4} prefill {:8.1} tokens/s  decode {:7.1} tokens/s  {:7.2} GB/s{frac}{energy}  ({} threads; {})",
+            "model {:<9} {:<4}{adapted} prefill {:8.1} tokens/s  decode {:7.1} tokens/s  {:7.2} GB/s{frac}{energy}  ({} threads; {})",
             run.backend,
             run.activations,
             run.prefill_tokens_per_s,
@@ -268,6 +327,22 @@ pub fn lines(r: &ModelSuiteReport) -> Vec<String> {
             run.threads,
             run.engine
         ));
+    }
+    for run in r.runs.iter().filter(|run| run.adapters > 0 && run.error.is_none()) {
+        let bare = r.runs.iter().find(|b| {
+            b.adapters == 0 && b.error.is_none() && b.backend == run.backend && b.activations == run.activations
+        });
+        if let Some(bare) = bare {
+            out.push(format!(
+                "model {:<9} {:<4} {} rank-{} adapters on every projection: decode {:.3}x, prefill {:.3}x the bare model's time",
+                run.backend,
+                run.activations,
+                run.adapters,
+                run.adapter_rank,
+                bare.decode_tokens_per_s / run.decode_tokens_per_s,
+                bare.prefill_tokens_per_s / run.prefill_tokens_per_s
+            ));
+        }
     }
     for p in &r.peers {
         match &p.not_run {

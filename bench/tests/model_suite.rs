@@ -44,6 +44,10 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
             "--repeats",
             "2",
             "--int8-activations",
+            "--adapters",
+            "2",
+            "--adapter-rank",
+            "4",
             "--json",
             json.to_str().unwrap(),
         ],
@@ -69,7 +73,14 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
         assert!(!in_ci(), "wgpu (lavapipe) is required under CI=true");
         println!("model suite on wgpu not run: wgpu is not available here");
     }
-    assert_eq!(runs.len(), 2 + usize::from(wgpu_ran), "cpu f32 and int8, then one run per other backend: {runs:?}");
+    assert_eq!(
+        runs.len(),
+        2 * (2 + usize::from(wgpu_ran)),
+        "cpu f32 and int8, then one run per other backend, each bare and adapted: {runs:?}"
+    );
+    // Two rank-4 adapters on the seven projections of both blocks: per block the A factors
+    // hold 4 × (64·6 + 96) floats and the B factors 4 × (64 + 32 + 32 + 64 + 96 + 96 + 64).
+    let adapter_bytes = 2 * 2 * 4 * (480 + 448) * 4;
     let kinds: Vec<(String, String)> = runs
         .iter()
         .map(|r| (r["backend"].as_str().unwrap().to_string(), r["activations"].as_str().unwrap().to_string()))
@@ -88,10 +99,17 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
         }
         let frac = r["decode_fraction_of_read"].as_f64().unwrap();
         assert!(frac > 0.0 && frac.is_finite(), "roofline fraction {frac}");
+        let adapted = r["adapters"].as_u64().unwrap();
+        assert!(adapted == 0 || adapted == 2, "{r}");
+        assert_eq!(r["adapter_rank"], if adapted == 2 { 4 } else { 0 });
+        let extra = if adapted == 2 { adapter_bytes } else { 0 };
+        assert_eq!(r["adapter_bytes_per_token"], extra);
         let rate = r["decode_weight_bytes_per_s"].as_f64().unwrap() / r["decode_tokens_per_s"].as_f64().unwrap();
-        assert!((rate - (weights / 32 * 34) as f64).abs() < 1e-6 * rate, "bytes/s = bytes/token × tokens/s");
+        let bytes = (weights / 32 * 34 + extra) as f64;
+        assert!((rate - bytes).abs() < 1e-6 * rate, "bytes/s = (weights + adapters)/token × tokens/s");
     }
     assert!(stdout.contains("model cpu") && stdout.contains("decode"), "no model line: {stdout}");
+    assert!(stdout.contains("2 rank-4 adapters on every projection: decode"), "no adapter cost line: {stdout}");
     let peer = &m["peers"][0];
     assert!(peer["not_run"].as_str().is_some_and(|w| w.starts_with("not run:")), "peer: {peer}");
     assert!(peer["decode_ratio"].is_null(), "no ratio without the peer: {peer}");
@@ -108,6 +126,7 @@ fn the_model_suite_refuses_bad_input_before_timing() {
         (vec!["--model".into(), truncated.display().to_string()], "truncated.gguf"),
         (vec!["--model".into(), model.display().to_string(), "--prompt-tokens".into(), "60".into()], "context of 64"),
         (vec!["--model".into(), model.display().to_string(), "--repeats".into(), "0".into()], "--repeats"),
+        (vec!["--model".into(), model.display().to_string(), "--adapters".into(), "3".into()], "--adapters"),
     ];
     for (extra, says) in cases {
         let mut args = vec!["bench", "--suite", "model", "--backend", "cpu"];

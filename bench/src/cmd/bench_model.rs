@@ -12,7 +12,7 @@ use super::bench::Energy;
 use super::model_args::model_path;
 use crate::cli::BenchArgs;
 use crate::error::bad_input;
-use crate::model_suite::{self, ModelRun, ModelSuiteConfig, ModelSuiteReport, PeerModelRun};
+use crate::model_suite::{self, ModelRun, ModelSuiteConfig, ModelSuiteReport, PeerModelRun, Variant};
 use crate::peers::llama_cpp;
 use crate::report::RooflineReport;
 
@@ -82,6 +82,7 @@ pub fn run(
         prompt_tokens: args.prompt_tokens,
         decode_tokens: args.decode_tokens,
         repeats: args.repeats,
+        adapter_rank: usize::from(args.adapter_rank),
     };
     let mut runs = Vec::new();
     for b in backends {
@@ -96,16 +97,22 @@ pub fn run(
         let roof = rooflines.iter().find(|r| r.backend == kind.name());
         let meter = energies.iter().find(|(k, _)| *k == kind).and_then(|(_, e)| e.as_ref()).map(|e| e.meter);
         let int8_too = args.int8_activations && kind == BackendKind::Cpu;
+        let adapter_counts = if args.adapters > 0 { vec![0, usize::from(args.adapters)] } else { vec![0] };
         for int8 in [false, true].into_iter().filter(|&i| !i || int8_too) {
-            let run = model_suite::run_on(&file.path, b.as_ref(), cfg, seed, roof, meter, int8).unwrap_or_else(|e| {
-                ModelRun {
-                    backend: kind.name().into(),
-                    activations: if int8 { "int8" } else { "f32" }.into(),
-                    error: Some(format!("model on {kind}: {e:#}")),
-                    ..ModelRun::default()
-                }
-            });
-            runs.push(run);
+            for &adapters in &adapter_counts {
+                let variant = Variant { int8, adapters };
+                let run =
+                    model_suite::run_on(&file.path, b.as_ref(), cfg, seed, roof, meter, variant).unwrap_or_else(|e| {
+                        ModelRun {
+                            backend: kind.name().into(),
+                            activations: if int8 { "int8" } else { "f32" }.into(),
+                            adapters,
+                            error: Some(format!("model on {kind}: {e:#}")),
+                            ..ModelRun::default()
+                        }
+                    });
+                runs.push(run);
+            }
         }
     }
     let peers = if args.peers { vec![llama_bench(file, cfg, &runs)] } else { vec![] };
@@ -160,7 +167,7 @@ fn llama_bench(file: &ModelFile, cfg: ModelSuiteConfig, runs: &[ModelRun]) -> Pe
         Ok(r) => {
             let cpu = runs
                 .iter()
-                .filter(|r| r.backend == "cpu" && r.error.is_none())
+                .filter(|r| r.backend == "cpu" && r.adapters == 0 && r.error.is_none())
                 .max_by(|a, b| a.decode_tokens_per_s.total_cmp(&b.decode_tokens_per_s));
             peer.dfma_run = cpu.map(|c| format!("cpu, {} activations", c.activations));
             peer.prefill_tokens_per_s = Some(r.prefill.avg_tokens_per_s);
