@@ -24,6 +24,7 @@ use super::adapter::{Adapter, Projection};
 use super::config::LlamaConfig;
 use super::engine::{ActingAdapter, CpuEngine, CpuInt8Engine, MatmulEngine, engine_for};
 use super::error::ModelError;
+use super::shared_a::merge_shared_a;
 use super::weights::{Layer, Matrix, Weights};
 
 /// A loaded model: the mapped file, its configuration, its checked tensors and the engine its
@@ -37,6 +38,9 @@ pub struct Model<'b> {
     pub weights: Weights,
     engine: Box<dyn MatmulEngine + 'b>,
     adapters: Vec<Adapter>,
+    /// The adapters as the forward pass applies them when some share A
+    /// ([`super::shared_a`]); `None`: as attached.
+    merged: Option<Vec<Adapter>>,
 }
 
 /// Keys and values of the tokens seen so far, per layer: `[layers][capacity][kv_dim]`. Cloned
@@ -193,7 +197,14 @@ impl Model<'static> {
     /// kernels, straight on the mapped file.
     pub fn load(path: &Path) -> Result<Model<'static>, ModelError> {
         let (file, config, weights) = open(path)?;
-        Ok(Model { file: Arc::new(file), config, weights, engine: Box::new(CpuEngine), adapters: Vec::new() })
+        Ok(Model {
+            file: Arc::new(file),
+            config,
+            weights,
+            engine: Box::new(CpuEngine),
+            adapters: Vec::new(),
+            merged: None,
+        })
     }
 }
 
@@ -212,7 +223,7 @@ impl<'b> Model<'b> {
     pub fn load_on(path: &Path, backend: &'b dyn Backend) -> Result<Model<'b>, ModelError> {
         let (file, config, weights) = open(path)?;
         let engine = engine_for(backend, &file, &weights)?;
-        Ok(Model { file: Arc::new(file), config, weights, engine, adapters: Vec::new() })
+        Ok(Model { file: Arc::new(file), config, weights, engine, adapters: Vec::new(), merged: None })
     }
 
     /// The engine the matrix products run on.
@@ -259,6 +270,7 @@ impl<'b> Model<'b> {
             }
         }
         self.adapters.push(adapter);
+        self.merged = merge_shared_a(&self.adapters);
         Ok(())
     }
 
@@ -267,14 +279,24 @@ impl<'b> Model<'b> {
         &self.adapters
     }
 
+    /// The adapters as the forward pass applies them: the attached ones, with any that share
+    /// their A factors (a personal and the collective adapter drawn from one seed) merged into
+    /// one over the summed B's — one shrink and one expand a projection instead of two.
+    pub fn applied_adapters(&self) -> &[Adapter] {
+        self.merged.as_deref().unwrap_or(&self.adapters)
+    }
+
     /// Removes the adapter attached last (none: nothing happens).
     pub fn pop_adapter(&mut self) -> Option<Adapter> {
-        self.adapters.pop()
+        let popped = self.adapters.pop();
+        self.merged = merge_shared_a(&self.adapters);
+        popped
     }
 
     /// Removes every attached adapter.
     pub fn detach_all(&mut self) {
         self.adapters.clear();
+        self.merged = None;
     }
 
     /// y = W·x plus, for each attached adapter on (layer, projection), s·B·(A·x). With one or
@@ -282,12 +304,12 @@ impl<'b> Model<'b> {
     /// kernel does it all in one pass over W; otherwise the base product runs on the engine and
     /// the adapters' two small products on the cpu kernels.
     fn project(&self, l: usize, p: Projection, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError> {
-        let acting = acting_on(self.adapters.iter(), (l, p));
+        let acting = acting_on(self.applied_adapters().iter(), (l, p));
         if !acting.is_empty() && self.engine.fused(&self.file, m, x, y, 1, &acting)? {
             return Ok(());
         }
         self.matvec(m, x, y)?;
-        for ad in &self.adapters {
+        for ad in self.applied_adapters() {
             let Some(f) = ad.factors.get(&(l, p)) else { continue };
             let mut t = vec![0.0f32; ad.rank];
             dfma_reference::cpu::lora::lora_shrink(&f.a, x, &mut t, ad.rank, f.cols);

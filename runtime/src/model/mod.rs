@@ -11,6 +11,7 @@ pub mod forward;
 pub mod generate;
 pub mod matvec;
 pub mod sampler;
+mod shared_a;
 pub mod tiny;
 pub mod tokenizer;
 pub mod train;

@@ -189,7 +189,7 @@ impl Backward<'_, '_> {
         let mut dx = vec![0.0f32; self.n * m.cols];
         matvec_t(self.model.file(), m, dy, &mut dx, self.n);
         let mut part = vec![0.0f32; dx.len()];
-        for ad in self.model.adapters().iter().chain(once(self.trainable)) {
+        for ad in self.model.applied_adapters().iter().chain(once(self.trainable)) {
             let Some(f) = ad.factors.get(&key) else { continue };
             lora_backward_dx(shape(ad), dy, &f.a, &f.b, &mut part);
             dx.iter_mut().zip(&part).for_each(|(a, b)| *a += b);

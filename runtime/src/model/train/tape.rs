@@ -38,9 +38,10 @@ pub(crate) struct LayerTape {
     pub act: Vec<f32>,
 }
 
-/// The adapters that act on every projection: the model's attached ones, then the trainable.
+/// The adapters that act on every projection: the model's attached ones (as applied, those
+/// sharing A merged), then the trainable.
 pub(super) fn acting<'a>(model: &'a Model<'_>, trainable: Option<&'a Adapter>) -> impl Iterator<Item = &'a Adapter> {
-    model.adapters().iter().chain(trainable)
+    model.applied_adapters().iter().chain(trainable)
 }
 
 /// Y = X·Wᵀ + Σ s·(X·Aᵀ)·Bᵀ over the acting adapters on (l, p), for `n` token rows.
