@@ -433,6 +433,10 @@ pub struct BenchArgs {
     /// `--suite model`: the rank of each `--adapters` adapter.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=128))]
     pub adapter_rank: u16,
+    /// `--suite model`: give the `--adapters 2` adapters distinct A factors. By default they
+    /// share one, as DFMA's personal and collective adapters do, and are applied as one.
+    #[arg(long)]
+    pub distinct_a: bool,
     /// Also measure the peers on this machine, same run and threads: llama.cpp's `llama-bench`
     /// on the `--suite model` file, and its `test-backend-ops perf -o MUL_MAT` beside the cpu
     /// batch-1 `q4_0_gemv`/`q8_0_gemv` and m = 1 `q4_0_q8_1_gemm`/`q8_0_q8_1_gemm` cases (built

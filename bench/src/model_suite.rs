@@ -18,8 +18,10 @@
 //! - **Adapters** (`--adapters 1|2`): each backend runs again with that many seeded random
 //!   adapters (rank `--adapter-rank`) attached on every projection of every block — a personal
 //!   instance decodes with its own adapter and the collective one — and the terminal shows the
-//!   adapted run's time over the bare one's from the same run. The adapters' f32 factors count
-//!   in that run's bytes per token.
+//!   adapted run's time over the bare one's from the same run. Two adapters share their A
+//!   factors as DFMA's personal and collective adapters do (the forward pass then applies them
+//!   as one: `dfma_runtime::model::Model::applied_adapters`), or not with `--distinct-a`. The
+//!   factors read count in that run's bytes per token.
 //!
 //! Medians over `repeats` runs; every sample is in the report. The peer figures (llama.cpp on
 //! the same file and threads) sit next to these in the same report when asked for.
@@ -51,6 +53,9 @@ pub struct ModelSuiteConfig {
     pub repeats: usize,
     /// Rank of the adapters of the adapted runs ([`Variant::adapters`]).
     pub adapter_rank: usize,
+    /// Whether those adapters get distinct A factors (by default they share one, as DFMA's
+    /// personal and collective adapters do, and the forward pass applies them as one).
+    pub distinct_a: bool,
 }
 
 /// One run's configuration of a backend.
@@ -102,8 +107,12 @@ pub struct ModelRun {
     /// Their rank (0 when none).
     #[serde(default)]
     pub adapter_rank: usize,
-    /// Bytes of their f32 factors (A and B) one decode step reads, on top of the model's
-    /// product weights; counted in this run's bytes per second and roofline fraction.
+    /// Whether they share their A factors (then they are applied as one adapter).
+    #[serde(default)]
+    pub adapters_share_a: bool,
+    /// Bytes of the f32 factors (A and B) one decode step reads, on top of the model's product
+    /// weights (adapters sharing A read once); counted in this run's bytes per second and
+    /// roofline fraction.
     #[serde(default)]
     pub adapter_bytes_per_token: u64,
     /// How the products run ([`dfma_runtime::model::MatmulEngine::describe`]).
@@ -216,9 +225,9 @@ pub fn run_on(
     if variant.int8 {
         model.use_int8_activations()?;
     }
-    for i in 0..variant.adapters {
-        let adapter = random_adapter(&model, cfg.adapter_rank, seed ^ (0xADA0 + i as u64))?;
-        model.attach(adapter)?;
+    for i in 0..variant.adapters as u64 {
+        let a_seed = if cfg.distinct_a { seed ^ (0xADA0 + i) } else { seed ^ 0xADA0 };
+        model.attach(random_adapter(&model, cfg.adapter_rank, a_seed, seed ^ (0xB0 + i))?)?;
     }
     let load_s = t0.elapsed().as_secs_f64();
     let tokens = prompt(seed, cfg.prompt_tokens, model.config.vocab);
@@ -228,6 +237,7 @@ pub fn run_on(
         activations: if variant.int8 { "int8" } else { "f32" }.into(),
         adapters: variant.adapters,
         adapter_rank: if variant.adapters > 0 { cfg.adapter_rank } else { 0 },
+        adapters_share_a: variant.adapters > 1 && !cfg.distinct_a,
         adapter_bytes_per_token: adapter_bytes(&model),
         engine: model.engine().describe(),
         threads: rayon::current_num_threads(),
@@ -272,19 +282,21 @@ pub fn run_on(
     Ok(run)
 }
 
-/// Bytes of the attached adapters' factors.
+/// Bytes of the factors a forward pass reads: the applied adapters' (those sharing A merged).
 fn adapter_bytes(model: &Model<'_>) -> u64 {
-    let floats: usize = model.adapters().iter().flat_map(|a| a.factors.values()).map(|f| f.a.len() + f.b.len()).sum();
+    let floats: usize =
+        model.applied_adapters().iter().flat_map(|a| a.factors.values()).map(|f| f.a.len() + f.b.len()).sum();
     4 * floats as u64
 }
 
 /// An adapter of `rank` on every projection of every block, A and B both seeded uniform
 /// (B nonzero, unlike a fresh adapter's, so the timed products are never multiplications by
-/// zero), scaled small enough to leave the model's outputs finite.
-fn random_adapter(model: &Model<'_>, rank: usize, seed: u64) -> Result<Adapter> {
+/// zero), scaled small enough to leave the model's outputs finite. Adapters drawn with one
+/// `a_seed` share A, as DFMA's personal and collective adapters do.
+fn random_adapter(model: &Model<'_>, rank: usize, a_seed: u64, b_seed: u64) -> Result<Adapter> {
     let layers: Vec<usize> = (0..model.config.layers).collect();
-    let mut adapter = Adapter::init(&model.config, "", &layers, &Projection::ALL, rank, rank as f32, seed)?;
-    let mut rng = StdRng::seed_from_u64(seed.rotate_left(17));
+    let mut adapter = Adapter::init(&model.config, "", &layers, &Projection::ALL, rank, rank as f32, a_seed)?;
+    let mut rng = StdRng::seed_from_u64(b_seed);
     let b: Vec<f32> = (0..adapter.b_len()).map(|_| rng.random_range(-0.01f32..0.01)).collect();
     adapter.set_b(&b)?;
     Ok(adapter)
@@ -315,7 +327,7 @@ pub fn lines(r: &ModelSuiteReport) -> Vec<String> {
         };
         let adapted = match run.adapters {
             0 => String::new(),
-            n => format!(" +{n}x r{}", run.adapter_rank),
+            n => format!(" +{n}x r{}{}", run.adapter_rank, if run.adapters_share_a { " one A" } else { "" }),
         };
         out.push(format!(
             "model {:<9} {:<4}{adapted} prefill {:8.1} tokens/s  decode {:7.1} tokens/s  {:7.2} GB/s{frac}{energy}  ({} threads; {})",
@@ -334,11 +346,12 @@ pub fn lines(r: &ModelSuiteReport) -> Vec<String> {
         });
         if let Some(bare) = bare {
             out.push(format!(
-                "model {:<9} {:<4} {} rank-{} adapters on every projection: decode {:.3}x, prefill {:.3}x the bare model's time",
+                "model {:<9} {:<4} {} rank-{} adapters{} on every projection: decode {:.3}x, prefill {:.3}x the bare model's time",
                 run.backend,
                 run.activations,
                 run.adapters,
                 run.adapter_rank,
+                if run.adapters_share_a { " sharing A" } else { "" },
                 bare.decode_tokens_per_s / run.decode_tokens_per_s,
                 bare.prefill_tokens_per_s / run.prefill_tokens_per_s
             ));

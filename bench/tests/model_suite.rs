@@ -78,9 +78,10 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
         2 * (2 + usize::from(wgpu_ran)),
         "cpu f32 and int8, then one run per other backend, each bare and adapted: {runs:?}"
     );
-    // Two rank-4 adapters on the seven projections of both blocks: per block the A factors
-    // hold 4 × (64·6 + 96) floats and the B factors 4 × (64 + 32 + 32 + 64 + 96 + 96 + 64).
-    let adapter_bytes = 2 * 2 * 4 * (480 + 448) * 4;
+    // Two rank-4 adapters sharing A on the seven projections of both blocks, applied as one:
+    // per block the A factors hold 4 × (64·6 + 96) floats and the B factors
+    // 4 × (64 + 32 + 32 + 64 + 96 + 96 + 64).
+    let adapter_bytes = 2 * 4 * (480 + 448) * 4;
     let kinds: Vec<(String, String)> = runs
         .iter()
         .map(|r| (r["backend"].as_str().unwrap().to_string(), r["activations"].as_str().unwrap().to_string()))
@@ -102,6 +103,7 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
         let adapted = r["adapters"].as_u64().unwrap();
         assert!(adapted == 0 || adapted == 2, "{r}");
         assert_eq!(r["adapter_rank"], if adapted == 2 { 4 } else { 0 });
+        assert_eq!(r["adapters_share_a"], adapted == 2);
         let extra = if adapted == 2 { adapter_bytes } else { 0 };
         assert_eq!(r["adapter_bytes_per_token"], extra);
         let rate = r["decode_weight_bytes_per_s"].as_f64().unwrap() / r["decode_tokens_per_s"].as_f64().unwrap();
@@ -109,7 +111,10 @@ fn the_model_suite_reports_prefill_and_decode_per_backend() {
         assert!((rate - bytes).abs() < 1e-6 * rate, "bytes/s = (weights + adapters)/token × tokens/s");
     }
     assert!(stdout.contains("model cpu") && stdout.contains("decode"), "no model line: {stdout}");
-    assert!(stdout.contains("2 rank-4 adapters on every projection: decode"), "no adapter cost line: {stdout}");
+    assert!(
+        stdout.contains("2 rank-4 adapters sharing A on every projection: decode"),
+        "no adapter cost line: {stdout}"
+    );
     let peer = &m["peers"][0];
     assert!(peer["not_run"].as_str().is_some_and(|w| w.starts_with("not run:")), "peer: {peer}");
     assert!(peer["decode_ratio"].is_null(), "no ratio without the peer: {peer}");

@@ -83,6 +83,7 @@ pub fn run(
         decode_tokens: args.decode_tokens,
         repeats: args.repeats,
         adapter_rank: usize::from(args.adapter_rank),
+        distinct_a: args.distinct_a,
     };
     let mut runs = Vec::new();
     for b in backends {
