@@ -73,6 +73,45 @@ fn a_bench_run_writes_every_format_and_its_json_matches_the_schema() {
     assert!(std::fs::read_to_string(p("r.svg")).unwrap().contains("<circle"), "the chart has no points");
 }
 
+/// A run of a bar's op measures its peer too and reports the bar: both medians, their ratio,
+/// and the median ratio over alternating pairs of launches, which judges it.
+#[test]
+fn a_bar_is_measured_in_alternating_pairs_and_judged_by_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = dfma(&[
+        "bench",
+        "--backend",
+        "cpu",
+        "--op",
+        "lora_fused_q4_0",
+        "--mode",
+        "hot",
+        "--min-samples",
+        "3",
+        "--min-seconds",
+        "0",
+        "--max-seconds",
+        "0.2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_valid(&json);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let bars = report["bars"].as_array().unwrap();
+    let bar = bars.iter().find(|b| b["name"].as_str().unwrap().starts_with("lora_fused_q4_0")).expect("the bar");
+    let num = |k: &str| bar[k].as_f64().unwrap_or_else(|| panic!("{k} of {bar}"));
+    assert!(num("case_median_s") > 0.0 && num("peer_median_s") > 0.0);
+    assert!((num("ratio") - num("case_median_s") / num("peer_median_s")).abs() < 1e-9);
+    let paired = num("paired_ratio");
+    assert!(paired.is_finite() && paired > 0.0, "{bar}");
+    assert!(bar["pairs"].as_u64().is_some_and(|n| n >= 3), "{bar}");
+    assert_eq!(bar["met"].as_bool(), Some(paired <= num("max_ratio")), "judged by the paired ratio: {bar}");
+    assert!(stdout.contains("alternating pairs"), "{stdout}");
+}
+
 #[test]
 fn the_schema_rejects_a_report_with_a_missing_field() {
     let fixture = manifest_path("tests/fixtures/run_a.json");

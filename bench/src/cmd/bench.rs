@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use dfma_kernels::registry::{KernelSpec, for_backend};
-use dfma_kernels::{Backend, BackendKind, BackendOptions, open};
+use dfma_kernels::{Backend, BackendKind, BackendOptions, Prepared, open};
 use dfma_reference::compare::compare_tensors;
 use dfma_reference::seed::{rng_for, seed_from_env};
 use dfma_reference::{Dims, Op, Tensor, ops};
@@ -28,7 +28,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::bench_model;
 use super::gguf_weights::{self, GgufWeights};
 use super::parse_backend;
-use crate::bars;
+use crate::bars::{self, BarReport};
 use crate::cli::{BenchArgs, CacheMode};
 use crate::compression;
 use crate::error::bad_input;
@@ -308,6 +308,65 @@ pub(super) fn run_case(
 
 /// Measures `backend`'s peaks with the calibration ops' kernels (hot; their buffers exceed any
 /// cache). The best variant of each op counts.
+/// The bar's two sides (the kernels its medians came from) prepared together and launched in
+/// alternating pairs under `criteria`: the median of case / peer over the pairs and their count.
+/// `None` when a side is not among the planned cases.
+fn pair_bar(
+    bar: &BarReport,
+    planned: &[Case<'_>],
+    seed: u64,
+    problems: &Problems,
+    criteria: &Criteria,
+) -> Result<Option<(f64, usize)>> {
+    let Some((case_side, peer_side)) = bar.sides() else { return Ok(None) };
+    let find = |(op, dims): (&str, &str), variant: &str| {
+        planned.iter().find(|c| {
+            c.backend.kind().name() == bar.backend
+                && c.mode.name() == bar.cache_mode
+                && c.kernel.op.name() == op
+                && c.kernel.variant == variant
+                && c.dims.to_string() == dims
+        })
+    };
+    let (Some(case), Some(peer)) = (find(case_side, &bar.case_kernel), find(peer_side, &bar.peer_kernel)) else {
+        return Ok(None);
+    };
+    let (pc, pp) = (problems.get(case, seed), problems.get(peer, seed));
+    let mut a = case.backend.prepare(case.kernel, &case.dims, &pc.inputs)?;
+    let mut b = peer.backend.prepare(peer.kernel, &peer.dims, &pp.inputs)?;
+    let cold = case.mode == CacheMode::Cold;
+    let launches = |p: &mut Box<dyn Prepared + '_>| -> Result<u32> {
+        let (warm_s, _) = p.time_launches(1)?;
+        Ok(if cold { 1 } else { ((HOT_SAMPLE_S / warm_s.max(1e-9)).ceil() as u32).clamp(1, 1000) })
+    };
+    let (na, nb) = (launches(&mut a)?, launches(&mut b)?);
+    let timed = |p: &mut Box<dyn Prepared + '_>, n: u32| -> Result<f64> {
+        if cold {
+            // A failed flush surfaces again at the next launch; the pair stays valid.
+            let _ = case.backend.flush_caches();
+        }
+        Ok(p.time_launches(n)?.0 / f64::from(n))
+    };
+    let mut case_first = true;
+    let sampled = sample(
+        criteria,
+        || {},
+        || -> Result<f64> {
+            let (ta, tb) = if case_first {
+                let ta = timed(&mut a, na)?;
+                (ta, timed(&mut b, nb)?)
+            } else {
+                let tb = timed(&mut b, nb)?;
+                (timed(&mut a, na)?, tb)
+            };
+            case_first = !case_first;
+            Ok(ta / tb)
+        },
+    )?;
+    let pairs = sampled.samples_s.len();
+    Ok((pairs > 0).then(|| (summarize(&sampled.samples_s).median_s, pairs)))
+}
+
 fn calibrate(
     backend: &dyn Backend,
     seed: u64,
@@ -589,7 +648,12 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
     }
     pb.finish_and_clear();
     report.bars = bars::evaluate(&report.cases);
-    for bar in &report.bars {
+    for bar in &mut report.bars {
+        match pair_bar(bar, &planned, seed, &problems, &criteria) {
+            Ok(Some((ratio, pairs))) => bar.set_paired(ratio, pairs),
+            Ok(None) => {}
+            Err(e) => println!("bar {}: alternating pairs not measured: {e:#}", bar.name),
+        }
         println!("{}", bars::line(bar));
     }
     if compression_suite {
