@@ -23,6 +23,20 @@ fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     (num / den).sqrt()
 }
 
+/// A tiny random model in `format` (2 blocks, width 128, SwiGLU 192, 96 tokens) in a
+/// temporary directory, which lives as long as the returned guard.
+fn tiny(format: WeightFormat, seed: u64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    TinyLlama::small(2, 128, 192, 4, 2, 96, format).write(&path, seed).unwrap();
+    (dir, path)
+}
+
+/// The largest relative L2 difference of `got` from `want`, step by step.
+fn worst_rel_l2(got: &[Vec<f32>], want: &[Vec<f32>]) -> f64 {
+    got.iter().zip(want).map(|(g, w)| rel_l2(g, w)).fold(0.0, f64::max)
+}
+
 /// The logits after each token of `tokens`, fed one by one.
 fn stepwise(model: &Model<'_>, tokens: &[u32]) -> Vec<Vec<f32>> {
     let mut cache = model.new_cache(tokens.len());
@@ -34,9 +48,7 @@ fn int8_activations_keep_the_logits_of_tiny_models_close() {
     let seed = seed_from_env().unwrap();
     println!("seed {seed} (DFMA_SEED={seed} reproduces)");
     for format in [WeightFormat::Q4_0, WeightFormat::Q4_1, WeightFormat::Q8_0] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
-        TinyLlama::small(2, 128, 192, 4, 2, 96, format).write(&path, seed).unwrap();
+        let (_dir, path) = tiny(format, seed);
         let mut rng = StdRng::seed_from_u64(seed);
         let tokens: Vec<u32> = (0..12).map(|_| rng.random_range(0..96)).collect();
         let mut model = Model::load(&path).unwrap();
@@ -44,7 +56,7 @@ fn int8_activations_keep_the_logits_of_tiny_models_close() {
         model.use_int8_activations().unwrap();
         assert!(model.engine().describe().contains("8-bit"), "{}", model.engine().describe());
         let int8 = stepwise(&model, &tokens);
-        let worst = exact.iter().zip(&int8).map(|(e, i)| rel_l2(i, e)).fold(0.0, f64::max);
+        let worst = worst_rel_l2(&int8, &exact);
         println!("{format:?}: worst rel L2 of the logits {worst:.2e}");
         assert!(int8.iter().flatten().all(|v| v.is_finite()), "{format:?}: non-finite logits");
         assert!(worst > 0.0, "{format:?}: the 8-bit path was not taken");
@@ -97,9 +109,7 @@ fn int8_activations_apply_attached_adapters() {
     let seed = seed_from_env().unwrap();
     println!("seed {seed} (DFMA_SEED={seed} reproduces)");
     for format in [WeightFormat::Q4_0, WeightFormat::Q4_1, WeightFormat::Q8_0] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
-        TinyLlama::small(2, 128, 192, 4, 2, 96, format).write(&path, seed).unwrap();
+        let (_dir, path) = tiny(format, seed);
         let mut rng = StdRng::seed_from_u64(seed ^ 0xADA);
         let tokens: Vec<u32> = (0..10).map(|_| rng.random_range(0..96)).collect();
         let mut model = Model::load(&path).unwrap();
@@ -115,7 +125,7 @@ fn int8_activations_apply_attached_adapters() {
         let exact = stepwise(&model, &tokens);
         model.use_int8_activations().unwrap();
         let int8 = stepwise(&model, &tokens);
-        let worst = exact.iter().zip(&int8).map(|(e, i)| rel_l2(i, e)).fold(0.0, f64::max);
+        let worst = worst_rel_l2(&int8, &exact);
         let moved = exact.iter().zip(&bare).map(|(e, b)| rel_l2(b, e)).fold(f64::INFINITY, f64::min);
         println!("{format:?}: 8-bit vs exact with adapters {worst:.2e}; adapters moved the logits by >= {moved:.2e}");
         assert!(int8.iter().flatten().all(|v| v.is_finite()), "{format:?}: non-finite logits");

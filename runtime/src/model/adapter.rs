@@ -287,18 +287,7 @@ mod tests {
     use super::*;
 
     fn config() -> LlamaConfig {
-        LlamaConfig {
-            layers: 2,
-            dim: 64,
-            ffn_dim: 96,
-            heads: 4,
-            kv_heads: 2,
-            head_dim: 16,
-            rope_theta: 10000.0,
-            rms_eps: 1e-5,
-            vocab: 100,
-            context: 128,
-        }
+        LlamaConfig::tiny_for_tests()
     }
 
     #[test]

@@ -31,6 +31,24 @@ pub struct LlamaConfig {
 }
 
 impl LlamaConfig {
+    /// A tiny configuration for unit tests: 2 blocks, width 64, SwiGLU 96, 4 query / 2
+    /// key-value heads of 16, 100 tokens.
+    #[cfg(test)]
+    pub(crate) fn tiny_for_tests() -> LlamaConfig {
+        LlamaConfig {
+            layers: 2,
+            dim: 64,
+            ffn_dim: 96,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 16,
+            rope_theta: 10000.0,
+            rms_eps: 1e-5,
+            vocab: 100,
+            context: 128,
+        }
+    }
+
     /// Width of the key and value projections: kv_heads · head_dim.
     pub fn kv_dim(&self) -> usize {
         self.kv_heads * self.head_dim
