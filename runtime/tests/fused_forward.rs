@@ -79,7 +79,8 @@ fn fused_adapters_give_the_logits_of_adapters_applied_after_the_product() {
 /// A personal and a collective adapter drawn from one seed share A, and the forward pass
 /// applies them as one adapter over the summed B's. Against the same two adapters applied one
 /// by one — the collective's A moved by one ulp, so they no longer merge — the logits agree to
-/// rounding, token by token and in the prefill, with f32 and with 8-bit activations.
+/// rounding, token by token and in the prefill, with f32 activations, and to the activations'
+/// quantization with 8-bit ones.
 #[test]
 fn adapters_sharing_a_apply_as_one_with_the_same_logits() {
     let seed = seed_from_env().unwrap();
@@ -120,7 +121,12 @@ fn adapters_sharing_a_apply_as_one_with_the_same_logits() {
                 "{format:?} int8 {int8}: merged vs one by one, rel L2 {steps:.2e} token by token, {prefill:.2e} prefill"
             );
             assert!(m_steps.iter().chain(&m_prefill).all(|v| v.is_finite()), "{format:?}: non-finite logits");
-            assert!(steps < 1e-5 && prefill < 1e-5, "{format:?} int8 {int8}: {steps:e}, {prefill:e}");
+            // With 8-bit activations a difference of one rounding in a product's output can move
+            // a later activation across a code boundary (one code: 1/127 of its block's largest
+            // magnitude): measured up to 6e-3 token by token over 60 draws. A merge that dropped
+            // a scale or a B moves the logits by order 1e-1.
+            let bound = if int8 { 3e-2 } else { 1e-5 };
+            assert!(steps < bound && prefill < bound, "{format:?} int8 {int8}: {steps:e}, {prefill:e}");
         }
     }
 }
