@@ -421,8 +421,8 @@ pub struct BenchArgs {
     /// `--suite model`: timed prefill + decode runs per backend (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
-    /// `--suite model`: also run the cpu backend with 8-bit activations at decode, beside its
-    /// exact f32 run.
+    /// `--suite model`: also run the cpu backend with 8-bit activations in its quantized products
+    /// (decode and prefill), beside its exact f32 run.
     #[arg(long)]
     pub int8_activations: bool,
     /// `--suite model`: also run each backend (and activation mode) with this many seeded
@@ -605,8 +605,8 @@ pub struct GenerateArgs {
     /// repeat for several (a personal and a collective one).
     #[arg(long, value_name = "FILE")]
     pub lora: Vec<PathBuf>,
-    /// Decode with 8-bit activations on the cpu backend (faster; the logits move by the
-    /// activations' rounding). Other backends refuse it.
+    /// Run the quantized products (prompt and decode) with 8-bit activations on the cpu backend
+    /// (faster; the logits move by the activations' rounding). Other backends refuse it.
     #[arg(long)]
     pub int8_activations: bool,
 }

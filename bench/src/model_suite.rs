@@ -96,8 +96,9 @@ pub struct ModelSuiteReport {
 pub struct ModelRun {
     /// Backend name.
     pub backend: String,
-    /// Activations of the decode's products: `f32` (exact) or `int8` (the cpu engine's 8-bit
-    /// option). Absent in reports written before the option existed: f32.
+    /// Activations of the quantized products: `f32` (exact) or `int8` (the cpu engine's 8-bit
+    /// option; in reports before 2026-12-05 it covered decode only, prefill ran in f32). Absent
+    /// in reports written before the option existed: f32.
     #[serde(default = "f32_name")]
     pub activations: String,
     /// Adapters attached on every projection of every block (0: the bare model). Absent in

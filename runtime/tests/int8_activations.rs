@@ -37,6 +37,11 @@ fn worst_rel_l2(got: &[Vec<f32>], want: &[Vec<f32>]) -> f64 {
     got.iter().zip(want).map(|(g, w)| rel_l2(g, w)).fold(0.0, f64::max)
 }
 
+/// The logits after the last of `tokens`, fed at once.
+fn prefilled(model: &Model<'_>, tokens: &[u32]) -> Vec<f32> {
+    model.prefill(tokens, &mut model.new_cache(tokens.len())).unwrap()
+}
+
 /// The logits after each token of `tokens`, fed one by one.
 fn stepwise(model: &Model<'_>, tokens: &[u32]) -> Vec<Vec<f32>> {
     let mut cache = model.new_cache(tokens.len());
@@ -53,9 +58,21 @@ fn int8_activations_keep_the_logits_of_tiny_models_close() {
         let tokens: Vec<u32> = (0..12).map(|_| rng.random_range(0..96)).collect();
         let mut model = Model::load(&path).unwrap();
         let exact = stepwise(&model, &tokens);
+        let exact_prefill = prefilled(&model, &tokens);
         model.use_int8_activations().unwrap();
         assert!(model.engine().describe().contains("8-bit"), "{}", model.engine().describe());
         let int8 = stepwise(&model, &tokens);
+        // The prompt's batched products take the 8-bit GEMMs: the same rounding, token by token.
+        let int8_prefill = prefilled(&model, &tokens);
+        let prefill_moved = rel_l2(&int8_prefill, &exact_prefill);
+        println!("{format:?}: prefill logits moved by {prefill_moved:.2e}");
+        assert!(prefill_moved > 0.0, "{format:?}: the prefill's 8-bit path was not taken");
+        assert!(prefill_moved < INT8_LOGITS_BOUND, "{format:?}: 8-bit prefill moved the logits by {prefill_moved:e}");
+        let apart = rel_l2(&int8_prefill, int8.last().unwrap());
+        println!("{format:?}: 8-bit prefill against 8-bit steps {apart:.2e}");
+        // Usually ~2e-7 (the attention's rounding); where a rounding moves an activation across
+        // a code boundary downstream, up to 1.2e-2 over 150 draws.
+        assert!(apart < INT8_LOGITS_BOUND, "{format:?}: 8-bit prefill and 8-bit steps disagree by {apart:e}");
         let worst = worst_rel_l2(&int8, &exact);
         println!("{format:?}: worst rel L2 of the logits {worst:.2e}");
         assert!(int8.iter().flatten().all(|v| v.is_finite()), "{format:?}: non-finite logits");

@@ -155,13 +155,16 @@ impl MatmulEngine for CpuEngine {
     }
 }
 
-/// The CPU engine with 8-bit activations for single-token products (decode): x is quantized
-/// once per product to blocks of 32 (a scale and 32 signed 8-bit codes,
-/// `dfma_reference::cpu::q8_activations`) and the Q4_0, Q4_1 and Q8_0 weights multiply it with
-/// integer dot products, about 1.2–2.3× faster than f32 activations on AVX2 at the price of each
-/// activation's rounding to 1/254 of its block's largest magnitude. Batched products (prefill,
-/// training) and f32/f16 weights stay on [`CpuEngine`]'s exact f32 path. One or two adapters
-/// on a single token ride the 8-bit base product as its epilogue, shrinking the exact x.
+/// The CPU engine with 8-bit activations: each token's x is quantized once per product to
+/// blocks of 32 (a scale and 32 signed 8-bit codes, `dfma_reference::cpu::q8_activations`) and
+/// the Q4_0, Q4_1 and Q8_0 weights multiply it with integer dot products, about 1.2–2.3× faster
+/// than f32 activations on AVX2 at the price of each activation's rounding to 1/254 of its
+/// block's largest magnitude — for single tokens (decode) and batches (prefill: the bands of
+/// rows are read once for all tokens, each token's result the bits of its own GEMV). f32/f16
+/// weights stay on [`CpuEngine`]'s exact f32 path. One or two adapters on a single token ride
+/// the 8-bit base product as its epilogue, shrinking the exact x; batched adapted products take
+/// [`CpuEngine`]'s f32 fused kernels. Training wants exact products: train on a model without
+/// this engine.
 pub struct CpuInt8Engine;
 
 impl MatmulEngine for CpuInt8Engine {
@@ -189,7 +192,16 @@ impl MatmulEngine for CpuInt8Engine {
         if tokens == 1 {
             return self.matvec(file, m, x, y);
         }
-        CpuEngine.matmul(file, m, x, y, tokens)
+        let kernel = match m.format {
+            WeightFormat::Q4_0 => q8_activations::q4_0_gemm,
+            WeightFormat::Q4_1 => q8_activations::q4_1_gemm,
+            WeightFormat::Q8_0 => q8_activations::q8_0_gemm,
+            WeightFormat::F32 | WeightFormat::F16 => return CpuEngine.matmul(file, m, x, y, tokens),
+        };
+        assert_eq!((x.len(), y.len()), (tokens * m.cols, tokens * m.rows), "matmul {}: lengths", m.name);
+        let xs: Vec<_> = x.chunks_exact(m.cols).map(q8_activations::quantize).collect();
+        kernel(m.bytes(file), &xs, y, m.rows, m.cols);
+        Ok(())
     }
 
     /// A single token with one or two adapters: the 8-bit base product with the adapters as

@@ -231,8 +231,8 @@ impl<'b> Model<'b> {
         self.engine.as_ref()
     }
 
-    /// Runs single-token products with 8-bit activations ([`CpuInt8Engine`]): faster decode on
-    /// the CPU, logits off by the activations' rounding. Only the cpu engine has it; on a
+    /// Runs the quantized products with 8-bit activations ([`CpuInt8Engine`]): faster decode and
+    /// prefill on the CPU, logits off by the activations' rounding (train without it). Only the cpu engine has it; on a
     /// device engine this is an error and nothing changes.
     pub fn use_int8_activations(&mut self) -> Result<(), ModelError> {
         if self.engine.backend() != dfma_kernels::BackendKind::Cpu {

@@ -140,6 +140,11 @@ pub fn q4_0_gemm(w: &[u8], xs: &[Q8Activations], y: &mut [f32], rows: usize, col
     gemm::<Q4_0>(w, xs, y, rows, cols, Path::best(Q4_0));
 }
 
+/// Y[t] = W·x̂[t] for each token of `xs` (Y row-major `[xs.len(), rows]`), Q4_1 `w`.
+pub fn q4_1_gemm(w: &[u8], xs: &[Q8Activations], y: &mut [f32], rows: usize, cols: usize) {
+    gemm::<Q4_1>(w, xs, y, rows, cols, Path::best(Q4_1));
+}
+
 /// Y[t] = W·x̂[t] for each token of `xs` (Y row-major `[xs.len(), rows]`), Q8_0 `w`.
 pub fn q8_0_gemm(w: &[u8], xs: &[Q8Activations], y: &mut [f32], rows: usize, cols: usize) {
     gemm::<Q8_0>(w, xs, y, rows, cols, Path::best(Q8_0));

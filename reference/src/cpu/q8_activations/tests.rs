@@ -279,17 +279,17 @@ fn speed_against_f32_activations() {
 
 #[test]
 fn gemm_gives_each_token_the_bits_of_its_gemv() {
-    for f in [Q4_0, Q8_0] {
+    for f in FORMATS {
         // 37 rows: two bands of 16 and a ragged one; 5 blocks: a lone last block.
         let (rows, cols, m) = (37, 160, 3);
         let mut rng = rng_for(26, u64::from(f));
         let (w, _) = weights(f, &mut rng, rows, cols);
         let xs: Vec<Q8Activations> = (0..m).map(|_| quantize(&gaussian(&mut rng, cols))).collect();
         let mut y = vec![f32::NAN; m * rows];
-        if f == Q4_0 {
-            q4_0_gemm(&w, &xs, &mut y, rows, cols)
-        } else {
-            q8_0_gemm(&w, &xs, &mut y, rows, cols)
+        match f {
+            Q4_0 => q4_0_gemm(&w, &xs, &mut y, rows, cols),
+            Q4_1 => q4_1_gemm(&w, &xs, &mut y, rows, cols),
+            _ => q8_0_gemm(&w, &xs, &mut y, rows, cols),
         }
         for (t, xq) in xs.iter().enumerate() {
             let one = run(f, &w, xq, rows, cols, Path::best(f));
