@@ -224,8 +224,8 @@ impl MatmulEngine for CpuInt8Engine {
             return Ok(false);
         }
         assert_eq!((x.len(), y.len()), (m.cols, m.rows), "fused {}: lengths", m.name);
-        let [p, c] = fused_pair(adapters);
-        lora_fused_int8(format, m.bytes(file), x, &q8_activations::quantize(x), y, m.rows, m.cols, [p, c]);
+        let xq = q8_activations::quantize(x);
+        lora_fused_int8(format, m.bytes(file), x, &xq, y, m.rows, m.cols, fused_pair(adapters));
         Ok(true)
     }
 }
