@@ -83,7 +83,7 @@ unsafe fn rows<const F: u8, const R: usize, const VNNI: bool>(
 /// `vpdpbusd` with VNNI, else `vpmaddubsw` (pairs into i16; no pair here can saturate:
 /// |u| ≤ 128, |s| ≤ 127) and `vpmaddwd` by ones. The same integers either way.
 #[inline(always)]
-unsafe fn byte_dots<const VNNI: bool>(u: __m256i, s: __m256i) -> __m256i {
+pub(super) unsafe fn byte_dots<const VNNI: bool>(u: __m256i, s: __m256i) -> __m256i {
     // SAFETY: the callers are compiled with AVX2, and with VNNI and VL when VNNI.
     unsafe {
         if VNNI {
@@ -97,7 +97,7 @@ unsafe fn byte_dots<const VNNI: bool>(u: __m256i, s: __m256i) -> __m256i {
 /// The f16 at `p` as f32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn f16_at(p: *const u8) -> f32 {
+pub(super) unsafe fn f16_at(p: *const u8) -> f32 {
     // SAFETY: the caller guarantees 2 readable bytes at `p`.
     let bits = unsafe { p.cast::<u16>().read_unaligned() };
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
@@ -107,7 +107,7 @@ unsafe fn f16_at(p: *const u8) -> f32 {
 /// weights 0..16, high nibbles 16..32).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn nibbles(p: *const u8) -> __m256i {
+pub(super) unsafe fn nibbles(p: *const u8) -> __m256i {
     // SAFETY: the caller guarantees 16 readable bytes at `p`.
     let v = unsafe { _mm_loadu_si128(p.cast()) };
     let mask = _mm_set1_epi8(0x0F);

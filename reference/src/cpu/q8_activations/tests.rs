@@ -280,8 +280,9 @@ fn speed_against_f32_activations() {
 #[test]
 fn gemm_gives_each_token_the_bits_of_its_gemv() {
     for f in FORMATS {
-        // 37 rows: two bands of 16 and a ragged one; 5 blocks: a lone last block.
-        let (rows, cols, m) = (37, 160, 3);
+        // 37 rows: two bands of 16 and a ragged one; 5 blocks: a lone last block; 7 tokens: a
+        // step of four and a ragged three.
+        let (rows, cols, m) = (37, 160, 7);
         let mut rng = rng_for(26, u64::from(f));
         let (w, _) = weights(f, &mut rng, rows, cols);
         let xs: Vec<Q8Activations> = (0..m).map(|_| quantize(&gaussian(&mut rng, cols))).collect();
@@ -313,4 +314,42 @@ fn q8_1_blocks_give_their_scales_codes_and_exact_sums() {
     }
     // The values it stands for are Q8_1's own.
     assert_eq!(xq.dequantize(), crate::quant::q8_1::dequantize(&bytes));
+}
+
+/// The several-tokens kernel, with and without VNNI where the CPU has it, gives each token the
+/// bits of its portable GEMV: ragged rows, a lone last block, tokens not a multiple of four.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn tokens_kernel_gives_each_token_the_bits_of_its_portable_gemv() {
+    if !avx2::available() {
+        println!("not run: the CPU lacks AVX2, FMA or F16C");
+        return;
+    }
+    let seed = crate::seed::seed_from_env().unwrap();
+    println!("seed {seed} (DFMA_SEED reproduces)");
+    let vnnis: Vec<bool> = [false, true].into_iter().filter(|&v| !v || avx2::vnni_available()).collect();
+    for f in FORMATS {
+        let (rows, cols, m) = (13, 224, 6);
+        let mut rng = rng_for(seed, 40 + u64::from(f));
+        let (w, _) = weights(f, &mut rng, rows, cols);
+        let xs: Vec<Q8Activations> = (0..m).map(|_| quantize(&gaussian(&mut rng, cols))).collect();
+        let row_bytes = w.len() / rows;
+        for &vnni in &vnnis {
+            let mut ys = vec![f32::NAN; m * rows];
+            let mut outs: Vec<&mut [f32]> = ys.chunks_exact_mut(rows).collect();
+            match (f, vnni) {
+                (Q4_0, false) => avx2_tokens::band::<Q4_0, false>(&w, &xs, &mut outs, row_bytes),
+                (Q4_0, true) => avx2_tokens::band::<Q4_0, true>(&w, &xs, &mut outs, row_bytes),
+                (Q4_1, false) => avx2_tokens::band::<Q4_1, false>(&w, &xs, &mut outs, row_bytes),
+                (Q4_1, true) => avx2_tokens::band::<Q4_1, true>(&w, &xs, &mut outs, row_bytes),
+                (_, false) => avx2_tokens::band::<Q8_0, false>(&w, &xs, &mut outs, row_bytes),
+                (_, true) => avx2_tokens::band::<Q8_0, true>(&w, &xs, &mut outs, row_bytes),
+            }
+            for (t, xq) in xs.iter().enumerate() {
+                let one = run(f, &w, xq, rows, cols, Path::Portable);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&ys[t * rows..(t + 1) * rows]), bits(&one), "{} vnni {vnni} token {t}", name(f));
+            }
+        }
+    }
 }
