@@ -61,7 +61,7 @@ pub struct ModelSuiteConfig {
 /// One run's configuration of a backend.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Variant {
-    /// The cpu engine's 8-bit activations at decode.
+    /// The cpu engine's 8-bit activations in the quantized products (decode and prefill).
     pub int8: bool,
     /// Seeded random adapters attached on every projection of every block (0..=2).
     pub adapters: usize,

@@ -173,7 +173,10 @@ impl MatmulEngine for CpuInt8Engine {
     }
 
     fn describe(&self) -> String {
-        format!("cpu ({} threads), 8-bit activations at decode, weights memory-mapped", rayon::current_num_threads())
+        format!(
+            "cpu ({} threads), 8-bit activations in the quantized products, weights memory-mapped",
+            rayon::current_num_threads()
+        )
     }
 
     fn matvec(&self, file: &GgufFile, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError> {
