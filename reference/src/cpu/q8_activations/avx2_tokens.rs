@@ -47,14 +47,20 @@ pub(super) fn band<const F: u8, const VNNI: bool>(
             }
             t += TOKENS;
         }
+        // The last one to three tokens, into a fixed array (no allocation per row).
+        let mut out = [0.0f32; TOKENS];
         let rest = xs.len() - t;
-        let out: Vec<f32> = match rest {
-            3 => unsafe { tokens::<F, 3, VNNI>(row, [&xs[t], &xs[t + 1], &xs[t + 2]], blocks, row_bytes) }.to_vec(),
-            2 => unsafe { tokens::<F, 2, VNNI>(row, [&xs[t], &xs[t + 1]], blocks, row_bytes) }.to_vec(),
-            1 => unsafe { tokens::<F, 1, VNNI>(row, [&xs[t]], blocks, row_bytes) }.to_vec(),
-            _ => Vec::new(),
-        };
-        for (k, v) in out.into_iter().enumerate() {
+        match rest {
+            3 => out[..3].copy_from_slice(&unsafe {
+                tokens::<F, 3, VNNI>(row, [&xs[t], &xs[t + 1], &xs[t + 2]], blocks, row_bytes)
+            }),
+            2 => {
+                out[..2].copy_from_slice(&unsafe { tokens::<F, 2, VNNI>(row, [&xs[t], &xs[t + 1]], blocks, row_bytes) })
+            }
+            1 => out[..1].copy_from_slice(&unsafe { tokens::<F, 1, VNNI>(row, [&xs[t]], blocks, row_bytes) }),
+            _ => {}
+        }
+        for (k, &v) in out[..rest].iter().enumerate() {
             ys[t + k][i] = v;
         }
     }

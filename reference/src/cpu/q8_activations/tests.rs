@@ -317,7 +317,8 @@ fn q8_1_blocks_give_their_scales_codes_and_exact_sums() {
 }
 
 /// The several-tokens kernel, with and without VNNI where the CPU has it, gives each token the
-/// bits of its portable GEMV: ragged rows, a lone last block, tokens not a multiple of four.
+/// bits of its portable GEMV: ragged rows, a lone last block, every remainder of tokens past a
+/// multiple of four.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn tokens_kernel_gives_each_token_the_bits_of_its_portable_gemv() {
@@ -328,9 +329,10 @@ fn tokens_kernel_gives_each_token_the_bits_of_its_portable_gemv() {
     let seed = crate::seed::seed_from_env().unwrap();
     println!("seed {seed} (DFMA_SEED reproduces)");
     let vnnis: Vec<bool> = [false, true].into_iter().filter(|&v| !v || avx2::vnni_available()).collect();
-    for f in FORMATS {
-        let (rows, cols, m) = (13, 224, 6);
-        let mut rng = rng_for(seed, 40 + u64::from(f));
+    // 5, 6 and 7 tokens: a step of four and each remainder.
+    for (f, m) in FORMATS.into_iter().flat_map(|f| [5, 6, 7].map(|m| (f, m))) {
+        let (rows, cols) = (13, 224);
+        let mut rng = rng_for(seed, 40 + u64::from(f) + 8 * m as u64);
         let (w, _) = weights(f, &mut rng, rows, cols);
         let xs: Vec<Q8Activations> = (0..m).map(|_| quantize(&gaussian(&mut rng, cols))).collect();
         let row_bytes = w.len() / rows;
