@@ -62,10 +62,17 @@ fn int8_fused_is_the_int8_gemv_plus_the_adapters() {
                 let err = (f64::from(got[o]) - want).abs();
                 assert!(err <= 1e-5 * (1.0 + want.abs()), "{format:?} {n}x{k} row {o}: {} vs {want}", got[o]);
             }
-            // The f32 fused kernel on the same operands differs only by the activations' rounding.
+            // The f32 fused kernel on the same operands differs only by the activations'
+            // rounding: every dequantized weight here has |w| <= 1 (to its f16 scale's
+            // rounding), so a row moves by at most Σ|x - x̂|, plus f32 rounding.
             let mut exact = vec![f32::NAN; n];
             lora_fused(format, &wq, &x, &mut exact, n, k, adapters);
-            assert!(exact.iter().zip(&got).all(|(e, g)| (e - g).abs() <= 0.05 * (1.0 + e.abs())));
+            let rounding: f64 = x.iter().zip(xq.dequantize()).map(|(a, b)| f64::from(a - b).abs()).sum();
+            for (o, (e, g)) in exact.iter().zip(&got).enumerate() {
+                let bound = 1.001 * rounding + 1e-4 * (1.0 + f64::from(e.abs()));
+                let diff = f64::from(e - g).abs();
+                assert!(diff <= bound, "{format:?} {n}x{k} row {o}: f32 {e} vs int8 {g}, beyond {bound}");
+            }
         }
     }
 }
