@@ -322,6 +322,11 @@ pub enum CacheMode {
     Cold,
     /// Launches back to back, inputs resident in cache where they fit.
     Hot,
+    /// Launches back to back, each on the next of enough copies of the inputs that together
+    /// they exceed the device's largest cache four times over: every launch reads its inputs
+    /// from memory, and one launch's start overlaps the last one's end, as in a model's run of
+    /// products over different weights. What a memory-bound kernel sustains.
+    Streamed,
 }
 
 impl CacheMode {
@@ -330,6 +335,7 @@ impl CacheMode {
         match self {
             CacheMode::Cold => "cold",
             CacheMode::Hot => "hot",
+            CacheMode::Streamed => "streamed",
         }
     }
 }
@@ -341,8 +347,12 @@ pub enum ModeChoice {
     Cold,
     /// Hot only.
     Hot,
-    /// Both, cold first.
+    /// Streamed only.
+    Streamed,
+    /// Cold and hot, cold first.
     Both,
+    /// Cold, hot and streamed.
+    All,
 }
 
 impl ModeChoice {
@@ -351,6 +361,8 @@ impl ModeChoice {
         match self {
             ModeChoice::Cold => &[CacheMode::Cold],
             ModeChoice::Hot => &[CacheMode::Hot],
+            ModeChoice::Streamed => &[CacheMode::Streamed],
+            ModeChoice::All => &[CacheMode::Cold, CacheMode::Hot, CacheMode::Streamed],
             ModeChoice::Both => &[CacheMode::Cold, CacheMode::Hot],
         }
     }
@@ -385,6 +397,10 @@ pub struct BenchArgs {
     /// Cache mode of timed launches.
     #[arg(long, value_enum, default_value = "cold")]
     pub mode: ModeChoice,
+    /// Streamed mode: megabytes (10^6 bytes) the rotating copies of a case's inputs span
+    /// together (default: four times the backend's largest cache, at most 2 GiB).
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub streamed_span_mb: Option<u64>,
     /// Minimum samples per case.
     #[arg(long, default_value_t = 10)]
     pub min_samples: usize,

@@ -73,6 +73,51 @@ fn a_bench_run_writes_every_format_and_its_json_matches_the_schema() {
     assert!(std::fs::read_to_string(p("r.svg")).unwrap().contains("<circle"), "the chart has no points");
 }
 
+/// Streamed mode rotates each case over copies of its inputs that together span what was asked
+/// (64 MB here: 4 copies of the 17.8 MB 4096x4096 Q8_0 matrix), every copy checked.
+#[test]
+fn a_streamed_run_rotates_over_copies_spanning_the_asked_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = dfma(&[
+        "bench",
+        "--backend",
+        "cpu",
+        "--op",
+        "q8_0_gemv",
+        "--mode",
+        "streamed",
+        "--streamed-span-mb",
+        "64",
+        "--min-samples",
+        "2",
+        "--min-seconds",
+        "0",
+        "--max-seconds",
+        "0.3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_valid(&json);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases: Vec<_> = report["cases"].as_array().unwrap().iter().filter(|c| c["op"] == "q8_0_gemv").collect();
+    assert_eq!(cases.len(), 4, "4 shapes, streamed only");
+    for c in &cases {
+        assert_eq!(c["cache_mode"], "streamed");
+        assert_eq!(c["correct"], true, "{c}");
+        let bytes = c["model_bytes"].as_u64().unwrap();
+        let copies = 64_000_000u64.div_ceil(bytes);
+        let method = c["timing_method"].as_str().unwrap();
+        assert!(method.contains(&format!("rotating over {copies} copies")), "{bytes} bytes: {method}");
+        assert!(c["summary"]["median_s"].as_f64().is_some_and(|m| m > 0.0), "{c}");
+    }
+    let bad =
+        dfma(&["bench", "--backend", "cpu", "--op", "q8_0_gemv", "--mode", "streamed", "--streamed-span-mb", "0"]);
+    assert_eq!(bad.status.code(), Some(2), "a zero span is a usage error");
+}
+
 /// A run of a bar's op measures its peer too and reports the bar: both medians, their ratio,
 /// and the median ratio over alternating pairs of launches, which judges it.
 #[test]

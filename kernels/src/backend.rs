@@ -140,6 +140,11 @@ pub trait Backend: Send + Sync {
     /// Evicts the device's caches (GPU L2, CPU last-level cache) by touching a preallocated
     /// buffer larger than them, so the next launch starts cold. Waits until done.
     fn flush_caches(&self) -> Result<(), Error>;
+    /// Bytes of the largest cache that keeps a launch's inputs between launches, as far as the
+    /// backend knows it: the GPU's L2 where the driver reports it, else the size the cache
+    /// flush assumes to exceed every cache. 0 where there is none (an interpreter). A
+    /// streamed benchmark rotates over enough copies of its inputs to exceed it several times.
+    fn cache_bytes(&self) -> u64;
 }
 
 /// A kernel bound to device-resident inputs and outputs.

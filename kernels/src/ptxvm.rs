@@ -92,6 +92,10 @@ impl Backend for PtxvmBackend {
     fn flush_caches(&self) -> Result<(), Error> {
         Ok(())
     }
+
+    fn cache_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// A PTX kernel bound to interpreter memory.

@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use dfma_kernels::registry::{KernelSpec, for_backend};
-use dfma_kernels::{Backend, BackendKind, BackendOptions, Prepared, open};
+use dfma_kernels::{Backend, BackendKind, BackendOptions, open};
 use dfma_reference::compare::compare_tensors;
 use dfma_reference::seed::{rng_for, seed_from_env};
 use dfma_reference::{Dims, Op, Tensor, ops};
@@ -39,6 +39,8 @@ use crate::report::{BackendReport, CaseReport, ClockReport, EnergyReport, Report
 use crate::roofline::place;
 use crate::sampling::{Criteria, sample};
 use crate::stats::summarize;
+
+use super::timed::Timed;
 
 /// The commit the report is tagged with: `DFMA_COMMIT` when set (binaries built on one machine and
 /// run on another, away from the checkout), else `git describe` of the working directory.
@@ -69,10 +71,6 @@ fn say(pb: &ProgressBar, line: impl AsRef<str>) {
     }
 }
 
-/// Hot samples batch launches until a sample lasts about this long, so launch overhead and
-/// timer resolution stay small against the kernel.
-const HOT_SAMPLE_S: f64 = 1e-3;
-
 /// One timed case.
 pub(super) struct Case<'a> {
     pub(super) backend: &'a dyn Backend,
@@ -81,6 +79,9 @@ pub(super) struct Case<'a> {
     pub(super) mode: CacheMode,
     /// Real weights (first input) instead of random ones: `--gguf`.
     pub(super) weights: Option<Rc<GgufWeights>>,
+    /// Streamed mode: the bytes the copies span together (`None`: the default for the backend,
+    /// [`super::timed::default_span_bytes`]).
+    pub(super) streamed_span_bytes: Option<u64>,
 }
 
 /// A backend's energy meter and the idle power measured before its cases.
@@ -100,13 +101,12 @@ fn scope_of(backend: &dyn Backend) -> Scope {
     }
 }
 
-/// Runs launches back to back (in batches of `batch`, no cache flushes) for at least the meter's
-/// minimum window and returns the energy per launch, and the GPU clocks read halfway through the
+/// Runs launches back to back (a sample's launches at a time, no cache flushes; streamed cases
+/// round their copies) for at least the meter's minimum window and returns the energy per launch, and the GPU clocks read halfway through the
 /// window, while the kernel keeps the GPU busy. The window comes from the same run as the timing,
 /// right after it.
 fn measure_energy(
-    p: &mut dyn dfma_kernels::Prepared,
-    batch: u32,
+    timed: &mut Timed<'_>,
     energy: &Energy<'_>,
     cost: &dfma_reference::Cost,
 ) -> Result<(EnergyReport, Option<ClockReport>)> {
@@ -116,8 +116,7 @@ fn measure_energy(
     let mut launches = 0u64;
     let mut clocks = None;
     while launches == 0 || start.elapsed() < min_window {
-        p.time_launches(batch)?;
-        launches += u64::from(batch);
+        launches += u64::from(timed.run_back_to_back()?);
         if clocks.is_none() && start.elapsed() >= min_window / 2 {
             clocks = energy.meter.gpu_clocks().map(|c| ClockReport {
                 sm_mhz: c.sm_mhz,
@@ -262,29 +261,17 @@ pub(super) fn run_case(
     if !correct {
         return Ok(report);
     }
-    // Warm-up, and the hot batch size from its time.
-    let (warm_s, _) = p.time_launches(1)?;
-    let batch =
-        if case.mode == CacheMode::Hot { ((HOT_SAMPLE_S / warm_s.max(1e-9)).ceil() as u32).clamp(1, 1000) } else { 1 };
-    let mut method = None;
-    let sampled = sample(
-        criteria,
-        || {
-            if case.mode == CacheMode::Cold {
-                // A failed flush surfaces again at the next launch; the sample stays valid.
-                let _ = case.backend.flush_caches();
-            }
-        },
-        || -> Result<f64> {
-            let (s, m) = p.time_launches(batch)?;
-            method = Some(m);
-            Ok(s / f64::from(batch))
-        },
-    )?;
+    // Warm-up, the sample size, and the streamed copies.
+    let mut timed = Timed::new(case, p, inputs)?;
+    let sampled = sample(criteria, || {}, || timed.sample())?;
+    if let Some(wrong) = timed.check_copies(op, reference)? {
+        report.correct = false;
+        report.check = format!("{}; {wrong}", report.check);
+        return Ok(report);
+    }
     let s = summarize(&sampled.samples_s);
     let cost = op.cost(&case.dims);
-    report.timing_method = method.map(|m| m.describe().to_string()).unwrap_or_default()
-        + &if batch > 1 { format!(", {batch} launches per sample") } else { String::new() };
+    report.timing_method = timed.method();
     report.unmet = sampled.unmet;
     report.weight_bytes_per_s = Some(cost.weight_bytes as f64 / s.median_s);
     report.model_bytes_per_s = Some(cost.bytes as f64 / s.median_s);
@@ -295,11 +282,11 @@ pub(super) fn run_case(
         report.fraction_of_peak = Some(placed.fraction_of_peak);
         report.fraction_of_read_bandwidth = Some(placed.fraction_of_read_bandwidth);
     }
-    report.thread_instructions_per_s = p.thread_instructions().map(|n| n as f64 / s.median_s);
+    report.thread_instructions_per_s = timed.first().thread_instructions().map(|n| n as f64 / s.median_s);
     report.summary = Some(s);
     report.samples_s = sampled.samples_s;
     if let Some(e) = energy {
-        let (energy, clocks) = measure_energy(p.as_mut(), batch, e, &cost)?;
+        let (energy, clocks) = measure_energy(&mut timed, e, &cost)?;
         report.energy = Some(energy);
         report.clocks = clocks;
     }
@@ -332,32 +319,20 @@ fn pair_bar(
         return Ok(None);
     };
     let (pc, pp) = (problems.get(case, seed), problems.get(peer, seed));
-    let mut a = case.backend.prepare(case.kernel, &case.dims, &pc.inputs)?;
-    let mut b = peer.backend.prepare(peer.kernel, &peer.dims, &pp.inputs)?;
-    let cold = case.mode == CacheMode::Cold;
-    let launches = |p: &mut Box<dyn Prepared + '_>| -> Result<u32> {
-        let (warm_s, _) = p.time_launches(1)?;
-        Ok(if cold { 1 } else { ((HOT_SAMPLE_S / warm_s.max(1e-9)).ceil() as u32).clamp(1, 1000) })
-    };
-    let (na, nb) = (launches(&mut a)?, launches(&mut b)?);
-    let timed = |p: &mut Box<dyn Prepared + '_>, n: u32| -> Result<f64> {
-        if cold {
-            // A failed flush surfaces again at the next launch; the pair stays valid.
-            let _ = case.backend.flush_caches();
-        }
-        Ok(p.time_launches(n)?.0 / f64::from(n))
-    };
+    let a = case.backend.prepare(case.kernel, &case.dims, &pc.inputs)?;
+    let b = peer.backend.prepare(peer.kernel, &peer.dims, &pp.inputs)?;
+    let (mut a, mut b) = (Timed::new(case, a, &pc.inputs)?, Timed::new(peer, b, &pp.inputs)?);
     let mut case_first = true;
     let sampled = sample(
         criteria,
         || {},
         || -> Result<f64> {
             let (ta, tb) = if case_first {
-                let ta = timed(&mut a, na)?;
-                (ta, timed(&mut b, nb)?)
+                let ta = a.sample()?;
+                (ta, b.sample()?)
             } else {
-                let tb = timed(&mut b, nb)?;
-                (timed(&mut a, na)?, tb)
+                let tb = b.sample()?;
+                (a.sample()?, tb)
             };
             case_first = !case_first;
             Ok(ta / tb)
@@ -381,7 +356,8 @@ fn calibrate(
         for kernel in for_backend(backend.kind()).filter(|k| k.op.name() == *name) {
             for dims in kernel.op.bench_dims() {
                 pb.set_message(format!("calibrating {} {}", backend.kind(), kernel.id()));
-                let case = Case { backend, kernel, dims, mode: CacheMode::Hot, weights: None };
+                let case =
+                    Case { backend, kernel, dims, mode: CacheMode::Hot, weights: None, streamed_span_bytes: None };
                 let r = run_case(&case, seed, problems, criteria, None, None)
                     .with_context(|| format!("calibration {} on {}", kernel.id(), backend.kind()))?;
                 let rate = if name.ends_with("_peak") { r.flops_per_s } else { r.model_bytes_per_s };
@@ -550,6 +526,7 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         }
         energies.push((b.kind(), meter.map(|meter| Energy { meter, idle_power_w })));
     }
+    let span = args.streamed_span_mb.map(|mb| mb * 1_000_000);
     let mut planned: Vec<Case<'_>> = Vec::new();
     for b in &backends {
         if !gguf_weights.is_empty() {
@@ -557,7 +534,14 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
                 for kernel in for_backend(b.kind()).filter(|k| k.op.name() == w.op.name()) {
                     for &mode in &modes {
                         let weights = Some(Rc::clone(w));
-                        planned.push(Case { backend: b.as_ref(), kernel, dims: w.dims.clone(), mode, weights });
+                        planned.push(Case {
+                            backend: b.as_ref(),
+                            kernel,
+                            dims: w.dims.clone(),
+                            mode,
+                            weights,
+                            streamed_span_bytes: span,
+                        });
                     }
                 }
             }
@@ -567,7 +551,14 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
             for kernel in for_backend(b.kind()).filter(|k| k.op.name() == op.name()) {
                 for dims in op.bench_dims() {
                     for &mode in &modes {
-                        planned.push(Case { backend: b.as_ref(), kernel, dims: dims.clone(), mode, weights: None });
+                        planned.push(Case {
+                            backend: b.as_ref(),
+                            kernel,
+                            dims: dims.clone(),
+                            mode,
+                            weights: None,
+                            streamed_span_bytes: span,
+                        });
                     }
                 }
             }
@@ -584,7 +575,14 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
                                 && c.mode == mode
                         });
                         if !already {
-                            planned.push(Case { backend: b.as_ref(), kernel, dims: dims.clone(), mode, weights: None });
+                            planned.push(Case {
+                                backend: b.as_ref(),
+                                kernel,
+                                dims: dims.clone(),
+                                mode,
+                                weights: None,
+                                streamed_span_bytes: span,
+                            });
                         }
                     }
                 }
@@ -647,7 +645,9 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
         pb.inc(1);
     }
     pb.finish_and_clear();
-    report.bars = bars::evaluate(&report.cases);
+    let gpus: Vec<&str> =
+        backends.iter().filter(|b| scope_of(b.as_ref()) == Scope::Gpu).map(|b| b.kind().name()).collect();
+    report.bars = bars::evaluate(&report.cases, &gpus);
     for bar in &mut report.bars {
         match pair_bar(bar, &planned, seed, &problems, &criteria) {
             Ok(Some((ratio, pairs))) => bar.set_paired(ratio, pairs),

@@ -22,6 +22,7 @@ mod profile;
 mod ptx;
 mod quantize;
 mod schedule;
+mod timed;
 mod tune;
 
 use anyhow::Result;

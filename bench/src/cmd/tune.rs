@@ -65,8 +65,14 @@ pub fn run(args: &TuneArgs, opts: &BackendOptions) -> Result<()> {
             for dims in op.bench_dims() {
                 let mut timed: Vec<(String, f64, f64)> = Vec::new();
                 for &kernel in &kernels {
-                    let case =
-                        Case { backend: backend.as_ref(), kernel, dims: dims.clone(), mode: args.mode, weights: None };
+                    let case = Case {
+                        backend: backend.as_ref(),
+                        kernel,
+                        dims: dims.clone(),
+                        mode: args.mode,
+                        weights: None,
+                        streamed_span_bytes: None,
+                    };
                     match run_case(&case, seed, &problems, &criteria, None, None) {
                         Ok(r) if r.correct => {
                             let s = r.summary.as_ref().ok_or_else(|| anyhow!("{} was not timed", kernel.id()))?;

@@ -21,6 +21,8 @@ pub struct CudaBackend {
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
     /// Twice the L2 size; zeroed before a cold sample (a memset goes through L2 and evicts it).
     flush: Mutex<CudaSlice<u8>>,
+    /// The L2's bytes, as the driver reports them.
+    l2_bytes: u64,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -98,7 +100,8 @@ impl CudaBackend {
                     ("l2_bytes".into(), l2.to_string()),
                 ],
             };
-            Ok(Self { stream, info, functions: Mutex::new(HashMap::new()), flush: Mutex::new(flush) })
+            let l2_bytes = u64::try_from(l2).unwrap_or(0);
+            Ok(Self { stream, info, functions: Mutex::new(HashMap::new()), flush: Mutex::new(flush), l2_bytes })
         })
     }
 
@@ -154,5 +157,9 @@ impl Backend for CudaBackend {
         let mut buf = self.flush.lock().expect("flush buffer poisoned");
         self.stream.memset_zeros(&mut *buf).map_err(err)?;
         self.stream.synchronize().map_err(err)
+    }
+
+    fn cache_bytes(&self) -> u64 {
+        self.l2_bytes
     }
 }

@@ -70,6 +70,33 @@ impl Backend for HostBackend {
         std::hint::black_box(sum);
         Ok(())
     }
+
+    /// The last-level cache as sysfs reports it for CPU 0, else [`FLUSH_BYTES`].
+    fn cache_bytes(&self) -> u64 {
+        last_level_cache_bytes().unwrap_or(FLUSH_BYTES as u64)
+    }
+}
+
+/// The largest cache of CPU 0 in sysfs (`cache/index*/size`, e.g. "491520K"), where Linux
+/// exposes it. A VM may report its host's whole L3.
+fn last_level_cache_bytes() -> Option<u64> {
+    let dir = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache").ok()?;
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("index"))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("size")).ok())
+        .filter_map(|s| parse_cache_size(s.trim()))
+        .max()
+}
+
+/// "491520K" → 503316480; "32M" → 33554432; a plain number is bytes.
+fn parse_cache_size(s: &str) -> Option<u64> {
+    let (digits, unit) = match s.as_bytes().last()? {
+        b'K' => (&s[..s.len() - 1], 1 << 10),
+        b'M' => (&s[..s.len() - 1], 1 << 20),
+        b'G' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    digits.parse::<u64>().ok().map(|n| n * unit)
 }
 
 struct HostPrepared {
@@ -142,5 +169,21 @@ fn simd_features() -> String {
     #[cfg(not(target_arch = "x86_64"))]
     {
         "portable".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cache_size;
+
+    #[test]
+    fn cache_sizes_parse_as_sysfs_writes_them() {
+        assert_eq!(parse_cache_size("491520K"), Some(491_520 << 10));
+        assert_eq!(parse_cache_size("32M"), Some(32 << 20));
+        assert_eq!(parse_cache_size("1G"), Some(1 << 30));
+        assert_eq!(parse_cache_size("4096"), Some(4096));
+        assert_eq!(parse_cache_size("K"), None);
+        assert_eq!(parse_cache_size(""), None);
+        assert_eq!(parse_cache_size("12Q"), None);
     }
 }

@@ -136,4 +136,10 @@ impl Backend for WgpuBackend {
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(err)?;
         Ok(())
     }
+
+    /// wgpu does not report cache sizes: the flush buffer's size, which exceeds every GPU's L2
+    /// to date (60 MiB on an H200) and lavapipe's share of a CPU's.
+    fn cache_bytes(&self) -> u64 {
+        FLUSH_BYTES
+    }
 }
