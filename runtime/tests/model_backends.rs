@@ -78,6 +78,36 @@ fn wgpu_logits_match_the_cpu_logits_at_every_position_of_a_fixed_prompt() {
     );
 
     assert_logits_agree(BackendKind::Wgpu, &got, &want);
+    // The whole prompt at once (each block's stacked products a token at a time) ends at the
+    // same logits.
+    let mut cache = device.new_cache(ids.len());
+    let prefilled = device.prefill(&ids, &mut cache).unwrap();
+    assert_logits_agree(BackendKind::Wgpu, &[prefilled], &want[ids.len() - 1..]);
+    assert!(device.engine().describe().contains("(60 of them stacks"), "{}", device.engine().describe());
+    a_stacked_member_alone_gives_its_rows_of_the_group(&cpu, &device);
+}
+
+/// On a device engine each block's q|k|v is one stacked GEMV: k multiplied alone gives exactly
+/// its rows of the group's product, and both agree with the cpu engine's k.
+fn a_stacked_member_alone_gives_its_rows_of_the_group(cpu: &Model<'_>, device: &Model<'_>) {
+    let layer = &device.weights.layers[0];
+    let x: Vec<f32> = (0..layer.q.cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+    let (mut q, mut k, mut v) =
+        (vec![f32::NAN; layer.q.rows], vec![f32::NAN; layer.k.rows], vec![f32::NAN; layer.v.rows]);
+    let engine = device.engine();
+    engine.matmul_group(device.file(), &[&layer.q, &layer.k, &layer.v], &x, &mut [&mut q, &mut k, &mut v], 1).unwrap();
+    let mut alone = vec![f32::NAN; layer.k.rows];
+    engine.matvec(device.file(), &layer.k, &x, &mut alone).unwrap();
+    assert!(k.iter().zip(&alone).all(|(a, b)| a.to_bits() == b.to_bits()), "k alone differs from k in the stack");
+    for (name, got, m) in
+        [("q", &q, &cpu.weights.layers[0].q), ("k", &k, &cpu.weights.layers[0].k), ("v", &v, &cpu.weights.layers[0].v)]
+    {
+        let mut want = vec![0.0f32; m.rows];
+        cpu.engine().matvec(cpu.file(), m, &x, &mut want).unwrap();
+        let diff = got.iter().zip(&want).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>().sqrt();
+        let norm = want.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>().sqrt();
+        assert!(got.iter().all(|v| v.is_finite()) && diff / norm < 1e-5, "{name}: rel L2 {:.2e}", diff / norm);
+    }
 }
 
 #[test]

@@ -2,32 +2,17 @@
 //!
 //! - [`CpuEngine`]: the fast CPU kernels on the memory-mapped weights ([`super::matvec`]), with
 //!   no copy and no registry lookup per call — `--backend cpu`.
-//! - [`DeviceEngine`]: any other backend (`wgpu`, `cuda`, `ptxvm`; `reference` too, slowly). At
-//!   load it prepares one registered GEMV per weight matrix (`q4_0_gemv`, `q4_1_gemv`,
-//!   `q8_0_gemv` by the matrix's format; the tied output head is one more), which runs the
-//!   kernel's layout and uploads the weights once, in the device layout. Per call only the
-//!   activations move: x is written into the GEMV's as-is input buffer
-//!   ([`dfma_kernels::Prepared::write_input`]), the kernel is launched and y is read back.
-//!   The kernel is `dfma tune`'s choice for this device and shape when its cache has one,
-//!   else the first registered for the backend ([`dfma_kernels::tune::TuneCache::pick`]).
-//!
-//! Decode multiplies by one token's activations (batch 1); a format without a GEMV op (F32,
-//! F16) cannot be resident on a device and is refused at load, naming the tensor, rather than
-//! silently multiplied on the CPU.
+//! - [`DeviceEngine`] (`super::device_engine`): any other backend (`wgpu`, `cuda`, `ptxvm`;
+//!   `reference` too, slowly), the weights resident in the registered GEMVs' device layouts.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::Instant;
-
-use dfma_kernels::registry::KernelSpec;
 use dfma_kernels::tune::TuneCache;
-use dfma_kernels::{Backend, BackendKind, Prepared};
+use dfma_kernels::{Backend, BackendKind};
 use dfma_reference::cpu::lora::fused::{Adapter as FusedAdapter, lora_fused, lora_fused_int8};
 use dfma_reference::cpu::q8_activations;
 use dfma_reference::gguf::GgufFile;
 use dfma_reference::ops::lora::fused::BaseFormat;
-use dfma_reference::{Dims, Tensor};
 
+use super::device_engine::DeviceEngine;
 use super::error::ModelError;
 use super::matvec::matvec;
 use super::weights::{Matrix, WeightFormat, Weights};
@@ -44,6 +29,24 @@ pub trait MatmulEngine: Send + Sync {
     /// y = W·x for matrix `m` of the model loaded from `file`: `x` has `m.cols` values, `y`
     /// `m.rows`.
     fn matvec(&self, file: &GgufFile, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError>;
+
+    /// Y_i = X·W_iᵀ for products that read the same input `x` (`[tokens, cols]`; a block's q,
+    /// k and v, its gate and up), `ys[i]` `[tokens, ms[i].rows]`. By default one
+    /// [`MatmulEngine::matmul`] each; a device engine runs them as one round trip a token.
+    fn matmul_group(
+        &self,
+        file: &GgufFile,
+        ms: &[&Matrix],
+        x: &[f32],
+        ys: &mut [&mut [f32]],
+        tokens: usize,
+    ) -> Result<(), ModelError> {
+        assert_eq!(ms.len(), ys.len(), "matmul_group: one output per matrix");
+        for (m, y) in ms.iter().zip(ys.iter_mut()) {
+            self.matmul(file, m, x, y, tokens)?;
+        }
+        Ok(())
+    }
 
     /// Y = X·Wᵀ for `tokens` token rows (`x` `[tokens, m.cols]`, `y` `[tokens, m.rows]`): a
     /// sequence's products at once, for training and prefill. By default one
@@ -230,146 +233,6 @@ impl MatmulEngine for CpuInt8Engine {
         let xq = q8_activations::quantize(x);
         lora_fused_int8(format, m.bytes(file), x, &xq, y, m.rows, m.cols, fused_pair(adapters));
         Ok(true)
-    }
-}
-
-/// One matrix's prepared GEMV: weights resident, x rewritten per call.
-struct ResidentGemv<'b> {
-    prepared: Box<dyn Prepared + 'b>,
-    /// The shape x was prepared with (`[1, cols]`), which every rewrite keeps.
-    cols: usize,
-}
-
-/// A device engine: one prepared GEMV per weight matrix on a backend.
-pub struct DeviceEngine<'b> {
-    kind: BackendKind,
-    device: String,
-    /// Indexed by [`Matrix::index`]; `None` for a matrix the forward pass never multiplies by.
-    gemvs: Vec<Option<Mutex<ResidentGemv<'b>>>>,
-    /// How many matrices each kernel serves, for [`MatmulEngine::describe`].
-    kernels: BTreeMap<String, usize>,
-    /// Weight bytes uploaded (as stored in the file; device layouts add padding).
-    weight_bytes: usize,
-    /// Seconds the layouts and uploads took.
-    upload_s: f64,
-}
-
-/// The GEMV op multiplying by a matrix of `format`, if there is one.
-fn gemv_op(format: WeightFormat) -> Option<&'static str> {
-    match format {
-        WeightFormat::Q4_0 => Some("q4_0_gemv"),
-        WeightFormat::Q4_1 => Some("q4_1_gemv"),
-        WeightFormat::Q8_0 => Some("q8_0_gemv"),
-        WeightFormat::F32 | WeightFormat::F16 => None,
-    }
-}
-
-impl<'b> DeviceEngine<'b> {
-    /// Prepares a GEMV for every matrix the forward pass multiplies by ([`Weights::products`])
-    /// on `backend`, uploading its weights once in the kernel's device layout. The kernel per
-    /// matrix comes from `tune` ([`TuneCache::pick`]).
-    pub fn upload(
-        backend: &'b dyn Backend,
-        file: &GgufFile,
-        weights: &Weights,
-        tune: &TuneCache,
-    ) -> Result<Self, ModelError> {
-        let kind = backend.kind();
-        let t0 = Instant::now();
-        let count = weights.matrices().count();
-        let mut gemvs: Vec<Option<Mutex<ResidentGemv<'b>>>> = (0..count).map(|_| None).collect();
-        let mut kernels = BTreeMap::new();
-        let mut weight_bytes = 0;
-        for m in weights.products() {
-            if gemvs[m.index()].is_some() {
-                continue;
-            }
-            let kernel = pick(kind, backend, m, tune)?;
-            let w = m.bytes(file);
-            let dims = Dims(vec![("rows", m.rows), ("cols", m.cols), ("batch", 1)]);
-            // x starts as zeros and is overwritten before every launch.
-            let inputs =
-                [Tensor::u8(vec![m.rows, m.row_bytes()], w.to_vec()), Tensor::f32(vec![1, m.cols], vec![0.0; m.cols])];
-            let prepared = backend.prepare(kernel, &dims, &inputs).map_err(|e| ModelError::Backend {
-                what: format!("uploading {} ({}×{}) as {}", m.name, m.rows, m.cols, kernel.id()),
-                source: e,
-            })?;
-            weight_bytes += w.len();
-            *kernels.entry(kernel.id()).or_insert(0) += 1;
-            gemvs[m.index()] = Some(Mutex::new(ResidentGemv { prepared, cols: m.cols }));
-        }
-        Ok(DeviceEngine {
-            kind,
-            device: backend.device().name.clone(),
-            gemvs,
-            kernels,
-            weight_bytes,
-            upload_s: t0.elapsed().as_secs_f64(),
-        })
-    }
-}
-
-/// The registered GEMV for `m` on `kind`: tuned, else the first registered.
-fn pick(
-    kind: BackendKind,
-    backend: &dyn Backend,
-    m: &Matrix,
-    tune: &TuneCache,
-) -> Result<&'static KernelSpec, ModelError> {
-    let Some(op) = gemv_op(m.format) else {
-        return Err(ModelError::Unsupported(format!(
-            "tensor {}: {:?} weights have no GEMV op (q4_0_gemv, q4_1_gemv, q8_0_gemv), so they cannot be \
-             resident on {kind}; run this model with --backend cpu",
-            m.name, m.format
-        )));
-    };
-    let dims = Dims(vec![("rows", m.rows), ("cols", m.cols), ("batch", 1)]);
-    tune.pick(op, kind, backend.device(), &dims)
-        .ok_or_else(|| ModelError::Unsupported(format!("{op} has no kernel on {kind} (tensor {})", m.name)))
-}
-
-impl MatmulEngine for DeviceEngine<'_> {
-    fn backend(&self) -> BackendKind {
-        self.kind
-    }
-
-    fn describe(&self) -> String {
-        let kernels: Vec<String> = self.kernels.iter().map(|(k, n)| format!("{n}× {k}")).collect();
-        format!(
-            "{} ({}): {}; {:.1} MB of weights resident, uploaded in {:.2} s",
-            self.kind,
-            self.device,
-            kernels.join(", "),
-            self.weight_bytes as f64 / 1e6,
-            self.upload_s
-        )
-    }
-
-    fn matvec(&self, _file: &GgufFile, m: &Matrix, x: &[f32], y: &mut [f32]) -> Result<(), ModelError> {
-        let slot = self.gemvs.get(m.index()).and_then(Option::as_ref).ok_or_else(|| {
-            ModelError::Request(format!(
-                "{} was not uploaded to {}: not a product of the forward pass",
-                m.name, self.kind
-            ))
-        })?;
-        let mut g = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        assert_eq!((x.len(), y.len()), (g.cols, m.rows), "matvec {}: lengths", m.name);
-        let backend_error = |e| ModelError::Backend { what: format!("{} on {}", m.name, self.kind), source: e };
-        let x = Tensor::f32(vec![1, g.cols], x.to_vec());
-        g.prepared.write_input(1, &x).map_err(backend_error)?;
-        g.prepared.launch().map_err(backend_error)?;
-        g.prepared.synchronize().map_err(backend_error)?;
-        let out = g.prepared.read_outputs().map_err(backend_error)?;
-        let got = out.first().and_then(Tensor::as_f32).filter(|v| v.len() == y.len()).ok_or_else(|| {
-            ModelError::Request(format!(
-                "{} on {}: the GEMV returned no {}-long f32 output",
-                m.name,
-                self.kind,
-                y.len()
-            ))
-        })?;
-        y.copy_from_slice(got);
-        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@ pub mod adapter;
 pub mod batch;
 pub mod chat;
 pub mod config;
+pub mod device_engine;
 pub mod engine;
 pub mod error;
 pub mod fetch;
@@ -18,6 +19,7 @@ pub mod train;
 pub mod weights;
 
 pub use config::LlamaConfig;
-pub use engine::{ActingAdapter, CpuEngine, CpuInt8Engine, DeviceEngine, MatmulEngine};
+pub use device_engine::DeviceEngine;
+pub use engine::{ActingAdapter, CpuEngine, CpuInt8Engine, MatmulEngine};
 pub use error::ModelError;
 pub use forward::{KvCache, Model};

@@ -53,21 +53,48 @@ pub(crate) fn project(
     x: &[f32],
     n: usize,
 ) -> Result<Vec<f32>, ModelError> {
-    let mut y = vec![0.0f32; n * m.rows];
-    let fused = acting_on(acting(model, trainable), (l, p));
-    if !fused.is_empty() && model.engine().fused(model.file(), m, x, &mut y, n, &fused)? {
-        return Ok(y);
-    }
-    model.engine().matmul(model.file(), m, x, &mut y, n)?;
-    for ad in acting(model, trainable) {
-        let Some(f) = ad.factors.get(&(l, p)) else { continue };
-        let mut t = vec![0.0f32; n * ad.rank];
-        lora_shrink(&f.a, x, &mut t, ad.rank, f.cols);
-        let mut out = vec![0.0f32; y.len()];
-        lora_expand(&f.b, &t, &y, ad.scale(), &mut out, f.rows, ad.rank);
-        y = out;
-    }
+    let [y] = project_group(model, trainable, l, [(p, m)], x, n)?;
     Ok(y)
+}
+
+/// [`project`] for products of block `l` that read the same `x` (q, k, v; gate, up): those the
+/// engine does not fuse with their adapters run as one group ([`MatmulEngine::matmul_group`]:
+/// one round trip a token on a device engine, whose stacks hold them as one matrix), then
+/// their adapters.
+///
+/// [`MatmulEngine::matmul_group`]: crate::model::MatmulEngine::matmul_group
+pub(crate) fn project_group<const N: usize>(
+    model: &Model<'_>,
+    trainable: Option<&Adapter>,
+    l: usize,
+    parts: [(Projection, &Matrix); N],
+    x: &[f32],
+    n: usize,
+) -> Result<[Vec<f32>; N], ModelError> {
+    let mut ys = parts.map(|(_, m)| vec![0.0f32; n * m.rows]);
+    let mut plain = Vec::with_capacity(N);
+    for (i, ((p, m), y)) in parts.iter().zip(ys.iter_mut()).enumerate() {
+        let fused = acting_on(acting(model, trainable), (l, *p));
+        if fused.is_empty() || !model.engine().fused(model.file(), m, x, y, n, &fused)? {
+            plain.push(i);
+        }
+    }
+    let ms: Vec<&Matrix> = plain.iter().map(|&i| parts[i].1).collect();
+    let mut outs: Vec<&mut [f32]> =
+        ys.iter_mut().enumerate().filter(|(i, _)| plain.contains(i)).map(|(_, y)| y.as_mut_slice()).collect();
+    model.engine().matmul_group(model.file(), &ms, x, &mut outs, n)?;
+    for &i in &plain {
+        let (p, _) = parts[i];
+        for ad in acting(model, trainable) {
+            let Some(f) = ad.factors.get(&(l, p)) else { continue };
+            let mut t = vec![0.0f32; n * ad.rank];
+            lora_shrink(&f.a, x, &mut t, ad.rank, f.cols);
+            let mut out = vec![0.0f32; ys[i].len()];
+            lora_expand(&f.b, &t, &ys[i], ad.scale(), &mut out, f.rows, ad.rank);
+            ys[i] = out;
+        }
+    }
+    Ok(ys)
 }
 
 fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
@@ -86,9 +113,8 @@ fn block(
 ) -> Result<(LayerTape, Vec<f32>), ModelError> {
     let c = &model.config;
     let h1 = rms_norm_rows(&x, &layer.attn_norm, c.rms_eps);
-    let mut q = project(model, trainable, (l, Projection::Q), &layer.q, &h1, n)?;
-    let mut k = project(model, trainable, (l, Projection::K), &layer.k, &h1, n)?;
-    let v = project(model, trainable, (l, Projection::V), &layer.v, &h1, n)?;
+    let qkv = [(Projection::Q, &layer.q), (Projection::K, &layer.k), (Projection::V, &layer.v)];
+    let [mut q, mut k, v] = project_group(model, trainable, l, qkv, &h1, n)?;
     for (pos, (qt, kt)) in q.chunks_exact_mut(c.dim).zip(k.chunks_exact_mut(c.kv_dim())).enumerate() {
         rope(qt, c.head_dim, prefix.start + pos, c.rope_theta);
         rope(kt, c.head_dim, prefix.start + pos, c.rope_theta);
@@ -97,8 +123,8 @@ fn block(
     let o = project(model, trainable, (l, Projection::O), &layer.o, &att, n)?;
     let x2 = add(&x, &o);
     let h2 = rms_norm_rows(&x2, &layer.ffn_norm, c.rms_eps);
-    let gate = project(model, trainable, (l, Projection::Gate), &layer.gate, &h2, n)?;
-    let up = project(model, trainable, (l, Projection::Up), &layer.up, &h2, n)?;
+    let [gate, up] =
+        project_group(model, trainable, l, [(Projection::Gate, &layer.gate), (Projection::Up, &layer.up)], &h2, n)?;
     let act: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| silu(g) * u).collect();
     let d = project(model, trainable, (l, Projection::Down), &layer.down, &act, n)?;
     let out = add(&x2, &d);
