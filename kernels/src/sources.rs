@@ -1,4 +1,5 @@
-//! Kernel source files, embedded at build time: `kernels/ptx/*.ptx` and `kernels/wgsl/*.wgsl`.
+//! Kernel source files, embedded at build time: `kernels/ptx/*.ptx` (with their `// @include`
+//! lines expanded by `kernels/build.rs`) and `kernels/wgsl/*.wgsl`.
 
 /// One embedded source file.
 #[derive(Clone, Copy, Debug)]
@@ -10,6 +11,10 @@ pub struct SourceFile {
 }
 
 macro_rules! embed {
+    ("ptx", $file:literal) => {
+        // PTX as kernels/build.rs expanded it (its `// @include` lines replaced by the files).
+        SourceFile { file: $file, text: include_str!(concat!(env!("OUT_DIR"), "/ptx/", $file)) }
+    };
     ($dir:literal, $file:literal) => {
         SourceFile { file: $file, text: include_str!(concat!("../", $dir, "/", $file)) }
     };
