@@ -28,12 +28,8 @@ pub struct Sampled {
     pub unmet: Vec<String>,
 }
 
-/// Calls `before` (untimed: e.g. a cache flush), then times `sample`, until `c` is satisfied.
-pub fn sample<E>(
-    c: &Criteria,
-    mut before: impl FnMut(),
-    mut sample: impl FnMut() -> Result<f64, E>,
-) -> Result<Sampled, E> {
+/// Takes samples (each call of `sample` returns one, in seconds) until `c` is satisfied.
+pub fn sample<E>(c: &Criteria, mut sample: impl FnMut() -> Result<f64, E>) -> Result<Sampled, E> {
     let start = Instant::now();
     let mut samples_s = Vec::new();
     loop {
@@ -58,7 +54,6 @@ pub fn sample<E>(
             }
             return Ok(Sampled { samples_s, unmet });
         }
-        before();
         samples_s.push(sample()?);
     }
 }
@@ -70,7 +65,7 @@ mod tests {
     #[test]
     fn steady_samples_stop_at_the_minimum_count() {
         let c = Criteria { min_samples: 5, min_seconds: 0.0, max_rel_stdev: 0.01, max_seconds: 10.0 };
-        let s = sample::<()>(&c, || {}, || Ok(1.0)).unwrap();
+        let s = sample::<()>(&c, || Ok(1.0)).unwrap();
         assert_eq!(s.samples_s.len(), 5);
         assert!(s.unmet.is_empty());
     }
@@ -79,15 +74,11 @@ mod tests {
     fn a_spread_that_never_settles_is_reported_as_unmet() {
         let c = Criteria { min_samples: 2, min_seconds: 0.0, max_rel_stdev: 0.01, max_seconds: 0.05 };
         let mut i = 0.0;
-        let s = sample::<()>(
-            &c,
-            || {},
-            || {
-                i += 1.0;
-                std::thread::sleep(std::time::Duration::from_millis(1));
-                Ok(if (i as u64).is_multiple_of(2) { 1.0 } else { 3.0 })
-            },
-        )
+        let s = sample::<()>(&c, || {
+            i += 1.0;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            Ok(if (i as u64).is_multiple_of(2) { 1.0 } else { 3.0 })
+        })
         .unwrap();
         assert!(s.unmet.iter().any(|u| u.starts_with("rel stdev")), "{:?}", s.unmet);
     }

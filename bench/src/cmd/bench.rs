@@ -102,9 +102,9 @@ fn scope_of(backend: &dyn Backend) -> Scope {
 }
 
 /// Runs launches back to back (a sample's launches at a time, no cache flushes; streamed cases
-/// round their copies) for at least the meter's minimum window and returns the energy per launch, and the GPU clocks read halfway through the
-/// window, while the kernel keeps the GPU busy. The window comes from the same run as the timing,
-/// right after it.
+/// round their copies) for at least the meter's minimum window and returns the energy per
+/// launch, and the GPU clocks read halfway through the window, while the kernel keeps the GPU
+/// busy. The window comes from the same run as the timing, right after it.
 fn measure_energy(
     timed: &mut Timed<'_>,
     energy: &Energy<'_>,
@@ -263,7 +263,7 @@ pub(super) fn run_case(
     }
     // Warm-up, the sample size, and the streamed copies.
     let mut timed = Timed::new(case, p, inputs)?;
-    let sampled = sample(criteria, || {}, || timed.sample())?;
+    let sampled = sample(criteria, || timed.sample())?;
     if let Some(wrong) = timed.check_copies(op, reference)? {
         report.correct = false;
         report.check = format!("{}; {wrong}", report.check);
@@ -323,21 +323,17 @@ fn pair_bar(
     let b = peer.backend.prepare(peer.kernel, &peer.dims, &pp.inputs)?;
     let (mut a, mut b) = (Timed::new(case, a, &pc.inputs)?, Timed::new(peer, b, &pp.inputs)?);
     let mut case_first = true;
-    let sampled = sample(
-        criteria,
-        || {},
-        || -> Result<f64> {
-            let (ta, tb) = if case_first {
-                let ta = a.sample()?;
-                (ta, b.sample()?)
-            } else {
-                let tb = b.sample()?;
-                (a.sample()?, tb)
-            };
-            case_first = !case_first;
-            Ok(ta / tb)
-        },
-    )?;
+    let sampled = sample(criteria, || -> Result<f64> {
+        let (ta, tb) = if case_first {
+            let ta = a.sample()?;
+            (ta, b.sample()?)
+        } else {
+            let tb = b.sample()?;
+            (a.sample()?, tb)
+        };
+        case_first = !case_first;
+        Ok(ta / tb)
+    })?;
     let pairs = sampled.samples_s.len();
     Ok((pairs > 0).then(|| (summarize(&sampled.samples_s).median_s, pairs)))
 }
