@@ -14,8 +14,14 @@ use common::{in_ci, model_path};
 use std::time::Instant;
 
 use dfma_kernels::{BackendKind, BackendOptions, open};
+use dfma_reference::seed::seed_from_env;
 use dfma_runtime::model::Model;
+use dfma_runtime::model::adapter::{Adapter, Projection};
+use dfma_runtime::model::tiny::TinyLlama;
 use dfma_runtime::model::tokenizer::Tokenizer;
+use dfma_runtime::model::weights::WeightFormat;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// The prompt, raw (no chat template): 4 tokens.
 const PROMPT: &str = "<|im_start|>user\nHi";
@@ -131,4 +137,39 @@ fn the_cpu_backend_runs_the_model_on_the_mapped_weights() {
     let a = Model::load_on(&path, backend.as_ref()).unwrap();
     assert_eq!(a.engine().backend(), BackendKind::Cpu);
     assert!(a.engine().describe().contains("memory-mapped"), "{}", a.engine().describe());
+}
+
+/// Two adapters on every projection of a tiny random Q4_1 model: the cpu engine runs them
+/// inside its fused kernels, a device engine (wgpu) after its stacked products, and both give
+/// the same logits token by token and in the prefill.
+#[test]
+fn adapters_on_a_device_engine_give_the_cpu_logits() {
+    let backend = match open(BackendKind::Wgpu, &BackendOptions::default()) {
+        Ok(b) => b,
+        Err(e) if in_ci() => panic!("wgpu is required under CI=true: {e}"),
+        Err(e) => {
+            println!("not run: wgpu: {e}");
+            return;
+        }
+    };
+    let seed = seed_from_env().unwrap();
+    println!("seed {seed} (DFMA_SEED={seed} reproduces)");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    TinyLlama::small(2, 64, 96, 4, 2, 64, WeightFormat::Q4_1).write(&path, seed).unwrap();
+    let mut cpu = Model::load(&path).unwrap();
+    let mut device = Model::load_on(&path, backend.as_ref()).unwrap();
+    let mut rng = StdRng::seed_from_u64(seed);
+    for rank in [4, 8] {
+        let mut ad = Adapter::init(&cpu.config, "tiny", &[0, 1], &Projection::ALL, rank, 8.0, rng.random()).unwrap();
+        ad.factors.values_mut().for_each(|f| f.b.iter_mut().for_each(|b| *b = rng.random_range(-0.3..0.3)));
+        cpu.attach(ad.clone()).unwrap();
+        device.attach(ad).unwrap();
+    }
+    let tokens = [1u32, 7, 3, 12];
+    let want = logits_per_position(&cpu, &tokens);
+    assert_logits_agree(BackendKind::Wgpu, &logits_per_position(&device, &tokens), &want);
+    let mut cache = device.new_cache(tokens.len());
+    let prefilled = device.prefill(&tokens, &mut cache).unwrap();
+    assert_logits_agree(BackendKind::Wgpu, &[prefilled], &want[tokens.len() - 1..]);
 }

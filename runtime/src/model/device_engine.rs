@@ -271,6 +271,9 @@ impl MatmulEngine for DeviceEngine<'_> {
         tokens: usize,
     ) -> Result<(), ModelError> {
         assert_eq!(ms.len(), ys.len(), "matmul_group: one output per matrix");
+        if ms.is_empty() {
+            return Ok(());
+        }
         let at: Vec<Placement> = ms.iter().map(|m| self.placement(m)).collect::<Result<_, _>>()?;
         let mut distinct: Vec<usize> = at.iter().map(|p| p.gemv).collect();
         distinct.sort_unstable();

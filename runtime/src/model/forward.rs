@@ -309,57 +309,6 @@ impl<'b> Model<'b> {
             return Ok(());
         }
         self.matvec(m, x, y)?;
-        self.add_adapters(l, p, x, y);
-        Ok(())
-    }
-
-    /// Products that read the same input `x`, each projection's adapters included. On the cpu
-    /// engine side by side on the thread pool ([`Self::project`] each). On a device engine, the
-    /// products that no engine kernel fuses with their adapters go as one group
-    /// ([`MatmulEngine::matmul_group`]: one round trip for a stack), then their adapters on the
-    /// cpu kernels.
-    fn project_group(
-        &self,
-        l: usize,
-        parts: &mut [(Projection, &Matrix, &mut [f32])],
-        x: &[f32],
-    ) -> Result<(), ModelError> {
-        if self.engine.backend() == dfma_kernels::BackendKind::Cpu {
-            return match parts {
-                [(pa, ma, ya), (pb, mb, yb)] => {
-                    let (ra, rb) = rayon::join(|| self.project(l, *pa, ma, x, ya), || self.project(l, *pb, mb, x, yb));
-                    ra.and(rb)
-                }
-                [(pa, ma, ya), (pb, mb, yb), (pc, mc, yc)] => {
-                    let (ra, (rb, rc)) = rayon::join(
-                        || self.project(l, *pa, ma, x, ya),
-                        || rayon::join(|| self.project(l, *pb, mb, x, yb), || self.project(l, *pc, mc, x, yc)),
-                    );
-                    ra.and(rb).and(rc)
-                }
-                _ => parts.iter_mut().try_for_each(|(p, m, y)| self.project(l, *p, m, x, y)),
-            };
-        }
-        let mut plain = Vec::with_capacity(parts.len());
-        for (i, (p, m, y)) in parts.iter_mut().enumerate() {
-            let acting = acting_on(self.applied_adapters().iter(), (l, *p));
-            if acting.is_empty() || !self.engine.fused(&self.file, m, x, y, 1, &acting)? {
-                plain.push(i);
-            }
-        }
-        let ms: Vec<&Matrix> = plain.iter().map(|&i| parts[i].1).collect();
-        let mut ys: Vec<&mut [f32]> =
-            parts.iter_mut().enumerate().filter(|(i, _)| plain.contains(i)).map(|(_, (_, _, y))| &mut **y).collect();
-        self.engine.matmul_group(&self.file, &ms, x, &mut ys, 1)?;
-        for &i in &plain {
-            let (p, _, y) = &mut parts[i];
-            self.add_adapters(l, *p, x, y);
-        }
-        Ok(())
-    }
-
-    /// y += s·B·(A·x) for each applied adapter on (layer, projection), on the cpu kernels.
-    fn add_adapters(&self, l: usize, p: Projection, x: &[f32], y: &mut [f32]) {
         for ad in self.applied_adapters() {
             let Some(f) = ad.factors.get(&(l, p)) else { continue };
             let mut t = vec![0.0f32; ad.rank];
@@ -368,6 +317,42 @@ impl<'b> Model<'b> {
             for (o, yo) in y.iter_mut().enumerate() {
                 *yo += s * dfma_reference::cpu::lora::dot(&f.b[o * ad.rank..(o + 1) * ad.rank], &t);
             }
+        }
+        Ok(())
+    }
+
+    /// Products that read the same input `x`, each projection's adapters included. On the cpu
+    /// engine side by side on the thread pool ([`Self::project`] each). On a device engine as
+    /// the training tape runs them ([`super::train::tape::project_group`]): the products that
+    /// no engine kernel fuses with their adapters go as one group
+    /// ([`MatmulEngine::matmul_group`]: one round trip for a stack), then their adapters.
+    fn project_group<const N: usize>(
+        &self,
+        l: usize,
+        mut parts: [(Projection, &Matrix, &mut [f32]); N],
+        x: &[f32],
+    ) -> Result<(), ModelError> {
+        if self.engine.backend() != dfma_kernels::BackendKind::Cpu {
+            let ys =
+                super::train::tape::project_group(self, None, l, parts.each_ref().map(|(p, m, _)| (*p, *m)), x, 1)?;
+            for ((_, _, y), got) in parts.iter_mut().zip(ys) {
+                y.copy_from_slice(&got);
+            }
+            return Ok(());
+        }
+        match &mut parts[..] {
+            [(pa, ma, ya), (pb, mb, yb)] => {
+                let (ra, rb) = rayon::join(|| self.project(l, *pa, ma, x, ya), || self.project(l, *pb, mb, x, yb));
+                ra.and(rb)
+            }
+            [(pa, ma, ya), (pb, mb, yb), (pc, mc, yc)] => {
+                let (ra, (rb, rc)) = rayon::join(
+                    || self.project(l, *pa, ma, x, ya),
+                    || rayon::join(|| self.project(l, *pb, mb, x, yb), || self.project(l, *pc, mc, x, yc)),
+                );
+                ra.and(rb).and(rc)
+            }
+            rest => rest.iter_mut().try_for_each(|(p, m, y)| self.project(l, *p, m, x, y)),
         }
     }
 
@@ -466,11 +451,7 @@ impl<'b> Model<'b> {
         let (mut q, mut k, mut v) = (vec![0.0f32; c.dim], vec![0.0f32; c.kv_dim()], vec![0.0f32; c.kv_dim()]);
         self.project_group(
             l,
-            &mut [
-                (Projection::Q, &layer.q, &mut q),
-                (Projection::K, &layer.k, &mut k),
-                (Projection::V, &layer.v, &mut v),
-            ],
+            [(Projection::Q, &layer.q, &mut q), (Projection::K, &layer.k, &mut k), (Projection::V, &layer.v, &mut v)],
             &h,
         )?;
         angles.rotate(&mut q);
@@ -489,7 +470,7 @@ impl<'b> Model<'b> {
         let c = &self.config;
         let h = rms_norm(x, &layer.ffn_norm, c.rms_eps);
         let (mut g, mut u) = (vec![0.0f32; c.ffn_dim], vec![0.0f32; c.ffn_dim]);
-        self.project_group(l, &mut [(Projection::Gate, &layer.gate, &mut g), (Projection::Up, &layer.up, &mut u)], &h)?;
+        self.project_group(l, [(Projection::Gate, &layer.gate, &mut g), (Projection::Up, &layer.up, &mut u)], &h)?;
         let a: Vec<f32> = g.iter().zip(&u).map(|(&g, &u)| silu(g) * u).collect();
         let mut d = vec![0.0f32; c.dim];
         self.project(l, Projection::Down, &layer.down, &a, &mut d)?;
