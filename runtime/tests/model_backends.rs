@@ -52,17 +52,23 @@ fn assert_logits_agree(kind: BackendKind, got: &[Vec<f32>], want: &[Vec<f32>]) {
     }
 }
 
-#[test]
-fn wgpu_logits_match_the_cpu_logits_at_every_position_of_a_fixed_prompt() {
-    let Some(path) = model_path() else { return };
-    let backend = match open(BackendKind::Wgpu, &BackendOptions::default()) {
-        Ok(b) => b,
+/// The wgpu backend; `None` (after printing "not run") where it cannot open, which fails under
+/// `CI=true`, where lavapipe is installed.
+fn wgpu() -> Option<Box<dyn dfma_kernels::Backend>> {
+    match open(BackendKind::Wgpu, &BackendOptions::default()) {
+        Ok(b) => Some(b),
         Err(e) if in_ci() => panic!("wgpu is required under CI=true: {e}"),
         Err(e) => {
             println!("not run: wgpu: {e}");
-            return;
+            None
         }
-    };
+    }
+}
+
+#[test]
+fn wgpu_logits_match_the_cpu_logits_at_every_position_of_a_fixed_prompt() {
+    let Some(path) = model_path() else { return };
+    let Some(backend) = wgpu() else { return };
     let cpu = Model::load(&path).unwrap();
     let ids = Tokenizer::from_gguf(cpu.file()).unwrap().encode(PROMPT, false).unwrap();
     assert!(ids.len() >= 2, "{PROMPT:?} gave {ids:?}");
@@ -144,14 +150,7 @@ fn the_cpu_backend_runs_the_model_on_the_mapped_weights() {
 /// the same logits token by token and in the prefill.
 #[test]
 fn adapters_on_a_device_engine_give_the_cpu_logits() {
-    let backend = match open(BackendKind::Wgpu, &BackendOptions::default()) {
-        Ok(b) => b,
-        Err(e) if in_ci() => panic!("wgpu is required under CI=true: {e}"),
-        Err(e) => {
-            println!("not run: wgpu: {e}");
-            return;
-        }
-    };
+    let Some(backend) = wgpu() else { return };
     let seed = seed_from_env().unwrap();
     println!("seed {seed} (DFMA_SEED={seed} reproduces)");
     let dir = tempfile::tempdir().unwrap();
