@@ -25,6 +25,7 @@ use dfma_reference::ops::q4_1_gemv::Q4_1Gemv;
 use dfma_reference::ops::q8_0_gemm::{Q4_0_GEMM, Q8_0_GEMM};
 use dfma_reference::ops::q8_0_gemv::Q8_0Gemv;
 use dfma_reference::ops::q8_1_gemm::{Q4_0_Q8_1_GEMM, Q8_0_Q8_1_GEMM};
+use dfma_reference::ops::quant_gemv_t::{Q4_0_GEMV_T, Q4_1_GEMV_T, Q8_0_GEMV_T};
 use dfma_reference::ops::quantize_q8_1::QuantizeQ8_1;
 use dfma_reference::ops::srht::{Srht, SrhtT};
 use dfma_reference::ops::stochastic_quantize::{StochasticDequantize, StochasticQuantize};
@@ -277,6 +278,48 @@ pub static KERNELS: &[KernelSpec] = &[
         variant: "lanes32_per_row",
         imp: wgsl(sources::Q4_1_GEMV_WGSL, "q4_1_gemv", layout::q4_1_gemv_buffers, rows_per_block_grid::<4>)
             .with_inputs_as_is(X_IS_BUFFER_3),
+    },
+    KernelSpec { op: &Q4_0_GEMV_T, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q4_0_GEMV_T, variant: "rayon_rows", imp: KernelImpl::Cpu(quant_gemv_t_cpu::<0>) },
+    KernelSpec {
+        op: &Q4_0_GEMV_T,
+        variant: "thread_per_column",
+        imp: ptx(sources::QUANT_GEMV_T_PTX, "q4_0_gemv_t", layout::q4_0_gemv_buffers, column_token_grid, &["FFMA"])
+            .with_inputs_as_is(X_IS_BUFFER_2),
+    },
+    KernelSpec {
+        op: &Q4_0_GEMV_T,
+        variant: "invocation_per_column",
+        imp: wgsl(sources::Q4_0_GEMV_T_WGSL, "q4_0_gemv_t", layout::q4_0_gemv_buffers, column_token_grid)
+            .with_inputs_as_is(X_IS_BUFFER_2),
+    },
+    KernelSpec { op: &Q4_1_GEMV_T, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q4_1_GEMV_T, variant: "rayon_rows", imp: KernelImpl::Cpu(quant_gemv_t_cpu::<1>) },
+    KernelSpec {
+        op: &Q4_1_GEMV_T,
+        variant: "thread_per_column",
+        imp: ptx(sources::QUANT_GEMV_T_PTX, "q4_1_gemv_t", layout::q4_1_gemv_buffers, column_token_grid, &["FFMA"])
+            .with_inputs_as_is(X_IS_BUFFER_3),
+    },
+    KernelSpec {
+        op: &Q4_1_GEMV_T,
+        variant: "invocation_per_column",
+        imp: wgsl(sources::Q4_1_GEMV_T_WGSL, "q4_1_gemv_t", layout::q4_1_gemv_buffers, column_token_grid)
+            .with_inputs_as_is(X_IS_BUFFER_3),
+    },
+    KernelSpec { op: &Q8_0_GEMV_T, variant: "reference", imp: KernelImpl::Reference },
+    KernelSpec { op: &Q8_0_GEMV_T, variant: "rayon_rows", imp: KernelImpl::Cpu(quant_gemv_t_cpu::<2>) },
+    KernelSpec {
+        op: &Q8_0_GEMV_T,
+        variant: "thread_per_column",
+        imp: ptx(sources::QUANT_GEMV_T_PTX, "q8_0_gemv_t", layout::q8_0_gemv_buffers, column_token_grid, &["FFMA"])
+            .with_inputs_as_is(X_IS_BUFFER_2),
+    },
+    KernelSpec {
+        op: &Q8_0_GEMV_T,
+        variant: "invocation_per_column",
+        imp: wgsl(sources::Q8_0_GEMV_T_WGSL, "q8_0_gemv_t", layout::q8_0_gemv_buffers, column_token_grid)
+            .with_inputs_as_is(X_IS_BUFFER_2),
     },
     KernelSpec { op: &Q8_0_GEMM, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &Q8_0_GEMM, variant: "rayon_band16", imp: KernelImpl::Cpu(q8_0_gemm_cpu) },
@@ -1132,6 +1175,12 @@ pub fn find(op: &str, backend: BackendKind) -> impl Iterator<Item = &'static Ker
 }
 
 /// Grid of 32 threads per row, `R` rows per block, one block per `R` rows.
+/// The transposed products: a thread (invocation) a column and four tokens, 128 a block.
+fn column_token_grid(dims: &Dims) -> Grid {
+    let (cols, tokens) = (dims.get("cols") as u32, dims.get("tokens") as u32);
+    Grid { blocks: [cols.div_ceil(128), tokens.div_ceil(4), 1], threads: [128, 1, 1] }
+}
+
 fn rows_per_block_grid<const R: u32>(dims: &Dims) -> Grid {
     let rows = u32::try_from(dims.get("rows")).expect("rows exceed u32");
     Grid { blocks: [rows.div_ceil(R), 1, 1], threads: [32 * R, 1, 1] }
@@ -1260,6 +1309,15 @@ fn q8_0_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
     let w = inputs[0].as_u8().expect("w is u8");
     let x = inputs[1].as_f32().expect("x is f32");
     cpu::q8_0_gemv::q8_0_gemv(w, x, f32_out(outputs), rows, cols, batch);
+}
+
+/// The transposed products' cpu kernel; `F` picks the format (0: Q4_0, 1: Q4_1, 2: Q8_0).
+fn quant_gemv_t_cpu<const F: u8>(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {
+    let format = [BaseFormat::Q4_0, BaseFormat::Q4_1, BaseFormat::Q8_0][usize::from(F)];
+    let (rows, cols, tokens) = (dims.get("rows"), dims.get("cols"), dims.get("tokens"));
+    let w = inputs[0].as_u8().expect("w is u8");
+    let dy = inputs[1].as_f32().expect("dy is f32");
+    cpu::quant_gemv_t::quant_gemv_t(format, w, dy, f32_out(outputs), rows, cols, tokens);
 }
 
 fn q4_1_gemv_cpu(dims: &Dims, inputs: &[Tensor], outputs: &mut [Tensor]) {

@@ -111,6 +111,14 @@ pub const Q4_0_GEMV_WGSL: SourceFile = embed!("wgsl", "q4_0_gemv.wgsl");
 pub const Q4_1_GEMV_PTX: SourceFile = embed!("ptx", "q4_1_gemv.ptx");
 /// `kernels/wgsl/q4_1_gemv.wgsl`.
 pub const Q4_1_GEMV_WGSL: SourceFile = embed!("wgsl", "q4_1_gemv.wgsl");
+/// `kernels/ptx/quant_gemv_t.ptx` (entries `q4_0_gemv_t`, `q4_1_gemv_t`, `q8_0_gemv_t`).
+pub const QUANT_GEMV_T_PTX: SourceFile = embed!("ptx", "quant_gemv_t.ptx");
+/// `kernels/wgsl/q4_0_gemv_t.wgsl`.
+pub const Q4_0_GEMV_T_WGSL: SourceFile = embed!("wgsl", "q4_0_gemv_t.wgsl");
+/// `kernels/wgsl/q4_1_gemv_t.wgsl`.
+pub const Q4_1_GEMV_T_WGSL: SourceFile = embed!("wgsl", "q4_1_gemv_t.wgsl");
+/// `kernels/wgsl/q8_0_gemv_t.wgsl`.
+pub const Q8_0_GEMV_T_WGSL: SourceFile = embed!("wgsl", "q8_0_gemv_t.wgsl");
 
 /// `kernels/ptx/int4_g128_gemv.ptx`.
 pub const INT4_G128_GEMV_PTX: SourceFile = embed!("ptx", "int4_g128_gemv.ptx");
@@ -226,6 +234,7 @@ pub const LORA_BACKWARD_PTX: SourceFile = embed!("ptx", "lora_backward.ptx");
 
 /// Every PTX file, for `dfma ptx check`.
 pub const PTX_FILES: &[SourceFile] = &[
+    QUANT_GEMV_T_PTX,
     Q8_0_GEMV_PTX,
     Q8_0_GEMV_ROWS4_PTX,
     Q8_0_GEMM_PTX,
@@ -266,6 +275,9 @@ pub const PTX_FILES: &[SourceFile] = &[
 ];
 /// Every WGSL file.
 pub const WGSL_FILES: &[SourceFile] = &[
+    Q4_0_GEMV_T_WGSL,
+    Q4_1_GEMV_T_WGSL,
+    Q8_0_GEMV_T_WGSL,
     Q8_0_GEMV_WGSL,
     Q8_0_GEMM_WGSL,
     Q4_0_GEMM_WGSL,

@@ -18,6 +18,7 @@ pub mod q8_0_gemm;
 pub mod q8_0_gemv;
 pub mod q8_1_gemm;
 pub mod q8_activations;
+pub mod quant_gemv_t;
 pub mod quantize_q8_1;
 pub mod row_gemv;
 pub mod srht;

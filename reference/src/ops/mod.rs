@@ -18,6 +18,7 @@ pub mod q8_0_gemm;
 pub mod q8_0_gemv;
 pub mod q8_1_gemm;
 pub mod quant_gemv;
+pub mod quant_gemv_t;
 pub mod quantize_q8_1;
 pub mod srht;
 pub mod stochastic_quantize;
@@ -31,6 +32,9 @@ pub fn all() -> &'static [&'static dyn Op] {
         &q8_0_gemv::Q8_0Gemv,
         &q4_0_gemv::Q4_0Gemv,
         &q4_1_gemv::Q4_1Gemv,
+        &quant_gemv_t::Q4_0_GEMV_T,
+        &quant_gemv_t::Q4_1_GEMV_T,
+        &quant_gemv_t::Q8_0_GEMV_T,
         &int4_g128_gemv::Int4G128Gemv,
         &q8_0_gemm::Q8_0_GEMM,
         &q8_0_gemm::Q4_0_GEMM,

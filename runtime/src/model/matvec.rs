@@ -46,35 +46,14 @@ fn dense(m: &Matrix, w: &[u8], x: &[f32], y: &mut [f32], batch: usize) {
     }
 }
 
-/// Runs of W's rows [`matvec_t`] accumulates separately: a constant, not the thread count, so
-/// the order every element of dX is summed in (and so its bits) is the same on any machine.
-const ROW_GROUPS: usize = 16;
-
 /// dX = dY·W for `tokens` rows: `dy` `[tokens, rows]`, `dx` `[tokens, cols]` — the transposed
-/// product the backward pass takes through a frozen weight matrix of any format. W's rows are
-/// cut into [`ROW_GROUPS`] contiguous runs; each task widens its run's rows to f32 once and adds
-/// dy[t][r]·W[r] into its own partial dX in row order; the partials are then summed in group
-/// order. No two tasks write one element and the result does not depend on how the thread pool
-/// splits the work, so a training run reproduces bit for bit.
+/// product the backward pass takes through a frozen weight matrix of any format, on the cpu
+/// kernel the registered `*_gemv_t` ops share ([`cpu::quant_gemv_t::gemv_t_rows`]): W's rows cut
+/// into a fixed number of runs, each widened to f32 once and added in row order into its own
+/// partial dX, the partials summed in run order. No two tasks write one element and the result
+/// does not depend on how the thread pool splits the work, so a training run reproduces bit
+/// for bit.
 pub fn matvec_t(file: &GgufFile, m: &Matrix, dy: &[f32], dx: &mut [f32], tokens: usize) {
     assert_eq!((dy.len(), dx.len()), (tokens * m.rows, tokens * m.cols), "matvec_t {}: lengths", m.name);
-    let n = tokens * m.cols;
-    let per_group = m.rows.div_ceil(ROW_GROUPS).max(1);
-    let partials: Vec<Vec<f32>> = (0..m.rows.div_ceil(per_group))
-        .into_par_iter()
-        .map(|g| {
-            let mut acc = vec![0.0f32; n];
-            for r in g * per_group..((g + 1) * per_group).min(m.rows) {
-                let row = m.row_f32(file, r);
-                for (t, acc_t) in acc.chunks_exact_mut(m.cols).enumerate() {
-                    cpu::lora::axpy(acc_t, dy[t * m.rows + r], &row);
-                }
-            }
-            acc
-        })
-        .collect();
-    dx.fill(0.0);
-    for p in &partials {
-        dx.iter_mut().zip(p).for_each(|(x, y)| *x += y);
-    }
+    cpu::quant_gemv_t::gemv_t_rows(m.rows, m.cols, tokens, dy, dx, |r, out| out.copy_from_slice(&m.row_f32(file, r)));
 }
