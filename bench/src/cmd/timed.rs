@@ -209,9 +209,10 @@ mod tests {
         assert_eq!(streamed_copies(4096, default_span_bytes(0)), 1);
         // Small cases stop at MAX_COPIES.
         assert_eq!(streamed_copies(1000, default_span_bytes(60 << 20)), 256);
-        // A large cache's default span stops at 2 GiB.
-        assert_eq!(default_span_bytes(480 << 20), 2 << 30);
-        assert_eq!(streamed_copies(300 << 20, default_span_bytes(480 << 20)), 7);
+        // A large cache's default span stops at 2 GiB (4 x 480 MiB is under it).
+        assert_eq!(default_span_bytes(480 << 20), 1920 << 20);
+        assert_eq!(default_span_bytes(600 << 20), 2 << 30);
+        assert_eq!(streamed_copies(300 << 20, default_span_bytes(600 << 20)), 7);
         // A span asked for explicitly.
         assert_eq!(streamed_copies(17_825_792, 64 << 20), 4);
         // Zero bytes counted does not divide by zero.
