@@ -578,7 +578,8 @@ pub struct FinetuneArgs {
     /// Seed of the adapter's initialization and the window order (default: DFMA_SEED, else fresh).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Backend of the forward pass's matrix products (the backward's run on the CPU).
+    /// Backend of the matrix products: the forward's, and the backward's transposed products
+    /// through the frozen weights (the adapters' own small products run on the CPU).
     #[arg(long, default_value = "cpu")]
     pub backend: String,
 }

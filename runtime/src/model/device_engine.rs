@@ -18,6 +18,11 @@
 //! and keeps its own rows, so nothing is uploaded twice. Every row's dot product is the one the
 //! kernel computes for that row alone.
 //!
+//! **Transposed products.** The training backward's dX = dY·W through a frozen matrix runs the
+//! registered `*_gemv_t` op of its format ([`MatmulEngine::matmul_t`]), prepared on first use
+//! with its own copy of the matrix in that op's layout: training on a device holds the weights
+//! twice, inference once.
+//!
 //! Decode multiplies by one token's activations (batch 1); a format without a GEMV op (F32,
 //! F16) cannot be resident on a device and is refused at load, naming the tensor, rather than
 //! silently multiplied on the CPU.
@@ -54,8 +59,21 @@ struct Placement {
     row0: usize,
 }
 
+/// A matrix's transposed product (`*_gemv_t`, the training backward's dX), prepared on first
+/// use with its own copy of the weights in that op's layout.
+struct ResidentGemvT<'b> {
+    prepared: Box<dyn Prepared + 'b>,
+    /// Token rows it was prepared for; a call with fewer pads dy with zero rows.
+    tokens: usize,
+}
+
 /// A device engine: prepared GEMVs on a backend, q|k|v and gate|up stacked.
 pub struct DeviceEngine<'b> {
+    backend: &'b dyn Backend,
+    /// `dfma tune`'s choices, for the transposed products prepared later.
+    tune: TuneCache,
+    /// Indexed by [`Matrix::index`]: the transposed products prepared so far.
+    transposed: Vec<Mutex<Option<ResidentGemvT<'b>>>>,
     kind: BackendKind,
     device: String,
     gemvs: Vec<Mutex<ResidentGemv<'b>>>,
@@ -105,6 +123,9 @@ impl<'b> DeviceEngine<'b> {
         let t0 = Instant::now();
         let count = weights.matrices().count();
         let mut engine = DeviceEngine {
+            backend,
+            tune: tune.clone(),
+            transposed: (0..count).map(|_| Mutex::new(None)).collect(),
             kind: backend.kind(),
             device: backend.device().name.clone(),
             gemvs: Vec::new(),
@@ -208,6 +229,38 @@ impl<'b> DeviceEngine<'b> {
     }
 }
 
+/// The transposed-product op of a matrix in `format`, if there is one.
+fn gemv_t_op(format: WeightFormat) -> Option<&'static str> {
+    match format {
+        WeightFormat::Q4_0 => Some("q4_0_gemv_t"),
+        WeightFormat::Q4_1 => Some("q4_1_gemv_t"),
+        WeightFormat::Q8_0 => Some("q8_0_gemv_t"),
+        WeightFormat::F32 | WeightFormat::F16 => None,
+    }
+}
+
+impl<'b> DeviceEngine<'b> {
+    /// Prepares `m`'s transposed product for `tokens` token rows, uploading its weights.
+    fn prepare_t(&self, file: &GgufFile, m: &Matrix, tokens: usize) -> Result<ResidentGemvT<'b>, ModelError> {
+        let op = gemv_t_op(m.format).ok_or_else(|| {
+            ModelError::Unsupported(format!("tensor {}: {:?} has no transposed product", m.name, m.format))
+        })?;
+        let dims = Dims(vec![("rows", m.rows), ("cols", m.cols), ("tokens", tokens)]);
+        let kernel = self.tune.pick(op, self.kind, self.backend.device(), &dims).ok_or_else(|| {
+            ModelError::Unsupported(format!("{op} has no kernel on {} (tensor {})", self.kind, m.name))
+        })?;
+        let inputs = [
+            Tensor::u8(vec![m.rows, m.row_bytes()], m.bytes(file).to_vec()),
+            Tensor::f32(vec![tokens, m.rows], vec![0.0; tokens * m.rows]),
+        ];
+        let prepared = self.backend.prepare(kernel, &dims, &inputs).map_err(|e| ModelError::Backend {
+            what: format!("uploading {} ({}×{}) as {}", m.name, m.rows, m.cols, kernel.id()),
+            source: e,
+        })?;
+        Ok(ResidentGemvT { prepared, tokens })
+    }
+}
+
 /// The registered GEMV for a `format` matrix of `rows × cols` on `backend`: tuned, else the
 /// first registered.
 fn pick(
@@ -256,6 +309,43 @@ impl MatmulEngine for DeviceEngine<'_> {
         self.enqueue(&mut g, x)?;
         let out = self.finish(&mut g)?;
         y.copy_from_slice(&out[at.row0..at.row0 + m.rows]);
+        Ok(())
+    }
+
+    /// The matrix's `*_gemv_t` op, prepared on first use for the next power of two of token
+    /// rows (at least 4; dy padded with zero rows, whose dx rows are not read) and again when
+    /// a call needs more, in chunks of at most the op's limit.
+    fn matmul_t(
+        &self,
+        file: &GgufFile,
+        m: &Matrix,
+        dy: &[f32],
+        dx: &mut [f32],
+        tokens: usize,
+    ) -> Result<(), ModelError> {
+        self.placement(m)?;
+        assert_eq!((dy.len(), dx.len()), (tokens * m.rows, tokens * m.cols), "matmul_t {}: lengths", m.name);
+        let mut slot = self.transposed[m.index()].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let chunk = dfma_reference::ops::quant_gemv_t::MAX_TOKENS;
+        for (dyc, dxc) in dy.chunks(chunk * m.rows).zip(dx.chunks_mut(chunk * m.cols)) {
+            let n = dyc.len() / m.rows;
+            if slot.as_ref().is_none_or(|g| g.tokens < n) {
+                *slot = Some(self.prepare_t(file, m, n.next_power_of_two().clamp(4, chunk))?);
+            }
+            let g = slot.as_mut().expect("prepared above");
+            let what = |e| ModelError::Backend { what: format!("{}ᵀ on {}", m.name, self.kind), source: e };
+            let mut padded = vec![0.0f32; g.tokens * m.rows];
+            padded[..dyc.len()].copy_from_slice(dyc);
+            g.prepared.write_input(1, &Tensor::f32(vec![g.tokens, m.rows], padded)).map_err(what)?;
+            g.prepared.launch().map_err(what)?;
+            g.prepared.synchronize().map_err(what)?;
+            let out = g.prepared.read_outputs().map_err(what)?;
+            let got =
+                out.first().and_then(Tensor::as_f32).filter(|v| v.len() == g.tokens * m.cols).ok_or_else(|| {
+                    ModelError::Request(format!("{}ᵀ on {}: no {}×{} f32 output", m.name, self.kind, g.tokens, m.cols))
+                })?;
+            dxc.copy_from_slice(&got[..dxc.len()]);
+        }
         Ok(())
     }
 

@@ -58,6 +58,22 @@ pub trait MatmulEngine: Send + Sync {
         Ok(())
     }
 
+    /// dX = dY·W for `tokens` rows (`dy` `[tokens, m.rows]`, `dx` `[tokens, m.cols]`): the
+    /// transposed product the training backward takes through a frozen matrix. By default the
+    /// cpu kernel ([`super::matvec::matvec_t`]); a device engine runs the registered
+    /// `*_gemv_t` op of the matrix's format.
+    fn matmul_t(
+        &self,
+        file: &GgufFile,
+        m: &Matrix,
+        dy: &[f32],
+        dx: &mut [f32],
+        tokens: usize,
+    ) -> Result<(), ModelError> {
+        super::matvec::matvec_t(file, m, dy, dx, tokens);
+        Ok(())
+    }
+
     /// Y = X·Wᵀ + Σ s·(X·Aᵀ)·Bᵀ over `adapters` for `tokens` token rows, in one pass over W
     /// with y written once (the `lora_fused` ops), where this engine has such a kernel for the
     /// matrix's format and that many adapters. `Ok(false)`: it has none and wrote nothing, and

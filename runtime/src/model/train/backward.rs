@@ -13,7 +13,6 @@ use super::tape::{self, LayerTape};
 use crate::model::adapter::{Adapter, Projection};
 use crate::model::error::ModelError;
 use crate::model::forward::{Model, rope_backward};
-use crate::model::matvec::matvec_t;
 use crate::model::weights::Matrix;
 
 /// The logits rows that predict targets (rows loss_from−1 .. n−1) of the final stream.
@@ -94,7 +93,13 @@ pub fn loss_and_gradients(
     model.engine().matmul(model.file(), head, &h, &mut dlogits, ex.targets())?;
     let loss = cross_entropy(ex, &mut dlogits, head.rows, true);
     let mut dh = vec![0.0f32; n * c.dim];
-    matvec_t(model.file(), head, &dlogits, &mut dh[(ex.loss_from - 1) * c.dim..(n - 1) * c.dim], ex.targets());
+    model.engine().matmul_t(
+        model.file(),
+        head,
+        &dlogits,
+        &mut dh[(ex.loss_from - 1) * c.dim..(n - 1) * c.dim],
+        ex.targets(),
+    )?;
     let mut dx = rms_norm_backward_rows(&x, &model.weights.output_norm, c.rms_eps, &dh);
 
     let mut grads = Gradients::zeros_like(trainable);
@@ -128,7 +133,7 @@ impl Backward<'_, '_> {
         let c = &self.model.config;
         let layer = &self.model.weights.layers[l];
         // Down, SwiGLU, gate and up.
-        let dact = self.projection((l, Projection::Down), &layer.down, &t.act, &dx, grads, true).unwrap_or_default();
+        let dact = self.projection((l, Projection::Down), &layer.down, &t.act, &dx, grads, true)?.unwrap_or_default();
         let mut dgate = vec![0.0f32; dact.len()];
         let mut dup = vec![0.0f32; dact.len()];
         for i in 0..dact.len() {
@@ -137,22 +142,22 @@ impl Backward<'_, '_> {
             dup[i] = dact[i] * g * sig;
             dgate[i] = dact[i] * u * sig * (1.0 + g * (1.0 - sig));
         }
-        let dh2_gate = self.projection((l, Projection::Gate), &layer.gate, &t.h2, &dgate, grads, true);
-        let dh2_up = self.projection((l, Projection::Up), &layer.up, &t.h2, &dup, grads, true);
+        let dh2_gate = self.projection((l, Projection::Gate), &layer.gate, &t.h2, &dgate, grads, true)?;
+        let dh2_up = self.projection((l, Projection::Up), &layer.up, &t.h2, &dup, grads, true)?;
         let dh2: Vec<f32> = dh2_gate.iter().flatten().zip(dh2_up.iter().flatten()).map(|(a, b)| a + b).collect();
         let dn2 = rms_norm_backward_rows(&t.x2, &layer.ffn_norm, c.rms_eps, &dh2);
         let dx2: Vec<f32> = dx.iter().zip(&dn2).map(|(a, b)| a + b).collect();
         // Attention.
-        let datt = self.projection((l, Projection::O), &layer.o, &t.att, &dx2, grads, true).unwrap_or_default();
+        let datt = self.projection((l, Projection::O), &layer.o, &t.att, &dx2, grads, true)?.unwrap_or_default();
         let (mut dq, mut dk, dv) = attention::backward(c, (&t.q, &t.k, &t.v), &t.p, &datt, self.n);
         for (pos, (dqt, dkt)) in dq.chunks_exact_mut(c.dim).zip(dk.chunks_exact_mut(c.kv_dim())).enumerate() {
             rope_backward(dqt, c.head_dim, pos, c.rope_theta);
             rope_backward(dkt, c.head_dim, pos, c.rope_theta);
         }
         let parts = [
-            self.projection((l, Projection::Q), &layer.q, &t.h1, &dq, grads, need_dx),
-            self.projection((l, Projection::K), &layer.k, &t.h1, &dk, grads, need_dx),
-            self.projection((l, Projection::V), &layer.v, &t.h1, &dv, grads, need_dx),
+            self.projection((l, Projection::Q), &layer.q, &t.h1, &dq, grads, need_dx)?,
+            self.projection((l, Projection::K), &layer.k, &t.h1, &dk, grads, need_dx)?,
+            self.projection((l, Projection::V), &layer.v, &t.h1, &dv, grads, need_dx)?,
         ];
         if !need_dx {
             return Ok(dx2);
@@ -166,7 +171,8 @@ impl Backward<'_, '_> {
     }
 
     /// Through y = W·x + Σ s·B(A·x) on (l, p): accumulates the trainable adapter's dA, dB and,
-    /// when `need_dx`, returns dx = Wᵀ·dy + Σ s·Aᵀ(Bᵀ·dy) over every acting adapter.
+    /// when `need_dx`, returns dx = Wᵀ·dy (on the model's engine) + Σ s·Aᵀ(Bᵀ·dy) over every
+    /// acting adapter.
     fn projection(
         &self,
         key: (usize, Projection),
@@ -175,7 +181,7 @@ impl Backward<'_, '_> {
         dy: &[f32],
         grads: &mut Gradients,
         need_dx: bool,
-    ) -> Option<Vec<f32>> {
+    ) -> Result<Option<Vec<f32>>, ModelError> {
         let shape =
             |ad: &Adapter| BackwardShape { tokens: self.n, k: m.cols, n: m.rows, rank: ad.rank, scale: ad.scale() };
         if let Some(f) = self.trainable.factors.get(&key) {
@@ -184,16 +190,16 @@ impl Backward<'_, '_> {
             grads.accumulate(key, &da, &db);
         }
         if !need_dx {
-            return None;
+            return Ok(None);
         }
         let mut dx = vec![0.0f32; self.n * m.cols];
-        matvec_t(self.model.file(), m, dy, &mut dx, self.n);
+        self.model.engine().matmul_t(self.model.file(), m, dy, &mut dx, self.n)?;
         let mut part = vec![0.0f32; dx.len()];
         for ad in self.model.applied_adapters().iter().chain(once(self.trainable)) {
             let Some(f) = ad.factors.get(&key) else { continue };
             lora_backward_dx(shape(ad), dy, &f.a, &f.b, &mut part);
             dx.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
         }
-        Some(dx)
+        Ok(Some(dx))
     }
 }

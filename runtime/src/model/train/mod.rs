@@ -11,7 +11,7 @@
 //! q, k, v = projections of h; q, k rotated (RoPE); causal grouped-query attention; x₂ = x + O·att;
 //! h₂ = RMSNorm(x₂); a = silu(gate·h₂) ⊙ (up·h₂); x₃ = x₂ + down·a — and the backward, in order:
 //! - a projection y = W·x + Σ s·B(A·x): dx = Wᵀ·dy + Σ s·Aᵀ(Bᵀ·dy) (the transposed product
-//!   through the frozen, possibly quantized W: [`super::matvec::matvec_t`]); for the trainable
+//!   through the frozen, possibly quantized W: [`super::MatmulEngine::matmul_t`]); for the trainable
 //!   adapter dB = s·dyᵀ(x·Aᵀ) and dA = s·(dy·B)ᵀ·x (`dfma_reference::cpu::lora`);
 //! - SwiGLU: dgate = da ⊙ up ⊙ silu′(gate), dup = da ⊙ silu(gate), silu′(g) = σ(g)(1 + g(1 − σ(g)));
 //! - RMSNorm y = w ⊙ x·ρ, ρ = (mean(x²) + ε)^(−½): dx = ρ·(w ⊙ dy) − x·ρ³·⟨w ⊙ dy, x⟩ / n;
@@ -21,8 +21,9 @@
 //!   the query heads that share them).
 //!
 //! The loss is the summed next-token cross-entropy over an [`Example`]'s answer positions; its
-//! gradient at the logits is softmax − one-hot. Everything is f32 with f64 loss sums. Products
-//! of the forward pass run on the model's engine; the backward's on the CPU.
+//! gradient at the logits is softmax − one-hot. Everything is f32 with f64 loss sums. The
+//! products through the frozen weights run on the model's engine, forward and transposed
+//! ([`super::MatmulEngine::matmul_t`]); the adapters' small products on the CPU.
 
 mod adamw;
 mod attention;
