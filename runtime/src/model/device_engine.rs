@@ -137,14 +137,14 @@ impl<'b> DeviceEngine<'b> {
         };
         for l in &weights.layers {
             for group in [vec![&l.q, &l.k, &l.v], vec![&l.gate, &l.up]] {
-                if group.len() > 1 && stackable(&group) {
-                    engine.add(backend, file, &group, tune)?;
+                if stackable(&group) {
+                    engine.add(file, &group)?;
                 }
             }
         }
         for m in weights.products() {
             if engine.placements[m.index()].is_none() {
-                engine.add(backend, file, &[m], tune)?;
+                engine.add(file, &[m])?;
             }
         }
         engine.upload_s = t0.elapsed().as_secs_f64();
@@ -152,17 +152,11 @@ impl<'b> DeviceEngine<'b> {
     }
 
     /// Prepares one GEMV over `members` (one matrix, or a stack), rows in the members' order.
-    fn add(
-        &mut self,
-        backend: &'b dyn Backend,
-        file: &GgufFile,
-        members: &[&Matrix],
-        tune: &TuneCache,
-    ) -> Result<(), ModelError> {
+    fn add(&mut self, file: &GgufFile, members: &[&Matrix]) -> Result<(), ModelError> {
         let first = members[0];
         let rows: usize = members.iter().map(|m| m.rows).sum();
         let name = members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join("|");
-        let kernel = pick(backend, first.format, rows, first.cols, &name, tune)?;
+        let kernel = pick(self.backend, first.format, rows, first.cols, &name, &self.tune)?;
         let mut w = Vec::with_capacity(members.iter().map(|m| m.bytes(file).len()).sum());
         for m in members {
             w.extend_from_slice(m.bytes(file));
@@ -171,7 +165,7 @@ impl<'b> DeviceEngine<'b> {
         // x starts as zeros and is overwritten before every launch.
         let inputs =
             [Tensor::u8(vec![rows, first.row_bytes()], w), Tensor::f32(vec![1, first.cols], vec![0.0; first.cols])];
-        let prepared = backend.prepare(kernel, &dims, &inputs).map_err(|e| ModelError::Backend {
+        let prepared = self.backend.prepare(kernel, &dims, &inputs).map_err(|e| ModelError::Backend {
             what: format!("uploading {name} ({rows}×{}) as {}", first.cols, kernel.id()),
             source: e,
         })?;
