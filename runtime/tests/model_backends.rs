@@ -146,23 +146,35 @@ fn the_cpu_backend_runs_the_model_on_the_mapped_weights() {
     assert!(a.engine().describe().contains("memory-mapped"), "{}", a.engine().describe());
 }
 
+/// A tiny random Q4_1 model written to `path` (seed printed, `DFMA_SEED` reproduces), loaded on
+/// the cpu and on `backend`, and a generator drawn from the same seed.
+fn tiny_on_cpu_and<'b>(
+    backend: &'b dyn dfma_kernels::Backend,
+    path: &std::path::Path,
+) -> (Model<'static>, Model<'b>, StdRng) {
+    let seed = seed_from_env().unwrap();
+    println!("seed {seed} (DFMA_SEED={seed} reproduces)");
+    TinyLlama::small(2, 64, 96, 4, 2, 64, WeightFormat::Q4_1).write(path, seed).unwrap();
+    (Model::load(path).unwrap(), Model::load_on(path, backend).unwrap(), StdRng::seed_from_u64(seed))
+}
+
+/// An adapter of `rank` on every projection of both blocks, A seeded and B random (nonzero).
+fn random_adapter(model: &Model<'_>, rank: usize, rng: &mut StdRng) -> Adapter {
+    let mut ad = Adapter::init(&model.config, "tiny", &[0, 1], &Projection::ALL, rank, 8.0, rng.random()).unwrap();
+    ad.factors.values_mut().for_each(|f| f.b.iter_mut().for_each(|b| *b = rng.random_range(-0.3..0.3)));
+    ad
+}
+
 /// Two adapters on every projection of a tiny random Q4_1 model: the cpu engine runs them
 /// inside its fused kernels, a device engine (wgpu) after its stacked products, and both give
 /// the same logits token by token and in the prefill.
 #[test]
 fn adapters_on_a_device_engine_give_the_cpu_logits() {
     let Some(backend) = wgpu() else { return };
-    let seed = seed_from_env().unwrap();
-    println!("seed {seed} (DFMA_SEED={seed} reproduces)");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tiny.gguf");
-    TinyLlama::small(2, 64, 96, 4, 2, 64, WeightFormat::Q4_1).write(&path, seed).unwrap();
-    let mut cpu = Model::load(&path).unwrap();
-    let mut device = Model::load_on(&path, backend.as_ref()).unwrap();
-    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut cpu, mut device, mut rng) = tiny_on_cpu_and(backend.as_ref(), &dir.path().join("tiny.gguf"));
     for rank in [4, 8] {
-        let mut ad = Adapter::init(&cpu.config, "tiny", &[0, 1], &Projection::ALL, rank, 8.0, rng.random()).unwrap();
-        ad.factors.values_mut().for_each(|f| f.b.iter_mut().for_each(|b| *b = rng.random_range(-0.3..0.3)));
+        let ad = random_adapter(&cpu, rank, &mut rng);
         cpu.attach(ad.clone()).unwrap();
         device.attach(ad).unwrap();
     }
@@ -186,21 +198,10 @@ fn flat(g: &Gradients) -> Vec<f32> {
 #[test]
 fn adapter_gradients_on_a_device_engine_match_the_cpu_ones() {
     let Some(backend) = wgpu() else { return };
-    let seed = seed_from_env().unwrap();
-    println!("seed {seed} (DFMA_SEED={seed} reproduces)");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tiny.gguf");
-    TinyLlama::small(2, 64, 96, 4, 2, 64, WeightFormat::Q4_1).write(&path, seed).unwrap();
-    let mut cpu = Model::load(&path).unwrap();
-    let mut device = Model::load_on(&path, backend.as_ref()).unwrap();
-    let mut rng = StdRng::seed_from_u64(seed);
-    let random_adapter = |rng: &mut StdRng| {
-        let mut ad = Adapter::init(&cpu.config, "tiny", &[0, 1], &Projection::ALL, 4, 8.0, rng.random()).unwrap();
-        ad.factors.values_mut().for_each(|f| f.b.iter_mut().for_each(|b| *b = rng.random_range(-0.3..0.3)));
-        ad
-    };
-    let attached = random_adapter(&mut rng);
-    let trainable = random_adapter(&mut rng);
+    let (mut cpu, mut device, mut rng) = tiny_on_cpu_and(backend.as_ref(), &dir.path().join("tiny.gguf"));
+    let attached = random_adapter(&cpu, 4, &mut rng);
+    let trainable = random_adapter(&cpu, 4, &mut rng);
     cpu.attach(attached.clone()).unwrap();
     device.attach(attached).unwrap();
     for len in [6, 11] {
