@@ -290,7 +290,7 @@ pub static KERNELS: &[KernelSpec] = &[
     KernelSpec {
         op: &Q4_0_GEMV_T,
         variant: "invocation_per_column",
-        imp: wgsl(sources::Q4_0_GEMV_T_WGSL, "q4_0_gemv_t", layout::q4_0_gemv_buffers, column_token_grid)
+        imp: wgsl(sources::Q4_0_GEMV_T_WGSL, "gemv_t", layout::q4_0_gemv_buffers, column_token_grid)
             .with_inputs_as_is(X_IS_BUFFER_2),
     },
     KernelSpec { op: &Q4_1_GEMV_T, variant: "reference", imp: KernelImpl::Reference },
@@ -304,7 +304,7 @@ pub static KERNELS: &[KernelSpec] = &[
     KernelSpec {
         op: &Q4_1_GEMV_T,
         variant: "invocation_per_column",
-        imp: wgsl(sources::Q4_1_GEMV_T_WGSL, "q4_1_gemv_t", layout::q4_1_gemv_buffers, column_token_grid)
+        imp: wgsl(sources::Q4_1_GEMV_T_WGSL, "gemv_t", layout::q4_1_gemv_buffers, column_token_grid)
             .with_inputs_as_is(X_IS_BUFFER_3),
     },
     KernelSpec { op: &Q8_0_GEMV_T, variant: "reference", imp: KernelImpl::Reference },
@@ -318,7 +318,7 @@ pub static KERNELS: &[KernelSpec] = &[
     KernelSpec {
         op: &Q8_0_GEMV_T,
         variant: "invocation_per_column",
-        imp: wgsl(sources::Q8_0_GEMV_T_WGSL, "q8_0_gemv_t", layout::q8_0_gemv_buffers, column_token_grid)
+        imp: wgsl(sources::Q8_0_GEMV_T_WGSL, "gemv_t", layout::q8_0_gemv_buffers, column_token_grid)
             .with_inputs_as_is(X_IS_BUFFER_2),
     },
     KernelSpec { op: &Q8_0_GEMM, variant: "reference", imp: KernelImpl::Reference },

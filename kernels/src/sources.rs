@@ -113,12 +113,12 @@ pub const Q4_1_GEMV_PTX: SourceFile = embed!("ptx", "q4_1_gemv.ptx");
 pub const Q4_1_GEMV_WGSL: SourceFile = embed!("wgsl", "q4_1_gemv.wgsl");
 /// `kernels/ptx/quant_gemv_t.ptx` (entries `q4_0_gemv_t`, `q4_1_gemv_t`, `q8_0_gemv_t`).
 pub const QUANT_GEMV_T_PTX: SourceFile = embed!("ptx", "quant_gemv_t.ptx");
-/// `kernels/wgsl/q4_0_gemv_t.wgsl`.
-pub const Q4_0_GEMV_T_WGSL: SourceFile = embed!("wgsl", "q4_0_gemv_t.wgsl");
-/// `kernels/wgsl/q4_1_gemv_t.wgsl`.
-pub const Q4_1_GEMV_T_WGSL: SourceFile = embed!("wgsl", "q4_1_gemv_t.wgsl");
-/// `kernels/wgsl/q8_0_gemv_t.wgsl`.
-pub const Q8_0_GEMV_T_WGSL: SourceFile = embed!("wgsl", "q8_0_gemv_t.wgsl");
+/// `kernels/wgsl/q4_0_gemv_t.wgsl` on the frame `lib/gemv_t_columns.wgsl`.
+pub const Q4_0_GEMV_T_WGSL: SourceFile = embed_on_frame!("q4_0_gemv_t.wgsl", "gemv_t_columns.wgsl");
+/// `kernels/wgsl/q4_1_gemv_t.wgsl` on the frame `lib/gemv_t_columns.wgsl`.
+pub const Q4_1_GEMV_T_WGSL: SourceFile = embed_on_frame!("q4_1_gemv_t.wgsl", "gemv_t_columns.wgsl");
+/// `kernels/wgsl/q8_0_gemv_t.wgsl` on the frame `lib/gemv_t_columns.wgsl`.
+pub const Q8_0_GEMV_T_WGSL: SourceFile = embed_on_frame!("q8_0_gemv_t.wgsl", "gemv_t_columns.wgsl");
 
 /// `kernels/ptx/int4_g128_gemv.ptx`.
 pub const INT4_G128_GEMV_PTX: SourceFile = embed!("ptx", "int4_g128_gemv.ptx");
