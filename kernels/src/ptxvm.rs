@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// The order a launch hands its blocks to the host threads ([`PtxvmBackend::with_block_order`]).
+pub use dfma_ptxvm::BlockOrder;
 use dfma_ptxvm::{Arg, LaunchConfig, Memory, Module, launch};
 /// The interpreter's report types, for `dfma profile`.
 pub use dfma_ptxvm::{Class, Counters, GlobalStats, LaunchReport, program::Program};
@@ -25,6 +27,7 @@ fn err(e: impl std::fmt::Display) -> Error {
 pub struct PtxvmBackend {
     info: DeviceInfo,
     modules: Mutex<HashMap<&'static str, Arc<Module>>>,
+    block_order: BlockOrder,
 }
 
 impl Default for PtxvmBackend {
@@ -42,7 +45,14 @@ impl PtxvmBackend {
             driver: format!("dfma-ptxvm {}", env!("CARGO_PKG_VERSION")),
             details: vec![("threads".into(), threads.to_string())],
         };
-        Self { info, modules: Mutex::new(HashMap::new()) }
+        Self { info, modules: Mutex::new(HashMap::new()), block_order: BlockOrder::Ascending }
+    }
+
+    /// The interpreter handing every launch's blocks to the host threads in `order`. On a
+    /// one-thread rayon pool, [`BlockOrder::Descending`] runs each block before every block of a
+    /// lower index: a kernel whose blocks wait for one another must still finish (tests).
+    pub fn with_block_order(order: BlockOrder) -> Self {
+        Self { block_order: order, ..Self::new() }
     }
 
     /// The decoded module of `k`'s source, decoded once.
@@ -66,7 +76,7 @@ impl PtxvmBackend {
         let KernelImpl::Ptx(k) = &kernel.imp else {
             return Err(Error::WrongBackend { kernel: kernel.id(), backend: BackendKind::Ptxvm });
         };
-        PtxvmPrepared::new(self.module(k)?, kernel, k, dims, inputs)
+        PtxvmPrepared::new(self.module(k)?, kernel, k, dims, inputs, self.block_order)
     }
 }
 
@@ -122,7 +132,9 @@ impl PtxvmPrepared {
         k: &GpuKernel,
         dims: &Dims,
         inputs: &[Tensor],
+        block_order: BlockOrder,
     ) -> Result<Self, Error> {
+        let config = |blocks, threads| LaunchConfig { block_order, ..LaunchConfig::new(blocks, threads) };
         let mut mem = Memory::new(&module);
         let mut args = Vec::new();
         for bytes in (k.buffers)(dims, inputs) {
@@ -141,7 +153,7 @@ impl PtxvmPrepared {
             .later_passes()
             .map(|t| {
                 let g2 = (t.grid)(dims);
-                (t.entry, LaunchConfig::new(g2.blocks, g2.threads))
+                (t.entry, config(g2.blocks, g2.threads))
             })
             .collect();
         Ok(Self {
@@ -150,7 +162,7 @@ impl PtxvmPrepared {
             mem,
             args,
             outputs,
-            cfg: LaunchConfig::new(g.blocks, g.threads),
+            cfg: config(g.blocks, g.threads),
             later,
             last: None,
             kernel: *k,

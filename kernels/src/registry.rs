@@ -824,6 +824,27 @@ pub static KERNELS: &[KernelSpec] = &[
     },
     KernelSpec {
         op: &LORA_FUSED_Q4_0,
+        variant: "rows4_claimed_shrink",
+        imp: ptx(
+            sources::LORA_FUSED_Q4_0_CLAIMED_PTX,
+            "lora_fused_q4_0_claimed",
+            lora_ptx::fused_q4_0_claimed_buffers,
+            lora_ptx::fused_overlapped_grid,
+            &[
+                "LDG.E.128",
+                "SHFL.IDX",
+                "SHFL.BFLY",
+                "ATOMG.E.INC",
+                "ATOMG.E.EXCH",
+                "STG.E.64.STRONG.GPU",
+                "LDG.E.64.STRONG.GPU",
+                "CCTL.E.PF2",
+            ],
+        )
+        .with_inputs_as_is(X_IS_BUFFER_2),
+    },
+    KernelSpec {
+        op: &LORA_FUSED_Q4_0,
         variant: "shrink_then_rows4_epilogue",
         imp: wgsl_two_pass(
             sources::LORA_FUSED_Q4_0_WGSL,

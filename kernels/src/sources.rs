@@ -223,6 +223,9 @@ pub const LORA_FUSED_Q4_0_PTX: SourceFile = embed!("ptx", "lora_fused_q4_0.ptx")
 /// `kernels/ptx/lora_fused_q4_0_overlapped.ptx` (one entry: shrink blocks and row blocks in one
 /// launch).
 pub const LORA_FUSED_Q4_0_OVERLAPPED_PTX: SourceFile = embed!("ptx", "lora_fused_q4_0_overlapped.ptx");
+/// `kernels/ptx/lora_fused_q4_0_claimed.ptx` (one entry: roles by block index, t words tagged with
+/// the launch, waiting row blocks help).
+pub const LORA_FUSED_Q4_0_CLAIMED_PTX: SourceFile = embed!("ptx", "lora_fused_q4_0_claimed.ptx");
 /// `kernels/ptx/lora_fused_q4_1.ptx` (two entries: shrink, then rows).
 pub const LORA_FUSED_Q4_1_PTX: SourceFile = embed!("ptx", "lora_fused_q4_1.ptx");
 /// `kernels/ptx/lora_fused_q8_0.ptx` (two entries: shrink, then rows).
@@ -268,6 +271,7 @@ pub const PTX_FILES: &[SourceFile] = &[
     SGMV_PTX,
     LORA_FUSED_Q4_0_PTX,
     LORA_FUSED_Q4_0_OVERLAPPED_PTX,
+    LORA_FUSED_Q4_0_CLAIMED_PTX,
     LORA_FUSED_Q4_1_PTX,
     LORA_FUSED_Q8_0_PTX,
     LORA_FUSED_F16_PTX,

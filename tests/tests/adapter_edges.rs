@@ -5,8 +5,11 @@
 //! skip when it looks up a token's segment. And a fused kernel prepared once and launched again
 //! with new activations (as the model runtime drives it, token after token) recomputes its
 //! adapters' shrink every launch: scratch state carried between launches (the overlapped
-//! kernel's counters and t) must never leak a stale value into y.
+//! kernel's counters and t) must never leak a stale value into y. And the fused kernels whose
+//! blocks wait for one another finish with their blocks run in reverse on one host thread, with
+//! the bits they give in order.
 
+use dfma_kernels::ptxvm::{BlockOrder, PtxvmBackend};
 use dfma_kernels::registry::find;
 use dfma_kernels::{BackendKind, BackendOptions, open, run_once};
 use dfma_reference::compare::compare_tensors;
@@ -108,4 +111,53 @@ fn a_prepared_fused_kernel_relaunched_with_new_activations_matches_the_reference
     }
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(relaunched > 0, "no kernel was relaunched");
+}
+
+/// On one host thread in descending order, every row block of a fused kernel runs before any of
+/// its shrink blocks (the lowest indices): a row block that only waited for t would spin until
+/// the interpreter's step limit, so finishing shows it takes over the shrink (or, like the
+/// overlapped kernel, takes its role by arrival). In ascending order the shrink blocks run
+/// first. Both orders must give the reference, and the same bits: a row block that computes a
+/// shrink pair itself must get the bits its shrink block would have.
+#[test]
+fn fused_kernels_finish_in_either_block_order_on_one_thread_with_the_same_bits() {
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
+    let op = LoraFused(BaseFormat::Q4_0);
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    // Shapes: pairs fewer than 64 shrink blocks; more (blocks loop, k under one quad a thread);
+    // k over one step of quads a thread.
+    for (seed, dims) in
+        [(25, fused::dims(70, 256, 2, 8, 4)), (26, fused::dims(9, 96, 3, 40, 0)), (27, fused::dims(5, 4160, 2, 8, 8))]
+    {
+        let inputs = op.random_inputs(&dims, &mut rng_for(seed, 0));
+        let want = op.reference(&dims, &inputs);
+        for kernel in find(op.name(), BackendKind::Ptxvm) {
+            let mut bits = Vec::new();
+            for order in [BlockOrder::Ascending, BlockOrder::Descending] {
+                let backend = PtxvmBackend::with_block_order(order);
+                let got = match one_thread.install(|| run_once(&backend, kernel, &dims, &inputs)) {
+                    Ok(got) => got,
+                    Err(e) => {
+                        failures.push(format!("{} {order:?} {dims}: {e}", kernel.id()));
+                        continue;
+                    }
+                };
+                let (passed, detail) = compare_tensors(&got[0], &want[0], op.tolerance());
+                println!("ptxvm {} {order:?} {dims}: {}", kernel.id(), if passed { "PASS" } else { "FAIL" });
+                if !passed {
+                    failures.push(format!("{} {order:?} {dims}: {detail}", kernel.id()));
+                }
+                bits.push(got[0].as_bytes().to_vec());
+            }
+            if let [ascending, descending] = &bits[..] {
+                compared += 1;
+                if ascending != descending {
+                    failures.push(format!("{} {dims}: the two block orders give different bits", kernel.id()));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(compared > 0, "no kernel ran in both orders");
 }

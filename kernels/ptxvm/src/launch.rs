@@ -102,12 +102,28 @@ pub struct LaunchConfig {
     /// Warp-level instructions a single warp may execute before the launch is stopped as a
     /// runaway (an infinite loop would otherwise hang the test suite).
     pub step_limit: u64,
+    /// The order in which blocks are handed to the host threads.
+    pub block_order: BlockOrder,
+}
+
+/// The order in which a launch hands its blocks to the host threads. A GPU promises no order
+/// and no co-residency, so a kernel whose blocks wait for each other must finish in any order;
+/// on one host thread, [`BlockOrder::Descending`] runs every block before any block of a lower
+/// index, which is how tests show that such a kernel does not rely on low blocks running first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BlockOrder {
+    /// Linear block index 0, 1, ... (what GPUs happen to do).
+    #[default]
+    Ascending,
+    /// The highest linear block index first.
+    Descending,
 }
 
 impl LaunchConfig {
-    /// `grid` blocks of `block` threads, with the default step limit (10^8 per warp).
+    /// `grid` blocks of `block` threads, with the default step limit (10^8 per warp), blocks in
+    /// ascending order.
     pub fn new(grid: [u32; 3], block: [u32; 3]) -> Self {
-        Self { grid, block, step_limit: 100_000_000 }
+        Self { grid, block, step_limit: 100_000_000, block_order: BlockOrder::Ascending }
     }
 }
 
@@ -180,6 +196,10 @@ pub fn launch(
         .try_fold(
             || BlockScratch::new(prog),
             |mut s, i| {
+                let i = match cfg.block_order {
+                    BlockOrder::Ascending => i,
+                    BlockOrder::Descending => nblocks - 1 - i,
+                };
                 let ctaid = [
                     (i % u64::from(gx)) as u32,
                     ((i / u64::from(gx)) % u64::from(gy)) as u32,

@@ -47,4 +47,4 @@ mod warp;
 pub use counters::{Counters, GlobalStats};
 pub use error::{ExecError, ParseError, Site};
 pub use inst::Class;
-pub use launch::{Arg, LaunchConfig, LaunchReport, Memory, Module, launch};
+pub use launch::{Arg, BlockOrder, LaunchConfig, LaunchReport, Memory, Module, launch};

@@ -84,6 +84,18 @@ pub(super) fn fused_q4_0_overlapped_buffers(dims: &Dims, inputs: &[Tensor]) -> V
     buffers
 }
 
+/// `lora_fused_q4_0/rows4_claimed_shrink`'s device buffers: as [`fused_buffers`], with the scratch
+/// replaced by the kernel's (zero at prepare): a u32 ticket counter (8 bytes), 64 u32 claim words,
+/// then the t words `[tokens, rank_p + rank_c]`, u64 each (f32 bits low, the launch's tag high).
+pub(super) fn fused_q4_0_claimed_buffers(dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    let mut buffers = fused_buffers(dims, inputs, layout::q4_0_warp_tiles);
+    let pairs = dims.get("tokens") * (dims.get("rank_p") + dims.get("rank_c"));
+    if let Some(scratch) = buffers.last_mut() {
+        *scratch = vec![0; 8 + 4 * 64 + 8 * pairs.max(1)];
+    }
+    buffers
+}
+
 /// Shrink blocks of the overlapped fused kernel: one block per (adapter row, token) pair, at least
 /// 1 and at most 64 (blocks loop over the rest). The PTX computes the same.
 fn overlapped_shrink_blocks(dims: &Dims) -> u32 {
