@@ -1,14 +1,19 @@
 //! Fast CPU `bgmv` and `sgmv`: both reduce to "token t applies adapter idx[t]".
 //!
-//! Two parallel phases: the shrinks h_t = A_{idx[t]}·x_t over tokens, then every output
-//! y_out[t][o] = y[t][o] + s·B_{idx[t]}[o]·h_t in chunks. Tokens that share an adapter read its
+//! Two parallel phases: the shrinks h_t = A_{idx[t]}·x_t over tokens, then each token's outputs
+//! y_out[t] = y[t] + s·B_{idx[t]}·h_t in bands of rows. Both run eight rows at once against one
+//! load of the vector ([`rows_dot`], [`expand_band`]), and the bands are a token's own rows, so no
+//! output pays a division to find its token and row. Tokens that share an adapter read its
 //! factors from cache; distinct adapters stream from memory, which is the cost the batched
 //! formulation exists to keep at bandwidth.
 
 use rayon::prelude::*;
 
-use super::{OUTPUTS_PER_TASK, dot};
+use super::expand_band::{expand_band, rows_dot};
 use crate::ops::lora::NO_ADAPTER;
+
+/// Rows of one token's outputs a rayon task computes (a multiple of 8, for the eight-row kernel).
+const ROWS_PER_TASK: usize = 512;
 
 /// A stack of adapters: `a` `[adapters, rank, k]`, `b` `[adapters, n, rank]`, `scales` `[adapters]`.
 #[derive(Clone, Copy)]
@@ -32,28 +37,26 @@ pub fn bgmv(stack: Stack<'_>, x: &[f32], idx: &[u32], y: &[f32], y_out: &mut [f3
     let Stack { a, b, scales, rank, k, n } = stack;
     let tokens = idx.len();
     assert_eq!((x.len(), y.len(), y_out.len()), (tokens * k, tokens * n, tokens * n), "bgmv: lengths");
+    if n == 0 {
+        return;
+    }
     let mut h = vec![0.0f32; tokens * rank];
-    h.par_chunks_mut(rank).enumerate().for_each(|(t, ht)| {
-        if idx[t] == NO_ADAPTER {
-            return;
-        }
-        let ai = &a[idx[t] as usize * rank * k..][..rank * k];
-        for (v, row) in ht.iter_mut().zip(ai.chunks_exact(k)) {
-            *v = dot(row, &x[t * k..(t + 1) * k]);
-        }
-    });
-    y_out.par_chunks_mut(OUTPUTS_PER_TASK).enumerate().for_each(|(c, out)| {
-        for (e, o) in out.iter_mut().enumerate() {
-            let flat = c * OUTPUTS_PER_TASK + e;
-            let (t, row) = (flat / n, flat % n);
-            *o = match idx[t] {
-                NO_ADAPTER => y[flat],
-                i => {
-                    let bi = &b[(i as usize * n + row) * rank..][..rank];
-                    y[flat] + scales[i as usize] * dot(bi, &h[t * rank..(t + 1) * rank])
-                }
-            };
-        }
+    if rank > 0 {
+        h.par_chunks_mut(rank).enumerate().for_each(|(t, ht)| {
+            if idx[t] != NO_ADAPTER {
+                rows_dot(&a[idx[t] as usize * rank * k..][..rank * k], &x[t * k..(t + 1) * k], ht);
+            }
+        });
+    }
+    y_out.par_chunks_mut(n).zip(y.par_chunks(n)).enumerate().for_each(|(t, (out, yt))| {
+        out.par_chunks_mut(ROWS_PER_TASK).zip(yt.par_chunks(ROWS_PER_TASK)).enumerate().for_each(|(band, (o, yb))| {
+            o.copy_from_slice(yb);
+            let i = idx[t];
+            if i != NO_ADAPTER && rank > 0 {
+                let bi = &b[i as usize * n * rank..][..n * rank];
+                expand_band(bi, &h[t * rank..(t + 1) * rank], scales[i as usize], rank, band * ROWS_PER_TASK, 1, o);
+            }
+        });
     });
 }
 

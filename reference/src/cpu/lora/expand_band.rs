@@ -32,6 +32,34 @@ pub fn expand_band(b: &[f32], t: &[f32], s: f32, rank: usize, first: usize, colu
     }
 }
 
+/// out[i] = rows[i] · v for the `out.len()` rows of `rows` (each `v.len()` long, consecutive):
+/// the same eight-rows-at-once kernel, for a shrink's rows against one token's activations.
+pub fn rows_dot(rows: &[f32], v: &[f32], out: &mut [f32]) {
+    let len = v.len();
+    assert_eq!(rows.len(), out.len() * len, "rows_dot: rows length");
+    if len == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if len.is_multiple_of(8)
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        let groups = out.len() / 8;
+        for g in 0..groups {
+            // SAFETY: the CPU has AVX2 and FMA (checked above); the eight rows lie in `rows`.
+            let sums = unsafe { avx2::dot8_lanes(&rows[g * 8 * len..(g + 1) * 8 * len], v, len) };
+            out[g * 8..(g + 1) * 8].copy_from_slice(&sums);
+        }
+        done = groups * 8;
+    }
+    for (i, o) in out.iter_mut().enumerate().skip(done) {
+        *o = dot(&rows[i * len..(i + 1) * len], v);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
@@ -60,6 +88,15 @@ mod avx2 {
             }
         }
         rows
+    }
+
+    /// [`dot8`]'s eight sums as an array.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dot8_lanes(rows8: &[f32], t: &[f32], rank: usize) -> [f32; 8] {
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` holds eight f32.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), dot8(rows8, t, rank)) };
+        lanes
     }
 
     /// The eight dot products rows8[i]·t (rows `rank` apart), lane i holding row i's.
@@ -93,6 +130,29 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Against f64 dot products, for row counts off a multiple of 8 and lengths with and without
+    /// the SIMD path.
+    #[test]
+    fn rows_dot_matches_per_row_dots() {
+        let value = |i: usize, salt: usize| ((i * 2654435761 + salt) % 1009) as f32 / 504.0 - 1.0;
+        for len in [0, 4, 8, 40, 4096] {
+            for rows in [1, 7, 8, 17] {
+                let m: Vec<f32> = (0..rows * len).map(|i| value(i, 5)).collect();
+                let v: Vec<f32> = (0..len).map(|i| value(i, 6)).collect();
+                let mut out = vec![f32::NAN; rows];
+                rows_dot(&m, &v, &mut out);
+                for (i, got) in out.iter().enumerate() {
+                    let want: f64 = (0..len).map(|c| f64::from(m[i * len + c]) * f64::from(v[c])).sum();
+                    let scale: f64 = (0..len).map(|c| f64::from(m[i * len + c] * v[c]).abs()).sum();
+                    assert!(
+                        (f64::from(*got) - want).abs() <= 1e-6 * (1.0 + scale),
+                        "len {len} row {i}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
 
     /// Against the plain per-row dot products, on ragged bands (rows not a multiple of 8), one
     /// and several columns, ranks with and without the SIMD path.
