@@ -10,10 +10,8 @@
 use rayon::prelude::*;
 
 use super::expand_band::{expand_band, rows_dot};
+use super::expand_tokens;
 use crate::ops::lora::NO_ADAPTER;
-
-/// Rows of one token's outputs a rayon task computes (a multiple of 8, for the eight-row kernel).
-const ROWS_PER_TASK: usize = 512;
 
 /// A stack of adapters: `a` `[adapters, rank, k]`, `b` `[adapters, n, rank]`, `scales` `[adapters]`.
 #[derive(Clone, Copy)]
@@ -37,9 +35,6 @@ pub fn bgmv(stack: Stack<'_>, x: &[f32], idx: &[u32], y: &[f32], y_out: &mut [f3
     let Stack { a, b, scales, rank, k, n } = stack;
     let tokens = idx.len();
     assert_eq!((x.len(), y.len(), y_out.len()), (tokens * k, tokens * n, tokens * n), "bgmv: lengths");
-    if n == 0 {
-        return;
-    }
     let mut h = vec![0.0f32; tokens * rank];
     if rank > 0 {
         h.par_chunks_mut(rank).enumerate().for_each(|(t, ht)| {
@@ -48,15 +43,12 @@ pub fn bgmv(stack: Stack<'_>, x: &[f32], idx: &[u32], y: &[f32], y_out: &mut [f3
             }
         });
     }
-    y_out.par_chunks_mut(n).zip(y.par_chunks(n)).enumerate().for_each(|(t, (out, yt))| {
-        out.par_chunks_mut(ROWS_PER_TASK).zip(yt.par_chunks(ROWS_PER_TASK)).enumerate().for_each(|(band, (o, yb))| {
-            o.copy_from_slice(yb);
-            let i = idx[t];
-            if i != NO_ADAPTER && rank > 0 {
-                let bi = &b[i as usize * n * rank..][..n * rank];
-                expand_band(bi, &h[t * rank..(t + 1) * rank], scales[i as usize], rank, band * ROWS_PER_TASK, 1, o);
-            }
-        });
+    expand_tokens(y_out, y, n, |t, first, band| {
+        let i = idx[t];
+        if i != NO_ADAPTER && rank > 0 {
+            let bi = &b[i as usize * n * rank..][..n * rank];
+            expand_band(bi, &h[t * rank..(t + 1) * rank], scales[i as usize], rank, first, 1, band);
+        }
     });
 }
 

@@ -10,8 +10,9 @@ mod tests;
 
 use rayon::prelude::*;
 
-/// Outputs one rayon task computes in the element-parallel loops.
-const OUTPUTS_PER_TASK: usize = 512;
+/// Rows of one token's outputs a rayon task computes in the expands (a multiple of 8, for the
+/// eight-row kernel).
+const ROWS_PER_TASK: usize = 512;
 
 /// Σ a[i]·b[i] in f32 with eight independent partial sums.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -41,22 +42,29 @@ pub fn lora_shrink(a: &[f32], x: &[f32], t: &mut [f32], rank: usize, k: usize) {
     if rank == 0 {
         return;
     }
-    t.par_chunks_mut(rank).zip(x.par_chunks(k)).for_each(|(tj, xj)| {
-        for (i, v) in tj.iter_mut().enumerate() {
-            *v = dot(&a[i * k..(i + 1) * k], xj);
-        }
-    });
+    t.par_chunks_mut(rank).zip(x.par_chunks(k)).for_each(|(tj, xj)| expand_band::rows_dot(a, xj, tj));
 }
 
 /// y_out[j][o] = y[j][o] + s·B_o · t_j: `b` `[n, rank]`, `t` `[tokens, rank]`, `y`, `y_out`
 /// `[tokens, n]`.
 pub fn lora_expand(b: &[f32], t: &[f32], y: &[f32], s: f32, y_out: &mut [f32], n: usize, rank: usize) {
     assert_eq!((b.len(), y.len(), y_out.len(), t.len() / rank), (n * rank, y_out.len(), y.len(), y.len() / n));
-    y_out.par_chunks_mut(OUTPUTS_PER_TASK).enumerate().for_each(|(c, out)| {
-        for (e, o) in out.iter_mut().enumerate() {
-            let idx = c * OUTPUTS_PER_TASK + e;
-            let (j, row) = (idx / n, idx % n);
-            *o = y[idx] + s * dot(&b[row * rank..(row + 1) * rank], &t[j * rank..(j + 1) * rank]);
-        }
+    expand_tokens(y_out, y, n, |j, first, band| {
+        expand_band::expand_band(b, &t[j * rank..(j + 1) * rank], s, rank, first, 1, band);
+    });
+}
+
+/// y_out = y, then `expand(token, first_row, band)` adds to each band of a token's outputs: rayon
+/// over tokens and bands of [`ROWS_PER_TASK`] rows, so no output pays a division to find its
+/// token and row. The expands of `lora_expand`, `bgmv` and `sgmv`.
+pub(crate) fn expand_tokens(y_out: &mut [f32], y: &[f32], n: usize, expand: impl Fn(usize, usize, &mut [f32]) + Sync) {
+    if n == 0 {
+        return;
+    }
+    y_out.par_chunks_mut(n).zip(y.par_chunks(n)).enumerate().for_each(|(t, (out, yt))| {
+        out.par_chunks_mut(ROWS_PER_TASK).zip(yt.par_chunks(ROWS_PER_TASK)).enumerate().for_each(|(c, (o, yb))| {
+            o.copy_from_slice(yb);
+            expand(t, c * ROWS_PER_TASK, o);
+        });
     });
 }
