@@ -280,7 +280,7 @@ pub static KERNELS: &[KernelSpec] = &[
             .with_inputs_as_is(X_IS_BUFFER_3),
     },
     KernelSpec { op: &Q4_0_GEMV_T, variant: "reference", imp: KernelImpl::Reference },
-    KernelSpec { op: &Q4_0_GEMV_T, variant: "rayon_rows", imp: KernelImpl::Cpu(quant_gemv_t_cpu::<0>) },
+    KernelSpec { op: &Q4_0_GEMV_T, variant: "rayon_column_panels", imp: KernelImpl::Cpu(quant_gemv_t_cpu::<0>) },
     KernelSpec {
         op: &Q4_0_GEMV_T,
         variant: "thread_per_column",
@@ -294,7 +294,7 @@ pub static KERNELS: &[KernelSpec] = &[
             .with_inputs_as_is(X_IS_BUFFER_2),
     },
     KernelSpec { op: &Q4_1_GEMV_T, variant: "reference", imp: KernelImpl::Reference },
-    KernelSpec { op: &Q4_1_GEMV_T, variant: "rayon_rows", imp: KernelImpl::Cpu(quant_gemv_t_cpu::<1>) },
+    KernelSpec { op: &Q4_1_GEMV_T, variant: "rayon_column_panels", imp: KernelImpl::Cpu(quant_gemv_t_cpu::<1>) },
     KernelSpec {
         op: &Q4_1_GEMV_T,
         variant: "thread_per_column",
@@ -308,7 +308,7 @@ pub static KERNELS: &[KernelSpec] = &[
             .with_inputs_as_is(X_IS_BUFFER_3),
     },
     KernelSpec { op: &Q8_0_GEMV_T, variant: "reference", imp: KernelImpl::Reference },
-    KernelSpec { op: &Q8_0_GEMV_T, variant: "rayon_rows", imp: KernelImpl::Cpu(quant_gemv_t_cpu::<2>) },
+    KernelSpec { op: &Q8_0_GEMV_T, variant: "rayon_column_panels", imp: KernelImpl::Cpu(quant_gemv_t_cpu::<2>) },
     KernelSpec {
         op: &Q8_0_GEMV_T,
         variant: "thread_per_column",

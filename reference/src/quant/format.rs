@@ -56,6 +56,21 @@ impl BaseFormat {
         }
     }
 
+    /// [`BaseFormat::decode`] into `out` (as many weights as the bytes hold), without allocating.
+    pub fn decode_into(self, bytes: &[u8], out: &mut [f32]) {
+        match self {
+            BaseFormat::Q4_0 => q4_0::dequantize_into(bytes, out),
+            BaseFormat::Q4_1 => q4_1::dequantize_into(bytes, out),
+            BaseFormat::Q8_0 => q8_0::dequantize_into(bytes, out),
+            BaseFormat::F16 => {
+                assert_eq!(bytes.len(), 2 * out.len(), "F16: output length");
+                for (w, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                    *w = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+                }
+            }
+        }
+    }
+
     /// Decodes bytes written by [`BaseFormat::encode`] (or a GGUF file) back to f32 weights.
     pub fn decode(self, bytes: &[u8]) -> Vec<f32> {
         match self {

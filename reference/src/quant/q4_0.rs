@@ -73,13 +73,22 @@ pub fn block_codes(nibbles: &[u8]) -> [i8; BLOCK_WEIGHTS] {
 
 /// Dequantizes whole blocks: `w = f32(d) · (q − 8)`, exact in f32.
 pub fn dequantize(blocks: &[u8]) -> Vec<f32> {
-    assert_eq!(blocks.len() % BLOCK_BYTES, 0, "Q4_0 data is not whole 18-byte blocks");
-    let mut out = Vec::with_capacity(blocks.len() / BLOCK_BYTES * BLOCK_WEIGHTS);
-    for b in blocks.chunks_exact(BLOCK_BYTES) {
-        let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
-        out.extend(block_codes(&b[2..]).iter().map(|&q| d * f32::from(q)));
-    }
+    let mut out = vec![0.0; blocks.len() / BLOCK_BYTES * BLOCK_WEIGHTS];
+    dequantize_into(blocks, &mut out);
     out
+}
+
+/// [`dequantize`] into `out` (`BLOCK_WEIGHTS` weights a block), without allocating: the
+/// transposed products widen a run of blocks per row this way.
+pub fn dequantize_into(blocks: &[u8], out: &mut [f32]) {
+    assert_eq!(blocks.len() % BLOCK_BYTES, 0, "Q4_0 data is not whole 18-byte blocks");
+    assert_eq!(out.len(), blocks.len() / BLOCK_BYTES * BLOCK_WEIGHTS, "Q4_0: output length");
+    for (b, o) in blocks.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(BLOCK_WEIGHTS)) {
+        let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
+        for (w, v) in o.iter_mut().zip(block_codes(&b[2..]).iter().map(|&q| d * f32::from(q))) {
+            *w = v;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -48,12 +48,13 @@ fn dense(m: &Matrix, w: &[u8], x: &[f32], y: &mut [f32], batch: usize) {
 
 /// dX = dY·W for `tokens` rows: `dy` `[tokens, rows]`, `dx` `[tokens, cols]` — the transposed
 /// product the backward pass takes through a frozen weight matrix of any format, on the cpu
-/// kernel the registered `*_gemv_t` ops share ([`cpu::quant_gemv_t::gemv_t_rows`]): W's rows cut
-/// into a fixed number of runs, each widened to f32 once and added in row order into its own
-/// partial dX, the partials summed in run order. No two tasks write one element and the result
-/// does not depend on how the thread pool splits the work, so a training run reproduces bit
-/// for bit.
+/// kernel the registered `*_gemv_t` ops share ([`cpu::quant_gemv_t::gemv_t_rows`]): tasks own
+/// bands of dX's columns, widen W's rows of their band to f32 a panel at a time and add them to
+/// each element in row order. No two tasks write one element and the result does not depend on
+/// how the thread pool splits the work, so a training run reproduces bit for bit.
 pub fn matvec_t(file: &GgufFile, m: &Matrix, dy: &[f32], dx: &mut [f32], tokens: usize) {
     assert_eq!((dy.len(), dx.len()), (tokens * m.rows, tokens * m.cols), "matvec_t {}: lengths", m.name);
-    cpu::quant_gemv_t::gemv_t_rows(m.rows, m.cols, tokens, dy, dx, |r, out| out.copy_from_slice(&m.row_f32(file, r)));
+    cpu::quant_gemv_t::gemv_t_rows(m.rows, m.cols, tokens, dy, dx, |r, first, out| {
+        m.widen_row_range(file, r, first, out);
+    });
 }

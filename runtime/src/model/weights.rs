@@ -71,6 +71,39 @@ impl Matrix {
         (self.range.end - self.range.start) / self.rows
     }
 
+    /// Columns `first..first + out.len()` of row `r` as f32 into `out`, without allocating (the
+    /// training backward's transposed products). For the block formats `first` and the range's
+    /// end are on 32-weight block boundaries (or the row's end).
+    pub fn widen_row_range(&self, file: &GgufFile, r: usize, first: usize, out: &mut [f32]) {
+        let row = &self.bytes(file)[r * self.row_bytes()..(r + 1) * self.row_bytes()];
+        let mut block = |f: fn(&[u8], &mut [f32]), block_bytes: usize| {
+            assert!(first.is_multiple_of(32) && out.len().is_multiple_of(32), "{}: not whole blocks", self.name);
+            let start = first / 32 * block_bytes;
+            f(&row[start..start + out.len() / 32 * block_bytes], out);
+        };
+        match self.format {
+            WeightFormat::F32 => {
+                for (o, c) in out.iter_mut().zip(row[4 * first..].chunks_exact(4)) {
+                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+            WeightFormat::F16 => {
+                for (o, c) in out.iter_mut().zip(row[2 * first..].chunks_exact(2)) {
+                    *o = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
+                }
+            }
+            WeightFormat::Q4_0 => {
+                block(dfma_reference::quant::q4_0::dequantize_into, dfma_reference::quant::q4_0::BLOCK_BYTES)
+            }
+            WeightFormat::Q4_1 => {
+                block(dfma_reference::quant::q4_1::dequantize_into, dfma_reference::quant::q4_1::BLOCK_BYTES)
+            }
+            WeightFormat::Q8_0 => {
+                block(dfma_reference::quant::q8_0::dequantize_into, dfma_reference::quant::q8_0::BLOCK_BYTES)
+            }
+        }
+    }
+
     /// Row `r` as f32 (the embedding lookup).
     pub fn row_f32(&self, file: &GgufFile, r: usize) -> Vec<f32> {
         let rb = self.row_bytes();
