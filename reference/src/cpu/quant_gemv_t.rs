@@ -167,10 +167,8 @@ mod simd {
 pub fn quant_gemv_t(format: BaseFormat, w: &[u8], dy: &[f32], dx: &mut [f32], rows: usize, cols: usize, tokens: usize) {
     let row_bytes = format.row_bytes(cols).expect("cols fits the format");
     assert_eq!(w.len(), rows * row_bytes, "gemv_t: weight bytes");
-    let (step, block_bytes) = (format.k_step(), format.block_bytes());
     gemv_t_rows(rows, cols, tokens, dy, dx, |r, first, out| {
-        let start = r * row_bytes + first / step * block_bytes;
-        format.decode_into(&w[start..start + out.len() / step * block_bytes], out);
+        format.decode_columns_into(&w[r * row_bytes..(r + 1) * row_bytes], first, out);
     });
 }
 

@@ -71,6 +71,20 @@ impl BaseFormat {
         }
     }
 
+    /// Columns `first..first + out.len()` of one encoded row into `out`, without allocating; the
+    /// range starts and ends on block boundaries (multiples of [`BaseFormat::k_step`]).
+    pub fn decode_columns_into(self, row: &[u8], first: usize, out: &mut [f32]) {
+        let (step, block_bytes) = (self.k_step(), self.block_bytes());
+        assert!(
+            first.is_multiple_of(step) && out.len().is_multiple_of(step),
+            "{}: columns {first}..{} are not whole blocks",
+            self.ggml_name(),
+            first + out.len()
+        );
+        let start = first / step * block_bytes;
+        self.decode_into(&row[start..start + out.len() / step * block_bytes], out);
+    }
+
     /// Decodes bytes written by [`BaseFormat::encode`] (or a GGUF file) back to f32 weights.
     pub fn decode(self, bytes: &[u8]) -> Vec<f32> {
         match self {

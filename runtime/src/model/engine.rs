@@ -10,7 +10,6 @@ use dfma_kernels::{Backend, BackendKind};
 use dfma_reference::cpu::lora::fused::{Adapter as FusedAdapter, lora_fused, lora_fused_int8};
 use dfma_reference::cpu::q8_activations;
 use dfma_reference::gguf::GgufFile;
-use dfma_reference::ops::lora::fused::BaseFormat;
 
 use super::device_engine::DeviceEngine;
 use super::error::ModelError;
@@ -105,17 +104,6 @@ pub struct ActingAdapter<'a> {
     pub scale: f32,
 }
 
-/// The `lora_fused` base format of a weight format (f32 weights have no fused op).
-fn fused_format(format: WeightFormat) -> Option<BaseFormat> {
-    match format {
-        WeightFormat::Q4_0 => Some(BaseFormat::Q4_0),
-        WeightFormat::Q4_1 => Some(BaseFormat::Q4_1),
-        WeightFormat::Q8_0 => Some(BaseFormat::Q8_0),
-        WeightFormat::F16 => Some(BaseFormat::F16),
-        WeightFormat::F32 => None,
-    }
-}
-
 /// One or two acting adapters as the fused kernels' (personal, collective) pair; an absent
 /// second one has rank 0.
 fn fused_pair<'a>(adapters: &[ActingAdapter<'a>]) -> [FusedAdapter<'a>; 2] {
@@ -160,7 +148,7 @@ impl MatmulEngine for CpuEngine {
         tokens: usize,
         adapters: &[ActingAdapter<'_>],
     ) -> Result<bool, ModelError> {
-        let Some(format) = fused_format(m.format) else { return Ok(false) };
+        let Some(format) = m.format.base_format() else { return Ok(false) };
         if adapters.is_empty() || adapters.len() > 2 {
             return Ok(false);
         }
@@ -241,7 +229,7 @@ impl MatmulEngine for CpuInt8Engine {
         if tokens != 1 || matches!(m.format, WeightFormat::F16) {
             return CpuEngine.fused(file, m, x, y, tokens, adapters);
         }
-        let Some(format) = fused_format(m.format) else { return Ok(false) };
+        let Some(format) = m.format.base_format() else { return Ok(false) };
         if adapters.is_empty() || adapters.len() > 2 {
             return Ok(false);
         }

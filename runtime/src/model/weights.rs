@@ -5,6 +5,7 @@
 use std::ops::Range;
 
 use dfma_reference::gguf::{GgmlType, GgufFile, TensorInfo};
+use dfma_reference::ops::lora::fused::BaseFormat;
 
 use super::config::LlamaConfig;
 use super::error::ModelError;
@@ -25,6 +26,18 @@ pub enum WeightFormat {
 }
 
 impl WeightFormat {
+    /// The same format as the kernels' [`BaseFormat`] (the `lora_fused` and `*_gemv_t` ops'
+    /// weights); f32 weights have none.
+    pub fn base_format(self) -> Option<BaseFormat> {
+        match self {
+            WeightFormat::Q4_0 => Some(BaseFormat::Q4_0),
+            WeightFormat::Q4_1 => Some(BaseFormat::Q4_1),
+            WeightFormat::Q8_0 => Some(BaseFormat::Q8_0),
+            WeightFormat::F16 => Some(BaseFormat::F16),
+            WeightFormat::F32 => None,
+        }
+    }
+
     fn of(t: GgmlType) -> Option<WeightFormat> {
         Some(match t {
             GgmlType::F32 => WeightFormat::F32,
@@ -73,33 +86,15 @@ impl Matrix {
 
     /// Columns `first..first + out.len()` of row `r` as f32 into `out`, without allocating (the
     /// training backward's transposed products). For the block formats `first` and the range's
-    /// end are on 32-weight block boundaries (or the row's end).
+    /// end are on 32-weight block boundaries.
     pub fn widen_row_range(&self, file: &GgufFile, r: usize, first: usize, out: &mut [f32]) {
         let row = &self.bytes(file)[r * self.row_bytes()..(r + 1) * self.row_bytes()];
-        let mut block = |f: fn(&[u8], &mut [f32]), block_bytes: usize| {
-            assert!(first.is_multiple_of(32) && out.len().is_multiple_of(32), "{}: not whole blocks", self.name);
-            let start = first / 32 * block_bytes;
-            f(&row[start..start + out.len() / 32 * block_bytes], out);
-        };
-        match self.format {
-            WeightFormat::F32 => {
+        match self.format.base_format() {
+            Some(format) => format.decode_columns_into(row, first, out),
+            None => {
                 for (o, c) in out.iter_mut().zip(row[4 * first..].chunks_exact(4)) {
                     *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
                 }
-            }
-            WeightFormat::F16 => {
-                for (o, c) in out.iter_mut().zip(row[2 * first..].chunks_exact(2)) {
-                    *o = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
-                }
-            }
-            WeightFormat::Q4_0 => {
-                block(dfma_reference::quant::q4_0::dequantize_into, dfma_reference::quant::q4_0::BLOCK_BYTES)
-            }
-            WeightFormat::Q4_1 => {
-                block(dfma_reference::quant::q4_1::dequantize_into, dfma_reference::quant::q4_1::BLOCK_BYTES)
-            }
-            WeightFormat::Q8_0 => {
-                block(dfma_reference::quant::q8_0::dequantize_into, dfma_reference::quant::q8_0::BLOCK_BYTES)
             }
         }
     }
