@@ -78,10 +78,7 @@ mod avx2 {
         for first in (0..rows).step_by(8) {
             let rows8 = &band[first * rank..(first + 8) * rank];
             for j in 0..columns {
-                let sums = dot8(rows8, &t[j * rank..(j + 1) * rank], rank);
-                let mut lanes = [0.0f32; 8];
-                // SAFETY: `lanes` holds eight f32.
-                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sums) };
+                let lanes = dot8_lanes(rows8, &t[j * rank..(j + 1) * rank], rank);
                 for (i, v) in lanes.iter().enumerate() {
                     out[(first + i) * columns + j] += s * v;
                 }
