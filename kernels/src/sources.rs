@@ -127,8 +127,12 @@ pub const INT4_G128_GEMV_WGSL: SourceFile = embed!("wgsl", "int4_g128_gemv.wgsl"
 
 /// `kernels/ptx/stream_read.ptx`.
 pub const STREAM_READ_PTX: SourceFile = embed!("ptx", "stream_read.ptx");
+/// Not an op: the cuda backend's cache flush before a cold sample (see the file's header).
+pub const CACHE_FLUSH_PTX: SourceFile = embed!("ptx", "cache_flush.ptx");
 /// `kernels/wgsl/stream_read.wgsl`.
 pub const STREAM_READ_WGSL: SourceFile = embed!("wgsl", "stream_read.wgsl");
+/// Not an op: the wgpu backend's cache flush before a cold sample (see the file's header).
+pub const CACHE_FLUSH_WGSL: SourceFile = embed!("wgsl", "cache_flush.wgsl");
 /// `kernels/ptx/stream_copy.ptx`.
 pub const STREAM_COPY_PTX: SourceFile = embed!("ptx", "stream_copy.ptx");
 /// `kernels/wgsl/stream_copy.wgsl`.
@@ -252,6 +256,7 @@ pub const PTX_FILES: &[SourceFile] = &[
     INT4_G128_GEMV_PTX,
     STREAM_READ_PTX,
     STREAM_COPY_PTX,
+    CACHE_FLUSH_PTX,
     FMA_PEAK_PTX,
     PHILOX_PTX,
     DENSE_PROJECT_PTX,
@@ -294,6 +299,7 @@ pub const WGSL_FILES: &[SourceFile] = &[
     Q4_1_GEMV_WGSL,
     INT4_G128_GEMV_WGSL,
     STREAM_READ_WGSL,
+    CACHE_FLUSH_WGSL,
     STREAM_COPY_WGSL,
     FMA_PEAK_WGSL,
     PHILOX_WGSL,

@@ -293,8 +293,6 @@ pub(super) fn run_case(
     Ok(report)
 }
 
-/// Measures `backend`'s peaks with the calibration ops' kernels (hot; their buffers exceed any
-/// cache). The best variant of each op counts.
 /// The bar's two sides (the kernels its medians came from) prepared together and launched in
 /// alternating pairs under `criteria`: the median of case / peer over the pairs and their count.
 /// `None` when a side is not among the planned cases.
@@ -338,6 +336,8 @@ fn pair_bar(
     Ok((pairs > 0).then(|| (summarize(&sampled.samples_s).median_s, pairs)))
 }
 
+/// Measures `backend`'s peaks with the calibration ops' kernels (hot; their buffers exceed any
+/// cache). The best variant of each op counts.
 fn calibrate(
     backend: &dyn Backend,
     seed: u64,

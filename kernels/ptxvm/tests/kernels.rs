@@ -4,6 +4,7 @@
 use dfma_ptxvm::{Arg, Class, LaunchConfig, Memory, Module, launch};
 
 const Q8_0_GEMV: &str = include_str!("../../ptx/q8_0_gemv.ptx");
+const CACHE_FLUSH: &str = include_str!("../../ptx/cache_flush.ptx");
 
 /// A tiny deterministic generator (tests must not depend on the reference crate).
 struct Lcg(u64);
@@ -95,6 +96,33 @@ fn q8_0_gemv_matches_a_plain_product_with_the_kernels_own_summation_order() {
     assert_eq!(c.divergent_branches, (rows * batch) as u64);
     assert!(c.warp_insts[Class::WarpCollective as usize] == (rows * batch * 5) as u64);
     assert_eq!(c.global_by_pc.iter().map(|s| s.requests).sum::<u64>(), c.global.requests);
+}
+
+/// Runs the cuda backend's cache flush over `buf` on a grid of `blocks` x 64 threads; the sink
+/// after it, starting from a poison value.
+fn cache_flush_sink(buf: &[u32], blocks: u32) -> u32 {
+    let m = Module::load("cache_flush.ptx", CACHE_FLUSH).unwrap();
+    let mut mem = Memory::new(&m);
+    let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let pb = mem.alloc(&bytes);
+    let sink = mem.alloc(&0xA5A5_A5A5u32.to_le_bytes());
+    let args = [Arg::U64(pb), Arg::U32((buf.len() / 4) as u32), Arg::U64(sink)];
+    launch(&m, &mem, "cache_flush", LaunchConfig::new([blocks, 1, 1], [64, 1, 1]), &args).unwrap();
+    words(&mem.read(sink).unwrap())[0]
+}
+
+#[test]
+fn cache_flush_reads_every_word_and_stores_nothing_for_zeros() {
+    // 2563 16-byte words over 3 x 64 threads: each thread takes 13 or 14 words, the last ragged.
+    let mut g = Lcg(11);
+    let buf: Vec<u32> = (0..4 * 2563).map(|_| g.next()).collect();
+    let all = buf.iter().fold(0, |a, w| a ^ w);
+    assert_eq!(cache_flush_sink(&buf, 3), 0xA5A5_A5A5 ^ all, "the fold missed words");
+    // One grid thread per word and more threads than words give the same fold.
+    assert_eq!(cache_flush_sink(&buf[..4 * 64], 1), 0xA5A5_A5A5 ^ buf[..4 * 64].iter().fold(0, |a, w| a ^ w));
+    assert_eq!(cache_flush_sink(&buf[..4 * 100], 3), 0xA5A5_A5A5 ^ buf[..4 * 100].iter().fold(0, |a, w| a ^ w));
+    // The backend's buffer holds zeros: nothing is stored.
+    assert_eq!(cache_flush_sink(&vec![0; 4 * 2563], 3), 0xA5A5_A5A5);
 }
 
 const COLLECTIVES: &str = r#"

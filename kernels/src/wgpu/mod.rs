@@ -5,6 +5,7 @@
 //! substring of the name; otherwise a discrete GPU, then an integrated one, then anything else.
 
 mod adapters;
+mod flush;
 mod prepared;
 
 use std::collections::HashMap;
@@ -29,12 +30,18 @@ pub struct WgpuBackend {
     pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<wgpu::ComputePipeline>>>,
     /// Whether the device times passes with timestamp queries.
     timestamps: bool,
-    /// Cleared before a cold sample: larger than any GPU L2 (or, on lavapipe, the CPU's LLC).
-    flush: wgpu::Buffer,
+    /// Read before a cold sample: twice [`GPU_CACHE_BYTES`] on a GPU.
+    flush: flush::CacheFlush,
+    /// What [`Backend::cache_bytes`] reports.
+    cache_bytes: u64,
 }
 
-/// Bytes of the cache-flush buffer.
-const FLUSH_BYTES: u64 = 64 << 20;
+/// wgpu does not report cache sizes: a bound on any GPU's L2 to date (126 MB on a B200, 60 MiB
+/// on an H200), which the flush reads twice over.
+const GPU_CACHE_BYTES: u64 = 128 << 20;
+/// On a CPU adapter (lavapipe) the flush reads 64 MiB: a cold sample there is meant to leave
+/// the private caches and most of a shared one, not to cost a pass over a whole server LLC.
+const CPU_FLUSH_BYTES: u64 = 64 << 20;
 
 fn err(e: impl std::fmt::Display) -> Error {
     Error::driver(BackendKind::Wgpu, e)
@@ -47,6 +54,7 @@ impl WgpuBackend {
         let preference = preference.or(env.as_deref());
         let (adapter, summary) = adapters::select(preference)?;
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let on_cpu = adapter.get_info().device_type == wgpu::DeviceType::Cpu;
         let required_features = if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("dfma"),
@@ -66,13 +74,15 @@ impl WgpuBackend {
                 ("timestamp_queries".into(), timestamps.to_string()),
             ],
         };
-        let flush = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("dfma cache flush"),
-            size: FLUSH_BYTES.min(limits.max_buffer_size),
-            usage: wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        Ok(Self { device, queue, info, pipelines: Mutex::new(HashMap::new()), timestamps, flush })
+        let (flush_bytes, cache_bytes) =
+            if on_cpu { (CPU_FLUSH_BYTES, CPU_FLUSH_BYTES) } else { (2 * GPU_CACHE_BYTES, GPU_CACHE_BYTES) };
+        let flush = flush::CacheFlush::new(
+            &device,
+            flush_bytes.min(limits.max_buffer_size),
+            limits.max_storage_buffer_binding_size,
+        )?;
+        let cache_bytes = cache_bytes.min(flush.bytes());
+        Ok(Self { device, queue, info, pipelines: Mutex::new(HashMap::new()), timestamps, flush, cache_bytes })
     }
 
     /// The compute pipeline of `k`, compiled once per device.
@@ -131,15 +141,15 @@ impl Backend for WgpuBackend {
 
     fn flush_caches(&self) -> Result<(), Error> {
         let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("flush") });
-        enc.clear_buffer(&self.flush, 0, None);
+        self.flush.encode(&mut enc);
         self.queue.submit([enc.finish()]);
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(err)?;
         Ok(())
     }
 
-    /// wgpu does not report cache sizes: the flush buffer's size, which exceeds every GPU's L2
-    /// to date (60 MiB on an H200) and lavapipe's share of a CPU's.
+    /// wgpu does not report cache sizes: [`GPU_CACHE_BYTES`] on a GPU, the flush's bytes on a
+    /// CPU adapter.
     fn cache_bytes(&self) -> u64 {
-        FLUSH_BYTES
+        self.cache_bytes
     }
 }
