@@ -11,10 +11,13 @@
 //! ratio is taken.
 //!
 //! Both peers repeat one op back to back without refreshing its inputs, so they measure warm
-//! caches; each row therefore pairs a peer with dfma's `hot` median when the run has one (and
-//! says which mode it used), and gives both sides' weight-bytes rate, the fraction of the
-//! streaming-read roofline measured in this run, and the speedup = peer time / dfma time (≥ 1:
-//! dfma faster).
+//! caches; such a row pairs a peer with dfma's `hot` median when the run has one (else `cold`,
+//! and says which). Out of cache, where the bars are set, only candle can be measured:
+//! when the run has dfma `streamed` cases, candle also runs on as many copies of its matrix as
+//! dfma's case rotated over, and that row pairs the two `streamed` medians (llama.cpp's tool
+//! offers no way to rotate its weights). Every row gives both sides' weight-bytes rate, the
+//! fraction of the streaming-read roofline measured in this run, and the speedup = peer time /
+//! dfma time (≥ 1: dfma faster).
 
 use serde::{Deserialize, Serialize};
 
@@ -117,21 +120,40 @@ fn ours(cases: &[CaseReport]) -> (Vec<&CaseReport>, Vec<(&str, &str)>) {
     (ours, keys)
 }
 
-/// The row of (op, dims) against a peer time of `peer_s` for `peer_bytes` of weights: dfma's
-/// fastest hot case (cold when the run has no hot one). `None` if dfma has neither.
-fn row(
-    ours: &[&CaseReport],
-    (op, dims): (&str, &str),
-    peer_s: f64,
-    peer_bytes: Option<f64>,
-    read: Option<f64>,
-) -> Option<GemvPeerRow> {
+/// Which of dfma's cases a peer's time is paired with.
+#[derive(Clone, Copy, PartialEq)]
+enum Pairing {
+    /// The peer repeated one product: dfma's hot median, else its cold one.
+    InCache,
+    /// The peer rotated over copies of its matrix: dfma's streamed median.
+    Streamed,
+}
+
+/// dfma's fastest case of (op, dims) for `pairing`.
+fn best<'a>(ours: &[&'a CaseReport], (op, dims): (&str, &str), pairing: Pairing) -> Option<&'a CaseReport> {
     let at = |mode: &str| {
         ours.iter()
             .filter(|c| c.op == op && c.dims == dims && c.cache_mode == mode)
             .min_by(|a, b| a.summary.as_ref().unwrap().median_s.total_cmp(&b.summary.as_ref().unwrap().median_s))
+            .copied()
     };
-    let best = at("hot").or_else(|| at("cold"))?;
+    match pairing {
+        Pairing::InCache => at("hot").or_else(|| at("cold")),
+        Pairing::Streamed => at("streamed"),
+    }
+}
+
+/// The row of (op, dims) against a peer time of `peer_s` for `peer_bytes` of weights: dfma's
+/// fastest case for `pairing`. `None` if dfma has none.
+fn row(
+    ours: &[&CaseReport],
+    (op, dims): (&str, &str),
+    pairing: Pairing,
+    peer_s: f64,
+    peer_bytes: Option<f64>,
+    read: Option<f64>,
+) -> Option<GemvPeerRow> {
+    let best = best(ours, (op, dims), pairing)?;
     let (_, cols, _) = shape(dims)?;
     let quantize_s = takes_q8_1(op).then(|| quantize_median_s(cols as usize));
     let dfma_s = best.summary.as_ref().expect("filtered by ours()").median_s + quantize_s.unwrap_or(0.0);
@@ -190,16 +212,31 @@ pub fn compare(cases: &[CaseReport], roofs: &[RooflineReport], threads: usize) -
             let peer = perf
                 .iter()
                 .find(|p: &&MulMatPerf| Some(p.type_a.as_str()) == type_of(op) && p.m == m && p.k == k && p.n == 1)?;
-            row(&ours, (op, dims), peer.time_per_run_us * 1e-6, peer.weight_bytes().map(|b| b as f64), read)
+            row(
+                &ours,
+                (op, dims),
+                Pairing::InCache,
+                peer.time_per_run_us * 1e-6,
+                peer.weight_bytes().map(|b| b as f64),
+                read,
+            )
         })
         .collect();
     Some(GemvPeers { peer: peer_name(&commit), not_run: None, rows })
 }
 
 /// Runs candle's quantized matmul at each of the run's cpu batch-1 Q4_0/Q8_0 GEMV cases' types
-/// and shapes (its inputs drawn from `seed`), and pairs them. `None` when there is nothing to
+/// and shapes (its inputs drawn from `seed`), and pairs them: in cache with dfma's hot (else
+/// cold) cases, and out of cache with its streamed ones, on `streamed_copies(model bytes)`
+/// copies of the matrix, as many as dfma's streamed case used. `None` when there is nothing to
 /// compare.
-pub fn compare_candle(cases: &[CaseReport], roofs: &[RooflineReport], threads: usize, seed: u64) -> Option<GemvPeers> {
+pub fn compare_candle(
+    cases: &[CaseReport],
+    roofs: &[RooflineReport],
+    threads: usize,
+    seed: u64,
+    streamed_copies: &dyn Fn(u64) -> u32,
+) -> Option<GemvPeers> {
     let (ours, keys) = ours(cases);
     if ours.is_empty() {
         return None;
@@ -210,9 +247,16 @@ pub fn compare_candle(cases: &[CaseReport], roofs: &[RooflineReport], threads: u
     for (op, dims) in keys {
         let (m, k, _) = shape(dims).expect("filtered by ours()");
         let ty = type_of(op).expect("filtered by ours()");
-        match candle::gemv_median_s(ty, m as usize, k as usize, seed, 10, 0.5) {
-            Ok(s) => rows.extend(row(&ours, (op, dims), s, None, read)),
-            Err(why) => return Some(GemvPeers { peer, not_run: Some(why), rows: vec![] }),
+        for pairing in [Pairing::InCache, Pairing::Streamed] {
+            let Some(case) = best(&ours, (op, dims), pairing) else { continue };
+            let copies = match pairing {
+                Pairing::InCache => 1,
+                Pairing::Streamed => streamed_copies(case.model_bytes) as usize,
+            };
+            match candle::gemv_median_s(ty, m as usize, k as usize, seed, copies, 10, 0.5) {
+                Ok(s) => rows.extend(row(&ours, (op, dims), pairing, s, None, read)),
+                Err(why) => return Some(GemvPeers { peer, not_run: Some(why), rows: vec![] }),
+            }
         }
     }
     Some(GemvPeers { peer, not_run: None, rows })
@@ -248,6 +292,55 @@ pub fn lines(p: &GemvPeers) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A timed cpu case of `q8_0_q8_1_gemm` at one shape.
+    fn case(mode: &str, kernel: &str, median_s: f64) -> CaseReport {
+        CaseReport {
+            op: "q8_0_q8_1_gemm".into(),
+            backend: "cpu".into(),
+            kernel: kernel.into(),
+            dims: "rows=64 cols=64 m=1".into(),
+            cache_mode: mode.into(),
+            correct: true,
+            check: String::new(),
+            timing_method: String::new(),
+            unmet: vec![],
+            summary: Some(crate::stats::summarize(&[median_s])),
+            samples_s: vec![median_s],
+            model_bytes: 4352,
+            weight_bytes: 4352,
+            flops: 0,
+            weight_bytes_per_s: None,
+            model_bytes_per_s: None,
+            flops_per_s: None,
+            binding: None,
+            fraction_of_peak: None,
+            fraction_of_read_bandwidth: None,
+            energy: None,
+            clocks: None,
+            thread_instructions_per_s: None,
+            weights_source: None,
+        }
+    }
+
+    #[test]
+    fn a_peer_in_cache_meets_the_fastest_hot_case_and_a_streamed_peer_only_streamed_ones() {
+        let key = ("q8_0_q8_1_gemm", "rows=64 cols=64 m=1");
+        let all = [case("cold", "a", 1.0), case("hot", "a", 3.0), case("hot", "b", 2.0), case("streamed", "a", 5.0)];
+        let refs: Vec<&CaseReport> = all.iter().collect();
+        let pick = |cases: &[&CaseReport], p| best(cases, key, p).map(|c| (c.cache_mode.clone(), c.kernel.clone()));
+        assert_eq!(pick(&refs, Pairing::InCache), Some(("hot".into(), "b".into())));
+        assert_eq!(pick(&refs, Pairing::Streamed), Some(("streamed".into(), "a".into())));
+        // Without hot cases the in-cache peer meets the cold one; without streamed ones the
+        // out-of-cache peer meets nothing.
+        assert_eq!(pick(&refs[..1], Pairing::InCache), Some(("cold".into(), "a".into())));
+        assert_eq!(pick(&refs[..3], Pairing::Streamed), None);
+        // The row's speedup is the peer's time over dfma's (with the quantization it adds).
+        let r = row(&refs, key, Pairing::Streamed, 10.0, None, Some(1e3)).expect("a row");
+        let quantize_s = r.dfma_quantize_us.expect("an 8-bit-activation op") * 1e-6;
+        assert_eq!(r.dfma_cache_mode, "streamed");
+        assert!((r.speedup - 10.0 / (5.0 + quantize_s)).abs() < 1e-12, "speedup {}", r.speedup);
+    }
 
     #[test]
     fn a_gemv_dims_string_gives_its_shape() {

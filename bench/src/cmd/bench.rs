@@ -678,7 +678,13 @@ pub fn run(args: &BenchArgs, opts: &BackendOptions) -> Result<()> {
             }
             report.gemv_peers = Some(p);
         }
-        if let Some(p) = peer_gemv::compare_candle(&report.cases, &report.rooflines, threads, seed) {
+        // candle's out-of-cache row rotates over as many copies as dfma's streamed cpu case.
+        let cpu_span = backends
+            .iter()
+            .find(|b| b.kind() == BackendKind::Cpu)
+            .map(|b| span.unwrap_or_else(|| super::timed::default_span_bytes(b.cache_bytes())));
+        let copies = |bytes| cpu_span.map_or(1, |s| super::timed::streamed_copies(bytes, s));
+        if let Some(p) = peer_gemv::compare_candle(&report.cases, &report.rooflines, threads, seed, &copies) {
             for line in peer_gemv::lines(&p) {
                 println!("{line}");
             }
