@@ -230,6 +230,20 @@ pub fn as_is(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
     inputs.iter().map(|t| t.as_bytes().to_vec()).collect()
 }
 
+/// The inputs as they are, each padded with zeros to whole 16-byte vectors: a WGSL kernel that
+/// binds f32 data as `array<vec4<f32>>` then reads the last, partial vector whole, and the zeros
+/// add nothing to a sum.
+pub fn padded_to_vectors(_dims: &Dims, inputs: &[Tensor]) -> Vec<Vec<u8>> {
+    inputs
+        .iter()
+        .map(|t| {
+            let mut bytes = t.as_bytes().to_vec();
+            bytes.resize(bytes.len().next_multiple_of(16), 0);
+            bytes
+        })
+        .collect()
+}
+
 /// `q8_0_q8_1_gemm`'s device buffers: W's scales and codes as [`q8_0_split`] lays them out, then
 /// x's Q8_1 blocks split the same way: scales `d` (f16, padded to 4 bytes; `s` is dropped, Q8_0
 /// weights have no offset to fold) and codes (int8, row-major [m, cols]).

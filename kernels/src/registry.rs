@@ -439,6 +439,16 @@ pub static KERNELS: &[KernelSpec] = &[
         variant: "workgroup_per_chunk",
         imp: wgsl(sources::STREAM_READ_WGSL, "stream_read", layout::as_is, chunk_grid),
     },
+    KernelSpec {
+        op: &StreamRead,
+        variant: "v4_per_chunk",
+        imp: ptx(sources::STREAM_READ_V4_PTX, "stream_read_v4", layout::as_is, chunk_grid, &["LDG.E.128", "SHFL.BFLY"]),
+    },
+    KernelSpec {
+        op: &StreamRead,
+        variant: "v4_per_workgroup",
+        imp: wgsl(sources::STREAM_READ_V4_WGSL, "stream_read_v4", layout::padded_to_vectors, chunk_grid),
+    },
     KernelSpec { op: &StreamCopy, variant: "reference", imp: KernelImpl::Reference },
     KernelSpec { op: &StreamCopy, variant: "rayon", imp: KernelImpl::Cpu(stream_copy_cpu) },
     KernelSpec {
@@ -450,6 +460,17 @@ pub static KERNELS: &[KernelSpec] = &[
         op: &StreamCopy,
         variant: "grid_stride",
         imp: wgsl(sources::STREAM_COPY_WGSL, "stream_copy", layout::as_is, capped_grid::<1>),
+    },
+    KernelSpec {
+        op: &StreamCopy,
+        variant: "grid_stride_v4_x4",
+        imp: ptx(
+            sources::STREAM_COPY_X4_PTX,
+            "stream_copy_x4",
+            layout::as_is,
+            capped_grid::<16>,
+            &["LDG.E.128", "STG.E.128"],
+        ),
     },
     // Matrix units only where there are some: a backend without an `mma_peak` kernel places its
     // cases against the FMA peak alone.

@@ -127,14 +127,20 @@ pub const INT4_G128_GEMV_WGSL: SourceFile = embed!("wgsl", "int4_g128_gemv.wgsl"
 
 /// `kernels/ptx/stream_read.ptx`.
 pub const STREAM_READ_PTX: SourceFile = embed!("ptx", "stream_read.ptx");
+/// `kernels/ptx/stream_read_v4.ptx`.
+pub const STREAM_READ_V4_PTX: SourceFile = embed!("ptx", "stream_read_v4.ptx");
 /// Not an op: the cuda backend's cache flush before a cold sample (see the file's header).
 pub const CACHE_FLUSH_PTX: SourceFile = embed!("ptx", "cache_flush.ptx");
 /// `kernels/wgsl/stream_read.wgsl`.
-pub const STREAM_READ_WGSL: SourceFile = embed!("wgsl", "stream_read.wgsl");
+pub const STREAM_READ_WGSL: SourceFile = embed_on_frame!("stream_read.wgsl", "workgroup_sum_store.wgsl");
+/// `kernels/wgsl/stream_read_v4.wgsl`, with the shared workgroup sum.
+pub const STREAM_READ_V4_WGSL: SourceFile = embed_on_frame!("stream_read_v4.wgsl", "workgroup_sum_store.wgsl");
 /// Not an op: the wgpu backend's cache flush before a cold sample (see the file's header).
 pub const CACHE_FLUSH_WGSL: SourceFile = embed!("wgsl", "cache_flush.wgsl");
 /// `kernels/ptx/stream_copy.ptx`.
 pub const STREAM_COPY_PTX: SourceFile = embed!("ptx", "stream_copy.ptx");
+/// `kernels/ptx/stream_copy_x4.ptx`.
+pub const STREAM_COPY_X4_PTX: SourceFile = embed!("ptx", "stream_copy_x4.ptx");
 /// `kernels/wgsl/stream_copy.wgsl`.
 pub const STREAM_COPY_WGSL: SourceFile = embed!("wgsl", "stream_copy.wgsl");
 /// `kernels/ptx/fma_peak.ptx`.
@@ -255,7 +261,9 @@ pub const PTX_FILES: &[SourceFile] = &[
     Q4_1_GEMV_PTX,
     INT4_G128_GEMV_PTX,
     STREAM_READ_PTX,
+    STREAM_READ_V4_PTX,
     STREAM_COPY_PTX,
+    STREAM_COPY_X4_PTX,
     CACHE_FLUSH_PTX,
     FMA_PEAK_PTX,
     PHILOX_PTX,
@@ -299,6 +307,7 @@ pub const WGSL_FILES: &[SourceFile] = &[
     Q4_1_GEMV_WGSL,
     INT4_G128_GEMV_WGSL,
     STREAM_READ_WGSL,
+    STREAM_READ_V4_WGSL,
     CACHE_FLUSH_WGSL,
     STREAM_COPY_WGSL,
     FMA_PEAK_WGSL,

@@ -1,6 +1,7 @@
 // stream_read: y[i] = sum of x over chunk i of 4096 elements (calibration: streaming read).
 // One workgroup of 256 invocations per chunk; invocation t reads elements t, t+256, ... of its
-// chunk (adjacent invocations read adjacent words), then a tree in workgroup memory sums.
+// chunk (adjacent invocations read adjacent words), then a tree in workgroup memory sums
+// (lib/workgroup_sum_store.wgsl, appended).
 // Bindings: x, y, dims {n}.
 
 struct Dims {
@@ -17,8 +18,6 @@ struct Dims {
 const CHUNK: u32 = 4096u;
 const THREADS: u32 = 256u;
 
-var<workgroup> partial: array<f32, 256>;
-
 @compute @workgroup_size(256)
 fn stream_read(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3<u32>) {
     let base = group.x * CHUNK;
@@ -27,15 +26,5 @@ fn stream_read(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
     for (var i = base + tid; i < end; i += THREADS) {
         acc += x[i];
     }
-    partial[tid] = acc;
-    workgroupBarrier();
-    for (var stride = THREADS / 2u; stride > 0u; stride >>= 1u) {
-        if tid < stride {
-            partial[tid] += partial[tid + stride];
-        }
-        workgroupBarrier();
-    }
-    if tid == 0u {
-        y[group.x] = partial[0];
-    }
+    store_workgroup_sum(tid, group.x, acc);
 }
