@@ -236,32 +236,8 @@ mod tests {
 
     /// A measured case for [`evaluate`].
     fn case(side: Side, backend: &str, mode: &str, median_s: f64, model_bytes: u64) -> CaseReport {
-        CaseReport {
-            op: side.0.into(),
-            backend: backend.into(),
-            kernel: "k".into(),
-            dims: side.1.into(),
-            cache_mode: mode.into(),
-            correct: true,
-            check: String::new(),
-            timing_method: String::new(),
-            unmet: vec![],
-            summary: Some(crate::stats::summarize(&[median_s])),
-            samples_s: vec![median_s],
-            model_bytes,
-            weight_bytes: 0,
-            flops: 0,
-            weight_bytes_per_s: None,
-            model_bytes_per_s: None,
-            flops_per_s: None,
-            binding: None,
-            fraction_of_peak: None,
-            fraction_of_read_bandwidth: None,
-            energy: None,
-            clocks: None,
-            thread_instructions_per_s: None,
-            weights_source: None,
-        }
+        let cost = dfma_reference::Cost { bytes: model_bytes, weight_bytes: 0, flops: 0 };
+        CaseReport::timed_once(side.0, backend, "k", side.1, mode, median_s, cost)
     }
 
     #[test]

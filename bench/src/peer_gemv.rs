@@ -295,32 +295,8 @@ mod tests {
 
     /// A timed cpu case of `q8_0_q8_1_gemm` at one shape.
     fn case(mode: &str, kernel: &str, median_s: f64) -> CaseReport {
-        CaseReport {
-            op: "q8_0_q8_1_gemm".into(),
-            backend: "cpu".into(),
-            kernel: kernel.into(),
-            dims: "rows=64 cols=64 m=1".into(),
-            cache_mode: mode.into(),
-            correct: true,
-            check: String::new(),
-            timing_method: String::new(),
-            unmet: vec![],
-            summary: Some(crate::stats::summarize(&[median_s])),
-            samples_s: vec![median_s],
-            model_bytes: 4352,
-            weight_bytes: 4352,
-            flops: 0,
-            weight_bytes_per_s: None,
-            model_bytes_per_s: None,
-            flops_per_s: None,
-            binding: None,
-            fraction_of_peak: None,
-            fraction_of_read_bandwidth: None,
-            energy: None,
-            clocks: None,
-            thread_instructions_per_s: None,
-            weights_source: None,
-        }
+        let cost = dfma_reference::Cost { bytes: 4352, weight_bytes: 4352, flops: 0 };
+        CaseReport::timed_once("q8_0_q8_1_gemm", "cpu", kernel, "rows=64 cols=64 m=1", mode, median_s, cost)
     }
 
     #[test]

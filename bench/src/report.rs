@@ -4,6 +4,7 @@
 //! test validates real output against it. Every figure sits next to how it was measured: timing
 //! method, cache mode, sampling criteria met or not, and whether energy was measured or estimated.
 
+use dfma_reference::Cost;
 use serde::{Deserialize, Serialize};
 
 use crate::stats::Summary;
@@ -183,6 +184,56 @@ pub struct EnergyReport {
 }
 
 impl CaseReport {
+    /// A case before it is timed: what it is (op, backend, kernel, dims, cache mode) and what its
+    /// op counts, not correct until checked, every measurement empty.
+    pub fn untimed(op: &str, backend: &str, kernel: &str, dims: &str, cache_mode: &str, cost: Cost) -> Self {
+        CaseReport {
+            op: op.into(),
+            backend: backend.into(),
+            kernel: kernel.into(),
+            dims: dims.into(),
+            cache_mode: cache_mode.into(),
+            correct: false,
+            check: String::new(),
+            timing_method: String::new(),
+            unmet: vec![],
+            summary: None,
+            samples_s: vec![],
+            model_bytes: cost.bytes,
+            weight_bytes: cost.weight_bytes,
+            flops: cost.flops,
+            weight_bytes_per_s: None,
+            model_bytes_per_s: None,
+            flops_per_s: None,
+            binding: None,
+            fraction_of_peak: None,
+            fraction_of_read_bandwidth: None,
+            energy: None,
+            clocks: None,
+            thread_instructions_per_s: None,
+            weights_source: None,
+        }
+    }
+
+    /// A correct case timed once at `median_s` (tests of what reads reports).
+    #[cfg(test)]
+    pub fn timed_once(
+        op: &str,
+        backend: &str,
+        kernel: &str,
+        dims: &str,
+        cache_mode: &str,
+        median_s: f64,
+        cost: Cost,
+    ) -> Self {
+        CaseReport {
+            correct: true,
+            summary: Some(crate::stats::summarize(&[median_s])),
+            samples_s: vec![median_s],
+            ..Self::untimed(op, backend, kernel, dims, cache_mode, cost)
+        }
+    }
+
     /// Identity of a case across runs: everything but the measurements.
     pub fn key(&self) -> String {
         format!("{} {} {} {} {}", self.op, self.backend, self.kernel, self.dims, self.cache_mode)

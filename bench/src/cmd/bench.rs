@@ -168,32 +168,13 @@ fn energy_report(
 }
 
 fn untimed(case: &Case<'_>, correct: bool, check: String) -> CaseReport {
+    let (op, backend) = (case.kernel.op.name(), case.backend.kind().name());
+    let dims = case.dims.to_string();
     let cost = case.kernel.op.cost(&case.dims);
     CaseReport {
-        op: case.kernel.op.name().into(),
-        backend: case.backend.kind().name().into(),
-        kernel: case.kernel.variant.into(),
-        dims: case.dims.to_string(),
-        cache_mode: case.mode.name().into(),
         correct,
         check,
-        timing_method: String::new(),
-        unmet: vec![],
-        summary: None,
-        samples_s: vec![],
-        model_bytes: cost.bytes,
-        weight_bytes: cost.weight_bytes,
-        flops: cost.flops,
-        weight_bytes_per_s: None,
-        model_bytes_per_s: None,
-        flops_per_s: None,
-        binding: None,
-        fraction_of_peak: None,
-        fraction_of_read_bandwidth: None,
-        energy: None,
-        clocks: None,
-        thread_instructions_per_s: None,
-        weights_source: None,
+        ..CaseReport::untimed(op, backend, case.kernel.variant, &dims, case.mode.name(), cost)
     }
 }
 
