@@ -6,14 +6,28 @@ use crate::backend::{Backend, BackendKind, DeviceInfo, Error, Prepared};
 use crate::registry::{KernelImpl, KernelSpec};
 use crate::resident::InputSlots;
 
-/// Bytes read to evict the CPU caches before a cold sample: far beyond any last-level cache.
-pub const FLUSH_BYTES: usize = 64 << 20;
+/// Bytes read to evict the CPU caches before a cold sample, at least: what is assumed where sysfs
+/// reports no cache.
+pub const MIN_FLUSH_BYTES: usize = 64 << 20;
+/// At most this many bytes are read (a VM may report its host's whole L3).
+pub const MAX_FLUSH_BYTES: usize = 2 << 30;
+
+/// The buffer a cold sample reads: twice the last-level cache, within [`MIN_FLUSH_BYTES`] and
+/// [`MAX_FLUSH_BYTES`], made at the first cold sample and shared by both host backends. A read,
+/// not a write: a write would leave the caches full of dirty lines whose write-back the timed
+/// launch would pay for.
+static FLUSH: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+
+/// The flush's bytes on this machine.
+fn flush_bytes() -> usize {
+    let llc = last_level_cache_bytes().map_or(0, |b| usize::try_from(b).unwrap_or(usize::MAX));
+    llc.saturating_mul(2).clamp(MIN_FLUSH_BYTES, MAX_FLUSH_BYTES)
+}
 
 /// A host backend (`reference` or `cpu`).
 pub struct HostBackend {
     kind: BackendKind,
     device: DeviceInfo,
-    flush: std::sync::OnceLock<Vec<u64>>,
 }
 
 impl HostBackend {
@@ -27,7 +41,7 @@ impl HostBackend {
             driver: format!("rust {}", std::env::consts::ARCH),
             details: vec![("threads".into(), threads.to_string()), ("simd".into(), simd)],
         };
-        Self { kind, device, flush: std::sync::OnceLock::new() }
+        Self { kind, device }
     }
 }
 
@@ -62,7 +76,7 @@ impl Backend for HostBackend {
 
     fn flush_caches(&self) -> Result<(), Error> {
         use rayon::prelude::*;
-        let buf = self.flush.get_or_init(|| (0..FLUSH_BYTES as u64 / 8).map(|i| i ^ 0x5555).collect());
+        let buf = FLUSH.get_or_init(|| (0..flush_bytes() as u64 / 8).map(|i| i ^ 0x5555).collect());
         let sum = buf
             .par_chunks(1 << 16)
             .map(|c| c.iter().fold(0u64, |a, v| a.wrapping_add(*v)))
@@ -71,9 +85,9 @@ impl Backend for HostBackend {
         Ok(())
     }
 
-    /// The last-level cache as sysfs reports it for CPU 0, else [`FLUSH_BYTES`].
+    /// The last-level cache as sysfs reports it for CPU 0, else [`MIN_FLUSH_BYTES`].
     fn cache_bytes(&self) -> u64 {
-        last_level_cache_bytes().unwrap_or(FLUSH_BYTES as u64)
+        last_level_cache_bytes().unwrap_or(MIN_FLUSH_BYTES as u64)
     }
 }
 
