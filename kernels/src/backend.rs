@@ -106,6 +106,10 @@ impl Error {
 pub enum TimingMethod {
     /// Host monotonic clock around the launches and a full synchronize (submit-and-wait).
     HostClock,
+    /// Host monotonic clock around the launches, on a worker of the cpu thread pool: each
+    /// launch's parallel loop starts from a worker, as the runtime's forward passes call them,
+    /// instead of handing the loop to the pool and sleeping until it is done.
+    HostClockOnPool,
     /// CUDA events recorded on the stream before and after the launches.
     CudaEvents,
     /// wgpu timestamp queries at the beginning and end of the compute pass.
@@ -117,6 +121,7 @@ impl TimingMethod {
     pub fn describe(self) -> &'static str {
         match self {
             TimingMethod::HostClock => "host clock around launch + synchronize (submit-and-wait)",
+            TimingMethod::HostClockOnPool => "host clock around the launches, on a worker of the thread pool",
             TimingMethod::CudaEvents => "CUDA events on the stream",
             TimingMethod::WgpuTimestamps => "wgpu timestamp queries around the compute pass",
         }

@@ -15,7 +15,7 @@
 //!   timing, so a copy that computed nothing cannot pass.
 
 use anyhow::{Context, Result};
-use dfma_kernels::{Backend, Prepared, TimingMethod};
+use dfma_kernels::{Backend, BackendKind, Prepared, TimingMethod};
 use dfma_reference::compare::compare_tensors;
 use dfma_reference::{Op, Tensor};
 
@@ -140,15 +140,22 @@ impl<'a> Timed<'a> {
         for p in &mut self.copies {
             p.synchronize()?;
         }
-        let n = self.copies.len();
-        let t = std::time::Instant::now();
-        for i in 0..launches as usize {
-            self.copies[i % n].launch()?;
-        }
-        for p in &mut self.copies {
-            p.synchronize()?;
-        }
-        Ok(t.elapsed().as_secs_f64())
+        let copies = &mut self.copies;
+        let mut run = move || -> Result<f64> {
+            let n = copies.len();
+            let t = std::time::Instant::now();
+            for i in 0..launches as usize {
+                copies[i % n].launch()?;
+            }
+            for p in copies.iter_mut() {
+                p.synchronize()?;
+            }
+            Ok(t.elapsed().as_secs_f64())
+        };
+        // Host kernels run on a worker of the pool, as their own time_launches does; a device
+        // backend's launches stay on the thread that holds its context.
+        let on_host = matches!(self.backend.kind(), BackendKind::Cpu | BackendKind::Reference);
+        if on_host && rayon::current_thread_index().is_none() { rayon::scope(|_| run()) } else { run() }
     }
 
     /// How the samples were timed, for the report.

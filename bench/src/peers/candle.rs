@@ -66,7 +66,7 @@ pub fn gemv_median_s(
     if mms.iter().any(|mm| !matches!(mm, QMatMul::QTensor(_))) {
         return Err("not run: candle dequantized the matrix instead of multiplying it quantized".into());
     }
-    // A warm-up round (first touches, candle's own one-time work), which also sizes a sample.
+    // A warm-up round (first touches, candle's own one-time work), then one that sizes a sample.
     let round = |mms: &[QMatMul]| -> Result<f64, String> {
         let t = std::time::Instant::now();
         for mm in mms {
@@ -74,6 +74,7 @@ pub fn gemv_median_s(
         }
         Ok(t.elapsed().as_secs_f64())
     };
+    round(&mms)?;
     let round_s = round(&mms)?;
     let rounds = if mms.len() == 1 { 1 } else { (5e-3 / round_s.max(1e-9)).ceil().max(1.0) as usize };
     let mut samples = Vec::new();

@@ -29,6 +29,14 @@ impl CacheFlush {
     /// `max_binding_bytes` each (the adapter's storage-binding limit; chunk starts are aligned
     /// to its storage offset alignment).
     pub(super) fn new(device: &wgpu::Device, bytes: u64, max_binding_bytes: u64) -> Result<Self, Error> {
+        let align = u64::from(device.limits().min_storage_buffer_offset_alignment).max(WORD_BYTES);
+        let chunk_bytes = max_binding_bytes / align * align;
+        if bytes < WORD_BYTES || chunk_bytes == 0 {
+            return Err(err(format!(
+                "cache flush: {bytes} bytes in bindings of at most {max_binding_bytes} (offsets aligned to {align}): \
+                 nothing to read"
+            )));
+        }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(CACHE_FLUSH_WGSL.file),
@@ -55,8 +63,6 @@ impl CacheFlush {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let align = u64::from(device.limits().min_storage_buffer_offset_alignment).max(WORD_BYTES);
-        let chunk_bytes = (max_binding_bytes / align * align).max(align);
         let max_groups = u64::from(device.limits().max_compute_workgroups_per_dimension);
         let layout = pipeline.get_bind_group_layout(0);
         let chunks = (0..bytes)

@@ -36,8 +36,10 @@ pub struct WgpuBackend {
     cache_bytes: u64,
 }
 
-/// wgpu does not report cache sizes: a bound on any GPU's L2 to date (126 MB on a B200, 60 MiB
-/// on an H200), which the flush reads twice over.
+/// wgpu does not report cache sizes: a bound on NVIDIA's and Intel's GPU L2s to date (126 MB
+/// on a B200, 60 MiB on an H200), which the flush reads twice over. An AMD GPU's Infinity Cache
+/// can be larger (256 MB on an MI300X); there `--mode streamed`, whose span `--streamed-span-mb`
+/// sets, is the out-of-cache measurement.
 const GPU_CACHE_BYTES: u64 = 128 << 20;
 /// On a CPU adapter (lavapipe) the flush reads 64 MiB: a cold sample there is meant to leave
 /// the private caches and most of a shared one, not to cost a pass over a whole server LLC.

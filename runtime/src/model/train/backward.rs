@@ -12,7 +12,7 @@ use super::norm::{rms_norm_backward_rows, rms_norm_rows};
 use super::tape::{self, LayerTape};
 use crate::model::adapter::{Adapter, Projection};
 use crate::model::error::ModelError;
-use crate::model::forward::{Model, rope_backward};
+use crate::model::forward::{Model, on_the_pool, rope_backward};
 use crate::model::weights::Matrix;
 
 /// The logits rows that predict targets (rows loss_from−1 .. n−1) of the final stream.
@@ -59,6 +59,10 @@ fn validate(model: &Model<'_>, ex: &Example) -> Result<(), ModelError> {
 /// The summed loss of `ex` under the model with its attached adapters and, when given,
 /// `trainable` on top — a forward pass only, for evaluation and gradient checks.
 pub fn loss(model: &Model<'_>, trainable: Option<&Adapter>, ex: &Example) -> Result<LossSum, ModelError> {
+    on_the_pool(model.engine().backend(), || loss_here(model, trainable, ex))
+}
+
+fn loss_here(model: &Model<'_>, trainable: Option<&Adapter>, ex: &Example) -> Result<LossSum, ModelError> {
     validate(model, ex)?;
     let (_, x) = tape::forward(model, trainable, &ex.tokens, model.config.layers)?;
     let h = head_inputs(model, ex, &x);
@@ -72,6 +76,14 @@ pub fn loss(model: &Model<'_>, trainable: Option<&Adapter>, ex: &Example) -> Res
 /// (not averaged: divide by the batch's target count). The model's attached adapters stay
 /// fixed. See the module docs for the formulas.
 pub fn loss_and_gradients(
+    model: &Model<'_>,
+    trainable: &Adapter,
+    ex: &Example,
+) -> Result<(LossSum, Gradients), ModelError> {
+    on_the_pool(model.engine().backend(), || loss_and_gradients_here(model, trainable, ex))
+}
+
+fn loss_and_gradients_here(
     model: &Model<'_>,
     trainable: &Adapter,
     ex: &Example,
