@@ -188,6 +188,11 @@ pub fn compare(cases: &[CaseReport], roofs: &[RooflineReport], threads: usize) -
         return None;
     }
     let peer_name = |what: &str| format!("llama.cpp {what} (test-backend-ops, cpu, {threads} threads)");
+    if !keys.iter().any(|&key| best(&ours, key, Pairing::InCache).is_some()) {
+        let why = "not run: llama.cpp's test-backend-ops repeats one product in cache, so it meets dfma's hot or \
+                   cold cases, and this run has only streamed ones";
+        return Some(GemvPeers { peer: peer_name(""), not_run: Some(why.into()), rows: vec![] });
+    }
     let tool = match llama_cpp::binaries() {
         Ok(t) => t,
         Err(why) => return Some(GemvPeers { peer: peer_name(""), not_run: Some(why), rows: vec![] }),
@@ -316,6 +321,14 @@ mod tests {
         let quantize_s = r.dfma_quantize_us.expect("an 8-bit-activation op") * 1e-6;
         assert_eq!(r.dfma_cache_mode, "streamed");
         assert!((r.speedup - 10.0 / (5.0 + quantize_s)).abs() < 1e-12, "speedup {}", r.speedup);
+    }
+
+    #[test]
+    fn llama_cpp_is_not_run_against_streamed_cases_alone() {
+        let streamed = [case("streamed", "a", 5.0)];
+        let p = compare(&streamed, &[], 2).expect("a batch-1 case to compare");
+        assert!(p.rows.is_empty());
+        assert!(p.not_run.as_deref().is_some_and(|w| w.contains("only streamed")), "{:?}", p.not_run);
     }
 
     #[test]
