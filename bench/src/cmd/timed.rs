@@ -155,7 +155,7 @@ impl<'a> Timed<'a> {
         // Host kernels run on a worker of the pool, as their own time_launches does; a device
         // backend's launches stay on the thread that holds its context.
         let on_host = matches!(self.backend.kind(), BackendKind::Cpu | BackendKind::Reference);
-        if on_host && rayon::current_thread_index().is_none() { rayon::scope(|_| run()) } else { run() }
+        if on_host { dfma_kernels::host::on_the_pool(run) } else { run() }
     }
 
     /// How the samples were timed, for the report.

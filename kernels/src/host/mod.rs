@@ -24,6 +24,16 @@ fn flush_bytes() -> usize {
     llc.saturating_mul(2).clamp(MIN_FLUSH_BYTES, MAX_FLUSH_BYTES)
 }
 
+/// Runs `f` on a worker of the rayon pool (at once when this thread is one): every parallel
+/// loop inside then starts from a worker, which takes its share at once while the others steal
+/// theirs, instead of handing the loop to the pool and sleeping until it is done. One hand-over
+/// for all of `f` instead of one per loop, each a wake-up each way (about 10 µs on a 2-core VM,
+/// more than a small GEMV takes). The runtime's forward passes, the host backend's timed
+/// launches and the bench's streamed host rotations run this way.
+pub fn on_the_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() { f() } else { rayon::scope(|_| f()) }
+}
+
 /// A host backend (`reference` or `cpu`).
 pub struct HostBackend {
     kind: BackendKind,
@@ -149,20 +159,17 @@ impl Prepared for HostPrepared {
         Ok(())
     }
 
-    /// On a worker of the thread pool, as the runtime runs its forward passes
-    /// (`on_the_pool`): called from outside the pool, every launch's parallel loop would first
-    /// be handed to the pool while the caller sleeps, a wake-up each way per launch (about
-    /// 10 µs on a 2-core VM, more than a small GEMV takes); here the hand-over happens once a
-    /// sample, outside the clock.
+    /// On a worker of the thread pool ([`on_the_pool`]), as the runtime runs its forward
+    /// passes: the hand-over happens once a sample, outside the clock.
     fn time_launches(&mut self, count: u32) -> Result<(f64, TimingMethod), Error> {
-        let mut timed = || -> Result<f64, Error> {
+        let timed = || -> Result<f64, Error> {
             let t = std::time::Instant::now();
             for _ in 0..count {
                 self.launch()?;
             }
             Ok(t.elapsed().as_secs_f64())
         };
-        let s = if rayon::current_thread_index().is_some() { timed() } else { rayon::scope(|_| timed()) }?;
+        let s = on_the_pool(timed)?;
         Ok((s, TimingMethod::HostClockOnPool))
     }
 

@@ -495,14 +495,9 @@ pub(crate) fn acting_on<'a>(
 }
 
 /// Runs `step` (one forward pass, or a training example's forward and backward) on a worker of
-/// the thread pool when the products run on the cpu: each of the pass's parallel products then
-/// starts from a worker, which takes its share at once while the others steal theirs, instead
-/// of handing the product to the pool and sleeping until it is done — one hand-over a pass
-/// instead of one a product (a decode step of the embedded model makes 211). Device engines
-/// stay on the calling thread, which holds their context.
+/// the thread pool when the products run on the cpu ([`dfma_kernels::host::on_the_pool`]): one
+/// hand-over a pass instead of one a product (a decode step of the embedded model makes 211).
+/// Device engines stay on the calling thread, which holds their context.
 pub(crate) fn on_the_pool<R: Send>(backend: BackendKind, step: impl FnOnce() -> R + Send) -> R {
-    if backend != BackendKind::Cpu || rayon::current_thread_index().is_some() {
-        return step();
-    }
-    rayon::scope(|_| step())
+    if backend == BackendKind::Cpu { dfma_kernels::host::on_the_pool(step) } else { step() }
 }
